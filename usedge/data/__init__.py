@@ -1,0 +1,1 @@
+"""Data: the FMC-UIA layout, the phantom generator, DICOM and video frames."""
