@@ -1,0 +1,38 @@
+# usedge developer entry points. The venv lives in .venv/ and is (re)created from pyproject.toml,
+# so a clean clone needs nothing but python3 (>= 3.10) and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test bench clean help
+
+help:
+	@echo "make run    install the scanner runtime and run the main job on the built-in default"
+	@echo "make test   install the dev extras and run the test suite"
+	@echo "make bench  run the benchmarks in benchmarks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per extras set: re-installs only when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	touch $@
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+run: $(VENV)/.installed-base
+	$(BIN)/usedge data phantom
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_phantom.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""The ``usedge`` command line: one module per verb group, ``--help`` everywhere."""

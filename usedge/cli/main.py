@@ -1,0 +1,43 @@
+"""Entry point of the ``usedge`` command."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from usedge import __version__
+from usedge.cli import data as data_cli
+from usedge.cli import tasks as tasks_cli
+from usedge.errors import UsedgeError
+
+
+class UsedgeGroup(click.Group):
+    """A click group that prints UsedgeErrors as a short message and exits 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UsedgeError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=UsedgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="usedge")
+def cli() -> None:
+    """usedge: multi-task ultrasound models at the point of care (FMC-UIA: 27 tasks).
+
+    Pipeline: data -> train -> distill -> quantize/export -> engine -> runtime -> stream.
+    """
+
+
+cli.add_command(data_cli.data)
+cli.add_command(tasks_cli.tasks)
+
+
+def main() -> None:
+    cli(prog_name="usedge")
+
+
+if __name__ == "__main__":
+    main()
