@@ -1,0 +1,139 @@
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from usedge.errors import ConfigError, DataError  # noqa: E402
+from usedge.models import MODELS, build_model  # noqa: E402
+from usedge.models.backbones import create_backbone  # noqa: E402
+from usedge.models.baseline import BaselineB4, load_baseline_checkpoint  # noqa: E402
+from usedge.tasks import ALL_TASKS, TaskKind, get_task  # noqa: E402
+
+SIZE = 128
+
+
+def _check_shapes(out, tasks, n=2, size=SIZE):
+    assert set(out) == {o.name for t in tasks for o in t.outputs}
+    for t in tasks:
+        if t.kind is TaskKind.SEGMENTATION:
+            assert out[t.output_names[0]].shape == (n, t.num_classes, size, size)
+        elif t.kind is TaskKind.CLASSIFICATION:
+            assert out[t.output_names[0]].shape == (n, t.num_classes)
+        elif t.kind is TaskKind.DETECTION:
+            boxes, obj = out[t.output_names[0]], out[t.output_names[1]]
+            assert boxes.shape[:2] == (n, 4) and obj.shape[:2] == (n, 1) and boxes.shape[2:] == obj.shape[2:]
+            assert boxes.min() >= 0 and boxes.max() <= 1
+        else:
+            pts = out[t.output_names[0]]
+            assert pts.shape == (n, t.num_points, 2)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n not in ("baseline-b4", "teacher-r50")])
+def test_student_presets_contract(name):
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        out = model(x)
+        _check_shapes(out, ALL_TASKS)
+        sub = model(x, tasks=["fetal_plane_cls", "FUGC"])
+    assert set(sub) == {"fetal_plane_cls.logits", "FUGC.points"}
+    torch.testing.assert_close(sub["FUGC.points"], out["FUGC.points"])
+    with pytest.raises(ConfigError, match="no head"):
+        model(x, tasks=["nope"])
+
+
+def test_student_trains_one_step():
+    model = build_model("student-s", tasks="fetal_head,IUGC,thyroid_nodule_det,breast_2cls").train()
+    x = torch.randn(2, 3, SIZE, SIZE)
+    out = model(x)
+    loss = sum(v.float().mean() for v in out.values())
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_neck_skipped_for_global_tasks_only():
+    model = build_model("student-s", tasks="breast_2cls,fetal_femur,fetal_head").eval()
+    calls = []
+    model.neck.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        model(torch.randn(1, 3, SIZE, SIZE), tasks=["breast_2cls"])
+        assert calls == [] or model.heads["fetal_femur"].needs_dense
+        model(torch.randn(1, 3, SIZE, SIZE), tasks=["fetal_head"])
+    assert len(calls) >= 1
+
+
+def test_direct_regression_variant():
+    from dataclasses import replace
+
+    from usedge.models.presets import resolve_config
+
+    cfg = replace(resolve_config("student-s", "FUGC"), regression="direct")
+    out = build_model(cfg).eval()(torch.randn(1, 3, SIZE, SIZE))
+    assert out["FUGC.points"].shape == (1, 2, 2) and 0 <= out["FUGC.points"].min() <= out["FUGC.points"].max() <= 1
+
+
+@pytest.fixture(scope="module")
+def baseline_checkpoint(tmp_path_factory):
+    """A state_dict built by the baseline-compatible construction, saved as the original code does,
+    wrapped the way training scripts often wrap it (DDP 'module.' prefix inside a dict)."""
+    torch.manual_seed(0)
+    model = BaselineB4().eval()
+    for m in model.modules():  # non-trivial BN statistics so eval-mode parity is meaningful
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("ckpt") / "best_model.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    return path, model.state_dict()
+
+
+def test_baseline_state_dict_loads_strict(baseline_checkpoint):
+    path, state = baseline_checkpoint
+    fresh = BaselineB4()
+    fresh.load_state_dict(state, strict=True)  # the plain construction matches key for key
+    loaded = load_baseline_checkpoint(path)
+    assert loaded.task_ids == [t.id for t in ALL_TASKS]
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+    # the baseline's own module names, as its checkpoints spell them
+    names = set(state)
+    assert {"heads.breast_2cls.head.3.weight", "heads.FUGC.linear.weight", "heads.fetal_head.0.weight",
+            "heads.thyroid_nodule_det.conv_block.6.bias", "fpn_decoder.seg_blocks.0.block.0.block.0.weight"} <= names
+
+
+def test_one_pass_equals_per_task_for_all_27(baseline_checkpoint):
+    path, _ = baseline_checkpoint
+    model = load_baseline_checkpoint(path).eval()
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        one_pass = model(x)
+        _check_shapes(one_pass, ALL_TASKS)
+        for spec in ALL_TASKS:
+            raw = model.forward_task(x, spec.id)
+            if spec.kind is TaskKind.DETECTION:
+                torch.testing.assert_close(one_pass[spec.output_names[0]], raw[:, :4], atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(one_pass[spec.output_names[1]], raw[:, 4:5], atol=1e-5, rtol=1e-5)
+            else:
+                torch.testing.assert_close(one_pass[spec.output_names[0]].reshape(raw.shape), raw, atol=1e-5, rtol=1e-5)
+
+
+def test_baseline_rejects_wrong_checkpoints(tmp_path):
+    torch.save(build_model("student-s", tasks="FUGC").state_dict(), tmp_path / "student.pth")
+    with pytest.raises(DataError, match="does not match the baseline-b4"):
+        load_baseline_checkpoint(tmp_path / "student.pth", tasks=[get_task("FUGC")])
+    torch.save({"optimizer": {"lr": 1}}, tmp_path / "odd.pth")
+    with pytest.raises(DataError, match="no state_dict"):
+        load_baseline_checkpoint(tmp_path / "odd.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="Cannot read baseline checkpoint"):
+        load_baseline_checkpoint(tmp_path / "junk.pth")
+
+
+def test_backbone_errors_list_fixes():
+    with pytest.raises(ConfigError, match="timm has no model"):
+        create_backbone("timm/not_a_model")
+    with pytest.raises(ConfigError, match="no encoder"):
+        create_backbone("smp/not_an_encoder")
+    with pytest.raises(ConfigError, match="Unknown model"):
+        build_model("student-xl")

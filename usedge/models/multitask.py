@@ -1,0 +1,58 @@
+"""The one-pass multi-task network: backbone and neck run ONCE per batch for every requested task."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from usedge.errors import ConfigError
+from usedge.models.backbones import Backbone
+from usedge.models.heads import Features, make_head
+from usedge.models.neck import FPNNeck
+from usedge.tasks import TaskSpec
+
+
+class MultiTaskNet(nn.Module):
+    """Shared backbone -> FPN neck -> per-task heads.
+
+    ``forward(images, tasks=None)`` returns ``{output_name: tensor}`` for the requested task ids (all
+    when None). The neck is skipped when no requested head needs the dense map.
+    """
+
+    def __init__(self, backbone: Backbone, tasks: Sequence[TaskSpec], neck_channels: int = 96,
+                 dense_channels: int = 64, regression: str = "heatmap") -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = FPNNeck(backbone.channels, neck_channels, dense_channels)
+        self.task_specs = {t.id: t for t in tasks}
+        self.heads = nn.ModuleDict({t.id: make_head(t, backbone.channels[-1], dense_channels, regression)
+                                    for t in tasks})
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_specs)
+
+    def select(self, tasks: Sequence[str] | None) -> list[str]:
+        if tasks is None:
+            return self.task_ids
+        unknown = [t for t in tasks if t not in self.heads]
+        if unknown:
+            raise ConfigError(f"This model has no head for {unknown}.", fix=f"use some of: {', '.join(self.task_ids)}")
+        return list(tasks)
+
+    def features(self, images: torch.Tensor, dense: bool = True) -> tuple[Features, list[torch.Tensor]]:
+        feats = self.backbone(images)
+        f = Features(image_size=tuple(images.shape[-2:]), top=feats[-1])
+        levels: list[torch.Tensor] = []
+        if dense:
+            f.fused, levels = self.neck(feats)
+        return f, levels
+
+    def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        chosen = self.select(tasks)
+        f, _ = self.features(images, dense=any(self.heads[t].needs_dense for t in chosen))
+        out: dict[str, torch.Tensor] = {}
+        for t in chosen:
+            out.update(self.heads[t](f))
+        return out
