@@ -43,7 +43,7 @@ def test_output_names_are_unique_and_stable():
     assert get_task("fetal_head").output_names == ("fetal_head.logits",)
     assert get_task("thyroid_nodule_det").output_names == ("thyroid_nodule_det.boxes", "thyroid_nodule_det.objectness")
     assert get_task("IUGC").outputs[0].shape == ("N", 3, 2)
-    assert get_task("cardiac_multi").outputs[0].shape == ("N", 4, "H", "W")
+    assert get_task("cardiac_multi").outputs[0].shape == ("N", 4, "h", "w")
 
 
 def test_segmentation_folders_by_class_count():

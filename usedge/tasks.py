@@ -11,12 +11,16 @@ TensorRT engines, runtime results and stream messages:
 ==============  =========================  ============================================
 kind            output name                shape / meaning
 ==============  =========================  ============================================
-segmentation    ``<task_id>.logits``       (N, C, H, W) class logits at input size
+segmentation    ``<task_id>.logits``       (N, C, h, w) class logits, h×w = input / output stride
 classification  ``<task_id>.logits``       (N, C) class logits
 detection       ``<task_id>.boxes``        (N, 4, h, w) per-cell xyxy box in [0, 1]
 detection       ``<task_id>.objectness``   (N, 1, h, w) per-cell objectness logit
 regression      ``<task_id>.points``       (N, K, 2) xy landmarks in [0, 1]
 ==============  =========================  ============================================
+
+Segmentation logits come at the model's output stride (students: 4, the baseline: 1); post-processing
+resizes logits to the ORIGINAL image (bilinear) before the argmax, so a stride-4 map costs one resize
+instead of two and 16× less output memory (measured: 12.6 -> ~6 ms OpenVINO fp32 for all 27 tasks).
 """
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ class OutputSpec:
         name: the stable output name, e.g. ``fetal_head.logits``.
         task_id: the task it belongs to.
         field: ``logits`` | ``boxes`` | ``objectness`` | ``points``.
-        shape: symbolic shape; ``N`` batch, ``H``/``W`` input size, ``h``/``w`` grid size, ints fixed.
+        shape: symbolic shape; ``N`` batch, ``h``/``w`` the output map size (input / stride), ints fixed.
     """
 
     name: str
@@ -131,7 +135,7 @@ class TaskSpec:
 
 def _outputs_for(task_id: str, kind: TaskKind, num_classes: int, num_points: int) -> tuple[OutputSpec, ...]:
     if kind is TaskKind.SEGMENTATION:
-        return (OutputSpec(f"{task_id}.logits", task_id, "logits", ("N", num_classes, "H", "W")),)
+        return (OutputSpec(f"{task_id}.logits", task_id, "logits", ("N", num_classes, "h", "w")),)
     if kind is TaskKind.CLASSIFICATION:
         return (OutputSpec(f"{task_id}.logits", task_id, "logits", ("N", num_classes)),)
     if kind is TaskKind.DETECTION:

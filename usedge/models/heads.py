@@ -1,5 +1,8 @@
 """Per-task heads. Dense heads read the fused stride-4 FPN map, global heads the stride-32 feature.
 
+The neck's final 3×3 conv is the shared dense trunk, so every dense head is a single 1×1 conv: with 21
+dense tasks, per-task 3×3 convs cost ~1.8 GFLOPs at 256² (32.7 ms OpenVINO fp32 on 2 cores for
+student-s, 7× its backbone), measured by benchmarks/bench_presets.py; docs/models.md has the numbers.
 Every head returns a dict of output name -> tensor, shaped as in usedge/tasks.py.
 """
 from __future__ import annotations
@@ -10,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from usedge.models.neck import conv_bn_relu
 from usedge.tasks import TaskKind, TaskSpec
 
 
@@ -29,11 +31,10 @@ class SegmentationHead(nn.Module):
     def __init__(self, spec: TaskSpec, channels: int) -> None:
         super().__init__()
         self.name = spec.outputs[0].name
-        self.block = nn.Sequential(conv_bn_relu(channels, channels), nn.Conv2d(channels, spec.num_classes, 1))
+        self.block = nn.Conv2d(channels, spec.num_classes, 1)
 
     def forward(self, f: Features) -> dict[str, torch.Tensor]:
-        logits = F.interpolate(self.block(f.fused), size=f.image_size, mode="bilinear", align_corners=False)
-        return {self.name: logits}
+        return {self.name: self.block(f.fused)}  # stride 4: post-processing resizes to the original image
 
 
 class ClassificationHead(nn.Module):
@@ -58,8 +59,7 @@ class DetectionHead(nn.Module):
     def __init__(self, spec: TaskSpec, channels: int) -> None:
         super().__init__()
         self.boxes_name, self.obj_name = spec.output_names
-        self.block = nn.Sequential(conv_bn_relu(channels, channels), conv_bn_relu(channels, channels),
-                                   nn.Conv2d(channels, 5, 1))
+        self.block = nn.Conv2d(channels, 5, 1)
 
     def forward(self, f: Features) -> dict[str, torch.Tensor]:
         out = self.block(f.fused)
@@ -98,7 +98,7 @@ class HeatmapRegressionHead(nn.Module):
     def __init__(self, spec: TaskSpec, channels: int) -> None:
         super().__init__()
         self.name, self.k = spec.outputs[0].name, spec.num_points
-        self.block = nn.Sequential(conv_bn_relu(channels, channels), nn.Conv2d(channels, spec.num_points, 1))
+        self.block = nn.Conv2d(channels, spec.num_points, 1)
 
     def heatmaps(self, f: Features) -> torch.Tensor:
         return self.block(f.fused)

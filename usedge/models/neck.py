@@ -1,4 +1,5 @@
-"""FPN neck: lateral 1×1 + top-down sum on strides 4..32, then one fused stride-4 map.
+"""FPN neck: lateral 1×1 + top-down sum on strides 4..32, 1×1 per level, summed at stride 4, then one
+3×3 conv (the dense trunk every dense head shares).
 
 Returns both the fused map (for dense heads) and the pyramid levels (for feature distillation).
 """
@@ -20,7 +21,7 @@ class FPNNeck(nn.Module):
     def __init__(self, in_channels: tuple[int, ...], channels: int = 96, out_channels: int = 64) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
-        self.smooth = nn.ModuleList(conv_bn_relu(channels, out_channels) for _ in in_channels)
+        self.smooth = nn.ModuleList(conv_bn_relu(channels, out_channels, k=1) for _ in in_channels)
         self.fuse = conv_bn_relu(out_channels, out_channels)
         self.channels = channels
         self.out_channels = out_channels
