@@ -28,10 +28,13 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-base
 	$(BIN)/usedge data phantom
 
-test: $(VENV)/.installed-dev
+# Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
+TEST_EXTRAS := dev,train,cpu
+
+test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/python benchmarks/bench_phantom.py
 
 clean:

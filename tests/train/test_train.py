@@ -1,0 +1,123 @@
+"""Training on a tiny phantom set learns (loss falls, metrics beat chance); eval writes the submission."""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from usedge.cli.main import cli  # noqa: E402
+from usedge.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from usedge.train.loop import TrainConfig, Trainer  # noqa: E402
+
+TASKS = "fetal_head,breast_2cls,thyroid_nodule_det,fetal_femur"
+
+
+@pytest.fixture(scope="module")
+def phantom_set(tmp_path_factory):
+    from usedge.data.phantom import generate_dataset
+
+    root = tmp_path_factory.mktemp("phantom")
+    generate_dataset(root, per_task=24, seed=1, size=128, tasks=_specs(), progress=False)
+    return root
+
+
+def _specs():
+    from usedge.tasks import parse_tasks
+
+    return parse_tasks(TASKS)
+
+
+@pytest.fixture(scope="module")
+def trained(phantom_set, tmp_path_factory):
+    from dataclasses import replace
+
+    from usedge.models.presets import resolve_config
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(data=str(phantom_set), out=str(out), model="student-s", tasks=TASKS, epochs=4,
+                      steps_per_epoch=30, batch_size=8, lr=3e-3, warmup_steps=10)
+    model_config = replace(resolve_config("student-s", TASKS), input_size=128)
+    trainer = Trainer(cfg, model_config=model_config)
+    trainer.fit(progress=False)
+    return out, trainer.history
+
+
+@pytest.mark.slow
+def test_loss_falls_and_metrics_beat_chance(trained):
+    out, history = trained
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
+    last = history[-1]
+    assert last["breast_2cls.accuracy"] > 0.6       # two balanced classes: chance is 0.5
+    assert last["fetal_head.dice"] > 0.5          # chance (empty or random mask) is far lower
+    assert last["fetal_femur.mre"] < 128 * 0.25    # guessing the centre gives ~0.3 of the side
+    assert (out / "metrics.csv").is_file() and (out / "curves.png").stat().st_size > 1000
+    assert (out / "best" / "model.safetensors").is_file() and (out / "last" / "train_state.pt").is_file()
+
+
+@pytest.mark.slow
+def test_resume_continues_from_last(trained, phantom_set):
+    out, history = trained
+    from dataclasses import replace
+
+    from usedge.models.presets import resolve_config
+
+    cfg = TrainConfig(data=str(phantom_set), out=str(out), model="student-s", tasks=TASKS, epochs=5,
+                      steps_per_epoch=5, batch_size=8, resume=True)
+    trainer = Trainer(cfg, model_config=replace(resolve_config("student-s", TASKS), input_size=128))
+    assert trainer.start_epoch == 4 and len(trainer.history) == 4
+    trainer.fit(progress=False)
+    assert [r["epoch"] for r in trainer.history] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_submission_and_table(trained, phantom_set, tmp_path):
+    out, _ = trained
+    result = CliRunner().invoke(cli, ["eval", "--data", str(phantom_set), "--model", str(out / "best"),
+                                      "--out", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval.md").is_file()
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert "fetal_head" in json.dumps(report)
+    cls = json.loads((tmp_path / "classification_predictions.json").read_text())
+    assert cls and {"image_path", "task_id", "predicted_class", "predicted_probs"} <= set(cls[0])
+    assert list((tmp_path / "Segmentation").rglob("*.png"))
+
+
+def test_checkpoint_round_trip_and_atomicity(tmp_path):
+    from usedge.models import build_model
+    from usedge.models.presets import resolve_config
+
+    config = resolve_config("student-s", "FUGC,breast_2cls")
+    model = build_model(config).eval()
+    path = save_checkpoint(tmp_path / "ck", model, config, meta={"note": "x"})
+    loaded, cfg2, meta = load_checkpoint(path)
+    assert cfg2 == config and meta == {"note": "x"}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["FUGC.points"], model(x)["FUGC.points"])
+    # an interrupted save (exception mid-write) leaves the previous checkpoint intact
+    class Boom(torch.nn.Module):
+        def state_dict(self, *a, **k):
+            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        save_checkpoint(path, Boom(), config)
+    assert load_checkpoint(path)[1] == config
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_checkpoint_with_wrong_architecture_is_refused(tmp_path):
+    from usedge.errors import DataError
+    from usedge.models import build_model
+    from usedge.models.presets import resolve_config
+
+    config = resolve_config("student-s", "FUGC")
+    path = save_checkpoint(tmp_path / "ck", build_model(config), config)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["model"]["backbone"] = "timm/mobilenetv3_large_100"
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DataError, match="do not match its config"):
+        load_checkpoint(path)
+    with pytest.raises(DataError, match="not a usedge checkpoint"):
+        load_checkpoint(tmp_path)

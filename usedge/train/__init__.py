@@ -1,0 +1,1 @@
+"""Training: data loading, per-kind losses, the loop, safetensors checkpoints. Needs the ``train`` extra."""
