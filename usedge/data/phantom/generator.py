@@ -1,0 +1,226 @@
+"""Phantom samples and data sets: ``generate_sample`` (one labelled image) and ``generate_dataset`` (the
+FMC-UIA layout, train + val, deterministic per (seed, split, task, index))."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from usedge.data.fmcuia import SplitWriter
+from usedge.data.phantom.anatomy import DRAWERS
+from usedge.data.phantom.anatomy_base import Drawn
+from usedge.data.phantom.physics import AcquisitionRanges, Geometry, render, sample_acquisition
+from usedge.errors import ConfigError
+from usedge.tasks import ALL_TASKS, TaskKind, TaskSpec, get_task
+
+SPLIT_NUMBERS = {"train": 0, "val": 1}
+MARKER = "phantom.json"
+MIN_SIZE, MAX_SIZE = 64, 2048
+
+
+@dataclass(frozen=True)
+class PhantomConfig:
+    """Phantom settings.
+
+    Attributes:
+        size: output image side (square, uint8 grayscale), 64 .. 2048.
+        acquisition: ranges of the per-image scanner settings (gain, dynamic range, TGC, noise, PSF, ...).
+    """
+
+    size: int = 256
+    acquisition: AcquisitionRanges = field(default_factory=AcquisitionRanges)
+
+    def __post_init__(self) -> None:
+        check_size(self.size)
+        for name, value in asdict(self.acquisition).items():
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise ConfigError(f"PhantomConfig.acquisition.{name} range {value} is reversed.",
+                                  fix="give (low, high) with low <= high.")
+        if self.acquisition.speckle_scale <= 0:
+            raise ConfigError("PhantomConfig.acquisition.speckle_scale must be > 0.")
+
+
+@dataclass(frozen=True)
+class PhantomSample:
+    """One labelled phantom image.
+
+    Attributes:
+        image: H × W uint8 B-mode image (0 outside the scan sector).
+        label: segmentation: H × W uint8 class map; classification: int; detection: (x0, y0, x1, y1) float
+            pixel box (edges: the object covers columns x0 .. x1-1); regression: tuple of K (x, y) float
+            pixel points (pixel centres at integers).
+        meta: probe, preset, sector geometry, scanner settings, class name (JSON-serialisable).
+    """
+
+    task_id: str
+    image: np.ndarray
+    label: object
+    meta: dict
+
+
+def check_size(size: int) -> int:
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ConfigError(f"Phantom image size {size!r} is not supported.",
+                          fix=f"use an integer between {MIN_SIZE} and {MAX_SIZE} (default 256).")
+    return int(size)
+
+
+def finish_label(spec: TaskSpec, source: object, geom: Geometry) -> object:
+    """Turn a drawer's label source into the task's label, cropped to the scan sector."""
+    if spec.kind is TaskKind.SEGMENTATION:
+        return np.asarray(source, np.uint8) * geom.mask
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return int(source)  # type: ignore[call-overload]
+    if spec.kind is TaskKind.DETECTION:
+        return mask_box(np.asarray(source) * geom.mask)
+    pts = np.clip(np.asarray(source, np.float64), 0.0, geom.size - 1.0)
+    return tuple((float(x), float(y)) for x, y in pts)
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight box (x0, y0, x1, y1) of a non-empty mask, in pixel edges."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if len(xs) == 0:
+        raise RuntimeError("detection object left the image")  # drawers keep objects inside the sector
+    return float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)
+
+
+def sample_meta(spec: TaskSpec, drawn: Drawn, acq_meta: dict, label: object) -> dict:
+    geom = drawn.scene.geom
+    meta = {"task_id": spec.id, "probe": geom.probe, "preset": geom.preset, "variant": drawn.scene.variant,
+            "size": geom.size, "sector": geom.meta(), **acq_meta}
+    if spec.kind is TaskKind.CLASSIFICATION:
+        meta["class_name"] = spec.class_names[int(label)]  # type: ignore[call-overload]
+    return meta
+
+
+def generate_sample(task_id: str, rng: np.random.Generator, config: PhantomConfig = PhantomConfig()) -> PhantomSample:
+    """Draw one labelled phantom image of ``task_id`` (a ConfigError lists the valid ids)."""
+    spec = get_task(task_id)
+    drawn = DRAWERS[spec.id](rng, config.size)
+    geom = drawn.scene.geom
+    echo, spec_map, atten = drawn.scene.maps()
+    acq = sample_acquisition(rng, geom, config.acquisition)
+    image = render(echo, spec_map, atten, geom, acq, rng)
+    label = finish_label(spec, drawn.label, geom)
+    return PhantomSample(spec.id, image, label, sample_meta(spec, drawn, acq.meta(), label))
+
+
+def sample_rng(seed: int, split: str, task_id: str, index: int) -> np.random.Generator:
+    """The RNG of one data set image: depends only on (seed, split, task, index)."""
+    task_no = [t.id for t in ALL_TASKS].index(task_id)
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, SPLIT_NUMBERS[split], task_no, int(index)])
+
+
+def split_counts(per_task: int, val_fraction: float) -> dict[str, int]:
+    """Images per task and split: ``per_task`` in train, ``max(1, round(per_task * val_fraction))`` in val
+    (0 when ``val_fraction`` is 0)."""
+    if not isinstance(per_task, (int, np.integer)) or per_task < 1:
+        raise ConfigError(f"per_task must be a positive integer, got {per_task!r}.")
+    if not 0.0 <= val_fraction <= 1.0:
+        raise ConfigError(f"val_fraction must be within [0, 1], got {val_fraction!r}.")
+    val = 0 if val_fraction == 0 else max(1, round(per_task * val_fraction))
+    return {"train": int(per_task), "val": int(val)}
+
+
+def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, size: int = 256,
+                     tasks: Sequence[TaskSpec] | None = None, val_fraction: float = 0.2,
+                     progress: bool = True) -> dict:
+    """Write a phantom data set in the FMC-UIA layout: ``out/train`` and ``out/val``.
+
+    The set is built in a hidden sibling folder ``.<name>.partial-<pid>`` and renamed to ``out`` at the end,
+    so an interrupted run never looks like a finished set. An existing ``out`` is replaced only if it is a
+    previous phantom set (has ``phantom.json``) or empty; anything else raises a ConfigError.
+
+    Returns:
+        {"root", "splits": {"train": {task_id: n}, "val": {...}}, "seconds", "frames_per_s"}.
+    """
+    out = Path(out)
+    config = PhantomConfig(size=check_size(size))
+    specs = tuple(ALL_TASKS if tasks is None else tasks)
+    if not specs:
+        raise ConfigError("No tasks to generate.", fix="pass tasks=None for all 27 tasks.")
+    specs = tuple(get_task(t.id if isinstance(t, TaskSpec) else str(t)) for t in specs)
+    counts = split_counts(per_task, val_fraction)
+    _check_replaceable(out)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    start = time.perf_counter()
+    try:
+        written = _write_splits(tmp, specs, counts, seed, config, progress)
+        seconds = time.perf_counter() - start
+        total = sum(n for split in written.values() for n in split.values())
+        info = {"root": str(out), "splits": written, "seconds": round(seconds, 3),
+                "frames_per_s": round(total / max(seconds, 1e-9), 1)}
+        (tmp / MARKER).write_text(json.dumps({"generator": "usedge.data.phantom", "seed": seed, "size": size,
+                                              "per_task": per_task, "val_fraction": val_fraction,
+                                              "tasks": [s.id for s in specs], "splits": written}, indent=2) + "\n")
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+def _write_splits(root: Path, specs: Sequence[TaskSpec], counts: dict[str, int], seed: int,
+                  config: PhantomConfig, progress: bool) -> dict[str, dict[str, int]]:
+    jobs = [(split, spec.id, i) for split, n in counts.items() for spec in specs for i in range(n)]
+    written: dict[str, dict[str, int]] = {split: {} for split in counts}
+    writers = {split: SplitWriter(root, split) for split in counts if counts[split]}
+    with _progress(progress, len(jobs)) as advance:
+        for split, task_id, i in jobs:
+            sample = generate_sample(task_id, sample_rng(seed, split, task_id, i), config)
+            writers[split].add(task_id, sample.image, sample.label, name=f"{task_id}_{i:05d}")
+            written[split][task_id] = written[split].get(task_id, 0) + 1
+            advance()
+    for writer in writers.values():
+        writer.close()
+    return written
+
+
+class _progress:
+    """rich progress bar (or nothing); the context value is an ``advance()`` callable."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total, self.bar = enabled, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("phantom"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            transient=True)
+        self.bar.__enter__()
+        task = self.bar.add_task("phantom", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder.", fix="choose another --out.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(f"{out} exists, is not empty and is not a phantom data set (no {MARKER}).",
+                          fix="choose an empty or new folder; a previous phantom set there is replaced.")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
