@@ -1,0 +1,437 @@
+"""Read ultrasound DICOM files (single images and cine loops) as :class:`~usedge.data.frames.Frame` s.
+
+The header is read once; frames are decoded one at a time straight from the file with pydicom 3's
+per-frame API, so a long cine is never decoded into memory as a whole. Colour comes out BGR; MONOCHROME1 is
+inverted; PALETTE COLOR goes through its lookup table; grey data keeps its stored depth (uint8/uint16).
+
+Example::
+
+    with open_dicom("cine.dcm") as series:
+        print(series.num_frames, series.fps, series.main_region)
+        for frame in series:
+            tissue = frame.cropped()
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pydicom
+import pydicom.uid as uids
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels, pixel_array
+from pydicom.pixels.utils import get_expected_length
+
+from usedge.data.frames import DEFAULT_FPS, Frame, ScanRegion
+from usedge.errors import SourceError
+
+__all__ = ["DicomSeries", "open_dicom", "parse_regions", "is_dicom_file"]
+
+#: Elements larger than this stay on disk until needed (the pixel data of native files).
+_DEFER_SIZE = "256 KB"
+_PIXEL_DATA = 0x7FE00010
+
+_RAW_FIX = "convert it to uncompressed DICOM first, e.g. `gdcmconv --raw in.dcm out.dcm` or dcmtk's `dcmdjpeg`"
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a file with the DICOM Part 10 preamble (``DICM`` at byte 128)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def parse_regions(ds: Dataset, height: int | None = None, width: int | None = None) -> list[ScanRegion]:
+    """Parse the Sequence of Ultrasound Regions (0018,6011) of ``ds``.
+
+    Args:
+        ds: the data set.
+        height, width: when given, regions are clipped to the image and empty ones dropped (scanners
+            write bounds one past the edge, and down-sampled exports keep the original bounds).
+
+    Returns:
+        The regions in file order; items missing their location are skipped.
+    """
+    regions = []
+    for item in ds.get("SequenceOfUltrasoundRegions", []):
+        region = ScanRegion.from_dicom(item)
+        if region is not None and height is not None and width is not None:
+            region = region.clip(height, width)
+        if region is not None and not region.is_empty:
+            regions.append(region)
+    return regions
+
+
+def main_region(regions: list[ScanRegion]) -> ScanRegion | None:
+    """The largest 2D tissue region; else the largest 2D region of any data type; else None."""
+    two_d = [r for r in regions if r.spatial_format == "2D"]
+    tissue = [r for r in two_d if r.data_type == "tissue"]
+    candidates = tissue or two_d
+    return max(candidates, key=lambda r: r.area) if candidates else None
+
+
+def _number(ds: Dataset, keyword: str) -> float | None:
+    try:
+        value = float(ds.get(keyword))
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _timing(ds: Dataset, n: int) -> tuple[float | None, np.ndarray | None, str]:
+    """(frame time in ms, per-frame offsets in ms or None, which element it came from)."""
+    vector = ds.get("FrameTimeVector")
+    offsets = None
+    if vector is not None and len(vector) == n and n > 1:
+        steps = np.asarray([float(v) for v in vector], dtype=np.float64)
+        steps[0] = 0.0  # PS3.3 C.7.6.5.1.2: the first value is zero (time since the previous frame)
+        if np.all(steps[1:] > 0):
+            offsets = np.cumsum(steps)
+    pointer = ds.get("FrameIncrementPointer")  # one tag, or several as a MultiValue
+    pointers = list(pointer) if isinstance(pointer, Sequence) else [pointer]
+    if offsets is not None and 0x00181065 in pointers:
+        return float(offsets[-1] / (n - 1)), offsets, "FrameTimeVector"
+    if (frame_time := _number(ds, "FrameTime")) is not None:
+        return frame_time, None, "FrameTime"
+    if offsets is not None:
+        return float(offsets[-1] / (n - 1)), offsets, "FrameTimeVector"
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        if (rate := _number(ds, keyword)) is not None:
+            return 1000.0 / rate, None, keyword
+    return None, None, "default"
+
+
+def _fix_for(tsyntax: uids.UID) -> str:
+    if tsyntax in uids.JPEGTransferSyntaxes:
+        return "pip install 'usedge[dicom]'  (pylibjpeg + pylibjpeg-libjpeg)"
+    if tsyntax in uids.JPEGLSTransferSyntaxes:
+        return "pip install 'usedge[dicom]'  (pylibjpeg-libjpeg decodes JPEG-LS), or pip install pyjpegls"
+    if tsyntax in uids.JPEG2000TransferSyntaxes:
+        return "pip install pylibjpeg pylibjpeg-openjpeg"
+    if tsyntax in uids.MPEGTransferSyntaxes:
+        return "pydicom cannot decode MPEG/H.264/HEVC cines; re-export the cine as JPEG or uncompressed"
+    return _RAW_FIX
+
+
+def _check_decodable(path: Path, tsyntax: uids.UID) -> None:
+    """Raise :class:`SourceError` if no installed pydicom plugin can decode ``tsyntax``."""
+    label = f"'{tsyntax.name}' ({tsyntax})" if tsyntax.name != str(tsyntax) else f"'{tsyntax}'"
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise SourceError(
+            f"DICOM file {path}: transfer syntax {label} cannot be decoded by pydicom.", fix=_fix_for(tsyntax)
+        ) from None
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies) or "a decoding plugin"
+        raise SourceError(
+            f"DICOM file {path}: decoding transfer syntax {label} needs a package that is not installed "
+            f"({missing}).",
+            fix=_fix_for(tsyntax),
+        )
+
+
+def _transfer_syntax(ds: Dataset) -> uids.UID:
+    tsyntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if tsyntax:
+        return uids.UID(tsyntax)
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit is not False:
+        return uids.ImplicitVRLittleEndian
+    return uids.ExplicitVRLittleEndian if little else uids.ExplicitVRBigEndian
+
+
+def _read_header(path: Path) -> Dataset:
+    """Read the data set, leaving large native pixel data on disk; raise :class:`SourceError` on bad input."""
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise SourceError(f"DICOM file {path} {what}.", fix="check the path.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            try:
+                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
+            except InvalidDicomError:
+                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE, force=True)  # a data set without preamble
+                if not any(k in ds for k in ("SOPClassUID", "Rows", "PixelData")):
+                    raise InvalidDicomError("no DICOM data elements") from None
+        except InvalidDicomError:
+            raise SourceError(
+                f"{path} is not a DICOM file (no 'DICM' header, and it does not parse as a DICOM data set).",
+                fix="pass a DICOM (Part 10) file exported by the scanner or PACS.",
+            ) from None
+        except Exception as exc:  # pydicom raises many types on corrupt headers
+            fix = "the file is corrupt or truncated; export it again."
+            raise SourceError(f"Could not parse DICOM file {path}: {exc}", fix=fix) from exc
+    for warning in caught:
+        if "End of file reached" in str(warning.message):
+            raise SourceError(
+                f"DICOM file {path} is truncated: its pixel data ends before the closing delimiter.",
+                fix="copy or export the file again.",
+            )
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return ds
+
+
+def _palette_lut(ds: Dataset, little_endian: bool) -> tuple[np.ndarray, int]:
+    """The PALETTE COLOR table as (entries × 3 uint8 RGB, first mapped value).
+
+    pydicom's ``apply_color_lut`` reads non-segmented 16-bit tables as little endian whatever the transfer
+    syntax, so those are unpacked here; segmented tables go through pydicom. 16-bit entries keep the high byte.
+    """
+    entries, first_mapped, _ = (int(v) for v in ds.RedPaletteColorLookupTableDescriptor)
+    entries = entries or 65536
+    if "RedPaletteColorLookupTableData" in ds:
+        channels = []
+        for colour in ("Red", "Green", "Blue"):
+            data = ds[f"{colour}PaletteColorLookupTableData"].value
+            if len(data) >= 2 * entries:
+                values = np.frombuffer(data, "<u2" if little_endian else ">u2", count=entries)
+            else:
+                values = np.frombuffer(data, np.uint8, count=entries)
+            channels.append(values.astype(np.uint16))
+        lut = np.stack(channels, axis=-1)
+    else:
+        lut = apply_color_lut(np.arange(first_mapped, first_mapped + entries), ds)[:, :3].astype(np.uint16)
+    lut = lut >> 8 if int(lut.max(initial=0)) > 255 else lut
+    return lut.astype(np.uint8), first_mapped
+
+
+class DicomSeries:
+    """One DICOM file with pixel data: a single image or a multi-frame cine.
+
+    Use :func:`open_dicom` to create one. Iterating decodes frames lazily; :meth:`frame` decodes one.
+
+    Attributes:
+        path: the file.
+        dataset: the header (pixel data stays on disk for native files).
+        num_frames: number of frames.
+        rows, columns: image size in pixels.
+        photometric: PhotometricInterpretation as stored (frames are converted to grey or BGR).
+        modality: e.g. "US".
+        transfer_syntax: the pixel data encoding.
+        frame_time_ms: time between frames in ms, if the file says (FrameTime, FrameTimeVector, CineRate,
+            RecommendedDisplayFrameRate); None otherwise.
+        regions: the ultrasound regions, clipped to the image.
+        main_region: the largest 2D tissue region, if any.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.source = str(self.path)
+        ds = _read_header(self.path)
+        self.transfer_syntax = _transfer_syntax(ds)
+        # Deflated files cannot be decoded frame by frame from disk: inflate the whole data set instead.
+        self._in_memory = self.transfer_syntax == uids.DeflatedExplicitVRLittleEndian
+        if self._in_memory:
+            ds = pydicom.dcmread(self.path)
+        self.dataset = ds
+        if _PIXEL_DATA not in ds:
+            sop = ds.get("SOPClassUID")
+            kind = f" ({uids.UID(sop).name})" if sop else ""
+            raise SourceError(f"DICOM file {path}{kind} has no pixel data.", fix="pass an image or cine file.")
+        self._check_header()
+        _check_decodable(self.path, self.transfer_syntax)
+        self.num_frames = self._int("NumberOfFrames", 1) or 1
+        self.rows, self.columns = self._int("Rows"), self._int("Columns")
+        self.photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+        self.modality = str(ds.get("Modality", ""))
+        self.frame_time_ms, self._offsets_ms, self._time_source = _timing(ds, self.num_frames)
+        self.regions = parse_regions(ds, self.rows, self.columns)
+        self.main_region = main_region(self.regions)
+        self._check_length()
+        self._fh: BinaryIO | None = None
+        self._palette: tuple[np.ndarray, int] | None = None
+        self._closed = False
+        self._meta = {
+            "photometric": self.photometric, "modality": self.modality, "time_source": self._time_source,
+            "transfer_syntax": str(self.transfer_syntax), "bits_stored": self._int("BitsStored", 8),
+        }
+
+    def _int(self, keyword: str, default: int = 0) -> int:
+        try:
+            return int(self.dataset.get(keyword, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _check_header(self) -> None:
+        required = ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
+        if missing := [k for k in required if k not in self.dataset]:
+            raise SourceError(
+                f"DICOM file {self.path} has pixel data but no {', '.join(missing)}.", fix="export the file again."
+            )
+
+    def _check_length(self) -> None:
+        """Raise if native pixel data is shorter than the frames the header announces."""
+        if self.transfer_syntax.is_compressed:
+            return  # encapsulated data cut short is caught by the header read ("End of file reached")
+        elem = self.dataset.get_item(_PIXEL_DATA, keep_deferred=True)
+        value = getattr(elem, "value", None)
+        if value is not None:
+            available = len(value)
+        else:
+            available = self.path.stat().st_size - int(getattr(elem, "value_tell", 0))
+        try:
+            expected = get_expected_length(self.dataset, "bytes")
+        except Exception:  # odd headers: let the decoder complain per frame
+            return
+        if available < expected:
+            raise SourceError(
+                f"DICOM file {self.path} is truncated: its pixel data has {available} bytes, but "
+                f"{self.num_frames} frame(s) of {self.rows}x{self.columns} need {expected}.",
+                fix="copy or export the file again.",
+            )
+
+    # -- properties ---------------------------------------------------------------------------------
+    @property
+    def fps(self) -> float | None:
+        """Frames per second from the file's timing, or None if it has none."""
+        return 1000.0 / self.frame_time_ms if self.frame_time_ms else None
+
+    @property
+    def is_color(self) -> bool:
+        return self._int("SamplesPerPixel", 1) == 3 or self.photometric == "PALETTE COLOR"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(frames, rows, columns) or (frames, rows, columns, 3) of the decoded output."""
+        return (self.num_frames, self.rows, self.columns) + ((3,) if self.is_color else ())
+
+    def timestamp_s(self, index: int) -> float:
+        """Seconds from the first frame to frame ``index``."""
+        if self._offsets_ms is not None:
+            return float(self._offsets_ms[index]) / 1000.0
+        frame_time_ms = self.frame_time_ms or 1000.0 / DEFAULT_FPS
+        return index * frame_time_ms / 1000.0
+
+    # -- decoding -----------------------------------------------------------------------------------
+    def _decode_error(self, index: int, exc: Exception) -> SourceError:
+        return SourceError(
+            f"Could not decode frame {index} of DICOM file {self.path} ({self.transfer_syntax.name}): {exc}",
+            fix="the file may be truncated or corrupt; export it again, or " + _fix_for(self.transfer_syntax),
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"DICOM file {self.path} was closed.", fix="open it again with open_dicom().")
+
+    def frame(self, index: int) -> Frame:
+        """Decode frame ``index`` (0-based; negative counts from the end)."""
+        self._check_open()
+        if not -self.num_frames <= index < self.num_frames:
+            raise SourceError(
+                f"Frame index {index} is out of range for DICOM file {self.path} "
+                f"({self.num_frames} frame(s)).",
+                fix=f"use an index from 0 to {self.num_frames - 1}.",
+            )
+        index %= self.num_frames
+        if self._fh is None and not self._in_memory:
+            self._fh = self.path.open("rb")
+        try:
+            if self._in_memory:
+                arr = pixel_array(self.dataset, index=index)
+            else:
+                arr = pixel_array(self._fh, index=index, transfer_syntax_uid=self.transfer_syntax)
+        except Exception as exc:
+            raise self._decode_error(index, exc) from exc
+        return self._make_frame(index, arr)
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Yield every frame in order, decoding one at a time."""
+        self._check_open()
+        with nullcontext() if self._in_memory else self.path.open("rb") as fh:
+            if fh is None:
+                frames = iter_pixels(self.dataset)
+            else:
+                frames = iter_pixels(fh, transfer_syntax_uid=self.transfer_syntax)
+            try:
+                for index in range(self.num_frames):
+                    yield self._make_frame(index, self._next_pixels(frames, index))
+            finally:
+                frames.close()  # before the file closes: the generator seeks back on exit
+
+    def _next_pixels(self, frames: Iterator[np.ndarray], index: int) -> np.ndarray:
+        try:
+            return next(frames)
+        except StopIteration:
+            raise SourceError(
+                f"DICOM file {self.path} holds only {index} of its {self.num_frames} frames.",
+                fix="the file is truncated; export it again.",
+            ) from None
+        except Exception as exc:
+            raise self._decode_error(index, exc) from exc
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def _make_frame(self, index: int, arr: np.ndarray) -> Frame:
+        return Frame(
+            image=self._to_output(arr), index=index, timestamp_s=self.timestamp_s(index),
+            source=self.source, region=self.main_region, meta=dict(self._meta),
+        )
+
+    def _to_output(self, arr: np.ndarray) -> np.ndarray:
+        """Decoded pixels -> native-endian grey or BGR, uint8/uint16 as stored."""
+        if not arr.dtype.isnative:  # big endian files
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        bits = self._int("BitsStored", arr.dtype.itemsize * 8)
+        if arr.dtype.kind == "i":  # signed grey: shift to the unsigned range of the same depth
+            arr = (arr.astype(np.int64) + (1 << (bits - 1))).astype(np.dtype(f"u{arr.dtype.itemsize}"))
+        if self.photometric == "MONOCHROME1":
+            top = (1 << bits) - 1
+            arr = (top - np.minimum(arr, top)).astype(arr.dtype)
+        elif self.photometric == "PALETTE COLOR":
+            arr = self._apply_palette(arr)
+        if arr.ndim == 3:  # RGB, or YBR already converted to RGB by pydicom
+            arr = arr[..., ::-1]
+        return np.ascontiguousarray(arr)
+
+    def _apply_palette(self, arr: np.ndarray) -> np.ndarray:
+        if self._palette is None:
+            try:
+                self._palette = _palette_lut(self.dataset, self.transfer_syntax.is_little_endian)
+            except Exception as exc:
+                raise SourceError(
+                    f"Could not read the palette of DICOM file {self.path}: {exc}", fix="export the file again."
+                ) from exc
+        lut, first_mapped = self._palette
+        index = arr if first_mapped == 0 else arr.astype(np.int64) - first_mapped
+        return np.take(lut, index, axis=0, mode="clip")
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._closed = True
+
+    def __enter__(self) -> DicomSeries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"DicomSeries({self.source!r}, frames={self.num_frames}, {self.rows}x{self.columns}, "
+            f"{self.photometric}, {self.transfer_syntax.name}, fps={self.fps})"
+        )
+
+
+def open_dicom(path: str | os.PathLike) -> DicomSeries:
+    """Open a DICOM file for reading frames.
+
+    Raises:
+        SourceError: the file is missing, not DICOM, has no pixel data, is truncated, or its transfer
+            syntax cannot be decoded with the installed packages (the message says which to install).
+    """
+    return DicomSeries(path)
