@@ -11,7 +11,7 @@ from usedge.cli.main import cli  # noqa: E402
 from usedge.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from usedge.train.loop import TrainConfig, Trainer  # noqa: E402
 
-TASKS = "fetal_head,breast_2cls,thyroid_nodule_det,fetal_femur"
+TASKS = "fetal_head,organ_cls,thyroid_nodule_det,fetal_femur"
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def phantom_set(tmp_path_factory):
     from usedge.data.phantom import generate_dataset
 
     root = tmp_path_factory.mktemp("phantom")
-    generate_dataset(root, per_task=24, seed=1, size=128, tasks=_specs(), progress=False)
+    generate_dataset(root, per_task=48, seed=1, size=128, tasks=_specs(), val_fraction=0.5, progress=False)
     return root
 
 
@@ -37,7 +37,7 @@ def trained(phantom_set, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=str(phantom_set), out=str(out), model="student-s", tasks=TASKS, epochs=4,
-                      steps_per_epoch=30, batch_size=8, lr=3e-3, warmup_steps=10)
+                      steps_per_epoch=60, batch_size=8, lr=3e-3, warmup_steps=10)
     model_config = replace(resolve_config("student-s", TASKS), input_size=128)
     trainer = Trainer(cfg, model_config=model_config)
     trainer.fit(progress=False)
@@ -47,9 +47,12 @@ def trained(phantom_set, tmp_path_factory):
 @pytest.mark.slow
 def test_loss_falls_and_metrics_beat_chance(trained):
     out, history = trained
-    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
-    last = history[-1]
-    assert last["breast_2cls.accuracy"] > 0.6       # two balanced classes: chance is 0.5
+    first, last = history[0], history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    # each task's own loss falls (the epoch mean alone could hide a task that never learns)
+    for task in TASKS.split(","):
+        assert last[f"loss.{task}"] < first[f"loss.{task}"], task
+    assert last["organ_cls.accuracy"] > 0.4        # six balanced organs: chance is 1/6
     assert last["fetal_head.dice"] > 0.5          # chance (empty or random mask) is far lower
     assert last["fetal_femur.mre"] < 128 * 0.25    # guessing the centre gives ~0.3 of the side
     assert (out / "metrics.csv").is_file() and (out / "curves.png").stat().st_size > 1000

@@ -191,19 +191,24 @@ class Trainer:
             job = bar.add_task("train", total=(self.cfg.epochs - self.start_epoch) * self.steps)
             for epoch in range(self.start_epoch, self.cfg.epochs):
                 self.model.train()
-                t0, losses = time.perf_counter(), []
+                t0, losses, recent = time.perf_counter(), {}, []
                 for _ in range(self.steps):
                     task, (x, y) = next(batches)
-                    losses.append(self._step(task, x, y))
-                    bar.update(job, advance=1, description=f"epoch {epoch + 1}/{self.cfg.epochs} loss {np.mean(losses[-20:]):.3f}")
-                self._end_epoch(epoch, float(np.mean(losses)), time.perf_counter() - t0)
+                    recent.append(self._step(task, x, y))
+                    losses.setdefault(task, []).append(recent[-1])
+                    bar.update(job, advance=1, description=f"epoch {epoch + 1}/{self.cfg.epochs} loss {np.mean(recent[-20:]):.3f}")
+                self._end_epoch(epoch, {t: float(np.mean(v)) for t, v in losses.items()}, time.perf_counter() - t0)
         return self.history[-1] if self.history else {}
 
-    def _end_epoch(self, epoch: int, loss: float, seconds: float) -> None:
+    def _end_epoch(self, epoch: int, task_losses: dict[str, float], seconds: float) -> None:
+        """Log one epoch. ``train_loss`` is the task-balanced mean (mean of per-task means), so it does not
+        swing with which tasks the sampler happened to draw; per-task means are logged as ``loss.<task>``."""
         results = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)).results() if self.val else {}
         score = score_of(results)
+        loss = float(np.mean(list(task_losses.values())))
         row = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps, "train_loss": loss, "val_score": score,
-               "seconds": seconds, **{f"{t}.{k}": v for t, r in results.items() for k, v in r.items() if k != "n"}}
+               "seconds": seconds, **{f"loss.{t}": v for t, v in sorted(task_losses.items())},
+               **{f"{t}.{k}": v for t, r in results.items() for k, v in r.items() if k != "n"}}
         self.history.append(row)
         meta = {"train_config": asdict(self.cfg), "epoch": epoch + 1, "val_score": score, "val": results}
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "epoch": epoch + 1,
