@@ -34,6 +34,40 @@ def best_box(boxes: np.ndarray, objectness: np.ndarray) -> tuple[np.ndarray, flo
     return box, float(1 / (1 + np.exp(-flat[i])))
 
 
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box with each row of ``others`` (M×4)."""
+    ix0, iy0 = np.maximum(box[0], others[:, 0]), np.maximum(box[1], others[:, 1])
+    ix1, iy1 = np.minimum(box[2], others[:, 2]), np.minimum(box[3], others[:, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
+    union = area(box) + area(others) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def top_boxes(boxes: np.ndarray, objectness: np.ndarray, k: int = 10, iou: float = 0.5,
+              min_score: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-object decoding of one grid head: greedy NMS over the cells, best first.
+
+    Args:
+        boxes: 4×h×w xyxy in [0, 1]; objectness: 1×h×w logits (one image of the named outputs).
+        k: at most this many boxes; iou: suppress boxes overlapping a kept one by more than this;
+        min_score: drop cells whose sigmoid objectness is below this.
+    Returns:
+        (boxes M×4 xyxy in [0, 1], scores M), M <= k, scores descending.
+    """
+    cand = boxes.reshape(4, -1).T.astype(np.float64)
+    scores = 1 / (1 + np.exp(-objectness.reshape(-1).astype(np.float64)))
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= min_score]
+    kept: list[int] = []
+    while order.size and len(kept) < k:
+        i, order = order[0], order[1:]
+        kept.append(int(i))
+        if order.size:
+            order = order[box_iou(cand[i], cand[order]) <= iou]
+    return cand[kept], scores[kept]
+
+
 def decode(spec: TaskSpec, outputs: dict[str, np.ndarray], n: int, width: int, height: int) -> object:
     """Decode item ``n`` of a batch for an original image of width × height.
 

@@ -1,0 +1,58 @@
+"""Torch-free decoding of named outputs: segmentation resize, best box, top-k NMS, points."""
+import numpy as np
+import pytest
+
+from usedge.runtime.postprocess import best_box, box_iou, decode, segmentation_map, top_boxes
+from usedge.tasks import get_task
+
+
+def _grid(h=4, w=4):
+    boxes = np.zeros((4, h, w), np.float32)
+    obj = np.full((1, h, w), -10.0, np.float32)
+    return boxes, obj
+
+
+def test_box_iou_hand_computed():
+    a = np.array([0.0, 0.0, 2.0, 2.0])
+    others = np.array([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0], [5, 5, 6, 6], [1, 1, 1, 1]])
+    np.testing.assert_allclose(box_iou(a, others), [1 / 7, 1.0, 0.0, 0.0])
+
+
+def test_top_boxes_suppresses_overlaps_and_keeps_separate_objects():
+    boxes, obj = _grid()
+    # two objects: cells (0,0) and (0,1) see nearly the same box, cell (3,3) a different one
+    boxes[:, 0, 0] = [0.1, 0.1, 0.4, 0.4]; obj[0, 0, 0] = 3.0
+    boxes[:, 0, 1] = [0.12, 0.1, 0.42, 0.4]; obj[0, 0, 1] = 2.0
+    boxes[:, 3, 3] = [0.6, 0.6, 0.9, 0.9]; obj[0, 3, 3] = 1.0
+    kept, scores = top_boxes(boxes, obj, k=5, iou=0.5)
+    np.testing.assert_allclose(kept, [[0.1, 0.1, 0.4, 0.4], [0.6, 0.6, 0.9, 0.9]], atol=1e-6)
+    assert scores[0] > scores[1] > 0.5
+    # the best of top_boxes is best_box
+    box, score = best_box(boxes, obj)
+    np.testing.assert_allclose(box, kept[0], atol=1e-6)
+    assert score == pytest.approx(scores[0])
+    # with a looser IoU threshold the duplicate survives; k caps the count; min_score drops weak cells
+    assert len(top_boxes(boxes, obj, k=5, iou=0.95)[0]) == 3
+    assert len(top_boxes(boxes, obj, k=1)[0]) == 1
+    assert len(top_boxes(boxes, obj, min_score=0.9)[0]) == 1
+
+
+def test_segmentation_map_resizes_logits_to_the_original_image():
+    logits = np.zeros((2, 4, 4), np.float32)
+    logits[1, :2, :2] = 5.0  # top-left quarter is foreground
+    mask = segmentation_map(logits, width=40, height=20)
+    assert mask.shape == (20, 40) and mask.dtype == np.uint8
+    assert mask[:8, :18].all() and not mask[12:, 22:].any()
+
+
+def test_decode_scales_boxes_and_points_to_pixels():
+    det = get_task("thyroid_nodule_det")
+    boxes, obj = _grid()
+    boxes[:, 1, 1] = [0.25, 0.5, 0.5, 1.0]; obj[0, 1, 1] = 0.0
+    out = {det.output_names[0]: boxes[None], det.output_names[1]: obj[None]}
+    box, score = decode(det, out, 0, width=200, height=100)
+    np.testing.assert_allclose(box, [50, 50, 100, 100])
+    assert score == pytest.approx(0.5)
+    reg = get_task("fetal_femur")
+    pts = decode(reg, {reg.output_names[0]: np.array([[[0.5, 0.25], [1.0, 0.0]]])}, 0, 200, 100)
+    np.testing.assert_allclose(pts, [[100, 25], [200, 0]])
