@@ -7,6 +7,7 @@ import click
 
 from usedge import __version__
 from usedge.cli import data as data_cli
+from usedge.cli import distill as distill_cli
 from usedge.cli import tasks as tasks_cli
 from usedge.cli import train as train_cli
 from usedge.errors import UsedgeError
@@ -36,6 +37,7 @@ cli.add_command(data_cli.data)
 cli.add_command(tasks_cli.tasks)
 cli.add_command(train_cli.train)
 cli.add_command(train_cli.evaluate)
+cli.add_command(distill_cli.distill)
 
 
 def main() -> None:

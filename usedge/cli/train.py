@@ -19,20 +19,24 @@ from usedge._io import atomic_write_json, atomic_write_text
 @click.option("--steps-per-epoch", type=click.IntRange(min=0), default=0, show_default=True,
               help="0: one pass over the training images.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=32), default=None,
+              help="Square input side the images are resized to (default: the preset's, 256).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--sampling", type=click.Choice(["uniform", "temperature"]), default="uniform", show_default=True)
+@click.option("--freeze-norm", is_flag=True, help="Keep BatchNorm statistics frozen (tiny per-process batches).")
 @click.option("--no-augment", is_flag=True, help="Disable augmentation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.")
-def train(data, model, tasks, epochs, steps_per_epoch, batch_size, lr, sampling, no_augment, device, seed, out,
-          resume) -> None:
+def train(data, model, tasks, epochs, steps_per_epoch, batch_size, input_size, lr, sampling, freeze_norm, no_augment,
+          device, seed, out, resume) -> None:
     """Train a multi-task model (teacher or student) on a labelled data set."""
     from usedge.train.loop import TrainConfig, Trainer
 
     cfg = TrainConfig(data=data, out=out, model=model, tasks=tasks, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                      batch_size=batch_size, lr=lr, sampling=sampling, augment=not no_augment, device=device,
+                      batch_size=batch_size, input_size=input_size or 0, lr=lr, sampling=sampling,
+                      augment=not no_augment, freeze_norm=freeze_norm, device=device,
                       seed=seed, resume=resume)
     last = Trainer(cfg).fit()
     click.echo(f"done: val score {last.get('val_score', float('nan')):.4f}; checkpoints in {out}/best and {out}/last; "

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from usedge.errors import ConfigError, UsedgeError
 from usedge.models.presets import ModelConfig, build_model, resolve_config
 from usedge.train.checkpoint import load_train_state, save_checkpoint
 from usedge.train.dataset import TaskDataset, collate, load_items
+from usedge.train.distributed import DistContext, ShardedBatchSampler
 from usedge.train.evaluate import evaluate_model
 from usedge.train.losses import task_loss
 
@@ -40,6 +41,7 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: int = 0          # 0: one pass over the training images
     batch_size: int = 16
+    input_size: int = 0               # 0: the preset's (256); images are resized to this square side
     lr: float = 1e-3
     backbone_lr_mult: float = 0.5
     weight_decay: float = 1e-4
@@ -47,6 +49,7 @@ class TrainConfig:
     sampling: str = "uniform"         # uniform | temperature
     temperature: float = 2.0
     augment: bool = True
+    freeze_norm: bool = False         # BatchNorm in eval mode (tiny per-process batches, fine-tuning)
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -85,10 +88,11 @@ class TaskSampler:
         return self.tasks[self.rng.choice(len(self.tasks), p=self.p)]
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
+                   extra: list[torch.nn.Parameter] | None = None) -> torch.optim.Optimizer:
     body = model.encoder if hasattr(model, "encoder") else model.backbone
     body_ids = {id(p) for p in body.parameters()}
-    rest = [p for p in model.parameters() if id(p) not in body_ids]
+    rest = [p for p in model.parameters() if id(p) not in body_ids] + list(extra or [])
     groups = [{"params": list(body.parameters()), "lr": cfg.lr * cfg.backbone_lr_mult},
               {"params": rest, "lr": cfg.lr}]
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
@@ -125,10 +129,18 @@ class Trainer:
                  model: torch.nn.Module | None = None) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.device = resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
+        self.dist = DistContext.from_env(device)
+        self.device = self.dist.device(device)
         torch.manual_seed(cfg.seed)
         self.model_config = model_config or resolve_config(cfg.model, cfg.tasks)
+        if cfg.input_size % 32:
+            raise ConfigError(f"input_size {cfg.input_size} is not a multiple of 32 (the backbone's stride).",
+                              fix="use 128, 160, 192, 224, 256, ...")
+        if cfg.input_size and model_config is None:
+            self.model_config = replace(self.model_config, input_size=cfg.input_size)
         self.model = (model or build_model(self.model_config)).to(self.device)
+        self.net = self.dist.wrap(self.model)  # what training steps call (DDP under torchrun)
         train, self.val = split_samples(cfg, list(self.model_config.tasks))
         if not train:
             raise UsedgeError(f"No training samples for the selected tasks in {cfg.data}.",
@@ -137,7 +149,7 @@ class Trainer:
         self.sampler = TaskSampler({t: len(dl.dataset) for t, dl in self.loaders.items()},
                                    cfg.sampling, cfg.temperature, cfg.seed)
         self.steps = cfg.steps_per_epoch or max(1, math.ceil(len(train) / cfg.batch_size))
-        self.opt = make_optimizer(self.model, cfg)
+        self.opt = make_optimizer(self.model, cfg, self.extra_parameters())
         self.sched = cosine_with_warmup(self.opt, min(cfg.warmup_steps, self.steps), self.steps * cfg.epochs)
         self.history: list[dict] = []
         self.start_epoch = 0
@@ -151,11 +163,35 @@ class Trainer:
         for it in items:
             by_task.setdefault(it.task.id, []).append(it)
         aug = AugmentConfig() if self.cfg.augment else None
-        g = torch.Generator().manual_seed(self.cfg.seed)
-        return {t: torch.utils.data.DataLoader(TaskDataset(v, self.model_config, aug, self.cfg.seed),
-                                               batch_size=min(self.cfg.batch_size, len(v)), shuffle=True,
-                                               drop_last=True, collate_fn=collate, generator=g)
-                for t, v in by_task.items()}
+        batch, d = self.cfg.batch_size, self.dist
+        d.per_rank_batch(batch)
+        return {t: torch.utils.data.DataLoader(
+                    TaskDataset(v, self.model_config, aug, self.cfg.seed + 1000 * d.rank),
+                    batch_sampler=ShardedBatchSampler(len(v), batch, d.rank, d.world, self.cfg.seed + i),
+                    collate_fn=collate)
+                for i, (t, v) in enumerate(sorted(by_task.items()))}
+
+    def extra_parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters outside the model (e.g. distillation adapters); trained with the heads."""
+        return []
+
+    def after_backward(self) -> None:
+        """Called between backward and the optimizer step (e.g. to all-reduce gradients DDP does not own)."""
+
+    def checkpoint_meta(self) -> dict:
+        """Extra entries for the checkpoint's config.json ``meta``."""
+        return {}
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors of :meth:`extra_parameters` to keep in ``last/train_state.pt`` for resuming."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def compute_loss(self, task: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of one single-task batch (subclasses add distillation terms)."""
+        return task_loss(self.model.task_specs[task], self.net(x, tasks=[task]), y)
 
     def _batches(self):
         iters = {t: iter(dl) for t, dl in self.loaders.items()}
@@ -167,30 +203,35 @@ class Trainer:
                 iters[task] = iter(self.loaders[task])
                 yield task, next(iters[task])
 
-    def _step(self, task: str, x: torch.Tensor, y: torch.Tensor) -> float:
-        spec = self.model.task_specs[task]
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+    def _step(self, task: str, x: torch.Tensor, y: torch.Tensor | None) -> float:
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True) if y is not None else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            out = self.model(x, tasks=[task])
-        loss = task_loss(spec, out, y)
-        if not torch.isfinite(loss):
-            raise UsedgeError(f"Loss of task {task} became {loss.item()} at step {self.sched.last_epoch}.",
+            loss = self.compute_loss(task, x, y)
+        value = self.dist.mean(float(loss.detach()))  # every rank sees the same value: all stop together
+        if not math.isfinite(value):
+            raise UsedgeError(f"Loss of task {task} became {value} at step {self.sched.last_epoch}.",
                               fix="lower --lr; the last good checkpoint is in " + str(self.out / "last"))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.after_backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 5.0)
         self.opt.step()
         self.sched.step()
-        return float(loss.detach())
+        return value
 
     def fit(self, progress: bool = True) -> dict:
         from rich.progress import Progress
 
         batches = self._batches()
-        with Progress(disable=not progress, transient=False) as bar:
+        with Progress(disable=not (progress and self.dist.is_main), transient=False) as bar:
             job = bar.add_task("train", total=(self.cfg.epochs - self.start_epoch) * self.steps)
             for epoch in range(self.start_epoch, self.cfg.epochs):
                 self.model.train()
+                if self.cfg.freeze_norm:
+                    for m in self.model.modules():
+                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                            m.eval()
                 t0, losses, recent = time.perf_counter(), {}, []
                 for _ in range(self.steps):
                     task, (x, y) = next(batches)
@@ -200,9 +241,16 @@ class Trainer:
                 self._end_epoch(epoch, {t: float(np.mean(v)) for t, v in losses.items()}, time.perf_counter() - t0)
         return self.history[-1] if self.history else {}
 
+    def close(self) -> None:
+        """Leave the process group (multi-process runs)."""
+        self.dist.close()
+
     def _end_epoch(self, epoch: int, task_losses: dict[str, float], seconds: float) -> None:
         """Log one epoch. ``train_loss`` is the task-balanced mean (mean of per-task means), so it does not
         swing with which tasks the sampler happened to draw; per-task means are logged as ``loss.<task>``."""
+        if not self.dist.is_main:  # rank 0 evaluates and writes; the others wait for it
+            self.dist.barrier()
+            return
         results = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)).results() if self.val else {}
         score = score_of(results)
         loss = float(np.mean(list(task_losses.values())))
@@ -210,14 +258,16 @@ class Trainer:
                "seconds": seconds, **{f"loss.{t}": v for t, v in sorted(task_losses.items())},
                **{f"{t}.{k}": v for t, r in results.items() for k, v in r.items() if k != "n"}}
         self.history.append(row)
-        meta = {"train_config": asdict(self.cfg), "epoch": epoch + 1, "val_score": score, "val": results}
+        meta = {"train_config": asdict(self.cfg), "epoch": epoch + 1, "val_score": score, "val": results,
+                **self.checkpoint_meta()}
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "epoch": epoch + 1,
-                 "best": max(self.best, score), "history": self.history}
+                 "best": max(self.best, score), "history": self.history, "extra": self.extra_state()}
         save_checkpoint(self.out / "last", self.model, self.model_config, meta, state)
         if score > self.best or not math.isfinite(self.best):
             self.best = score
             save_checkpoint(self.out / "best", self.model, self.model_config, meta)
         self._write_logs()
+        self.dist.barrier()
 
     def _write_logs(self) -> None:
         keys = list(dict.fromkeys(k for row in self.history for k in row))
@@ -240,6 +290,7 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.start_epoch, self.best, self.history = state["epoch"], state["best"], list(state["history"])
+        self.load_extra_state(state.get("extra", {}))
 
 
 def plot_curves(history: list[dict], path: Path) -> None:

@@ -1,0 +1,54 @@
+"""The whole ``usedge distill`` job: distil, train the labels-only ablation on the same budget, report."""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from usedge.distill.loop import DistillConfig, Distiller
+from usedge.distill.report import ModelEntry, measure_model, write_report
+
+
+def labels_only_config(cfg: DistillConfig):
+    """The same run without teachers: same data, student, steps, schedule, seed."""
+    from usedge.train.loop import TrainConfig
+
+    base = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)}
+    return TrainConfig(**{**base, "out": str(Path(cfg.out) / "labels-only")})
+
+
+def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = True, progress: bool = True,
+                     latency_runs: int = 50) -> dict:
+    """Distil into ``cfg.out`` (best/, last/), optionally train ``cfg.out/labels-only``, write the report.
+
+    Returns the report payload (empty when ``report`` is False or on non-main ranks).
+    """
+    from usedge.train.checkpoint import load_checkpoint
+    from usedge.train.loop import Trainer
+
+    distiller = Distiller(cfg)
+    distiller.fit(progress=progress)
+    if ablation:
+        Trainer(labels_only_config(cfg), model_config=distiller.model_config).fit(progress=progress)
+    if not report or not distiller.dist.is_main:
+        distiller.close()
+        return {}
+    val, device = distiller.val, str(distiller.device)
+    entries = []
+    for t in distiller.teacher_set.teachers:
+        entries.append(_entry(t.name, "teacher", t.model, t.config, val, device, latency_runs))
+    runs = [("distilled", Path(cfg.out) / "best")] + ([("labels-only", Path(cfg.out) / "labels-only" / "best")]
+                                                      if ablation else [])
+    for role, path in runs:
+        model, config, _ = load_checkpoint(path, device=device)
+        entries.append(_entry(f"{config.name} ({role})", role, model, config, val, device, latency_runs))
+    distiller.close()
+    return write_report(Path(cfg.out), entries, distiller.teacher_set.assignment())
+
+
+def _entry(name, role, model, config, val, device, runs) -> ModelEntry:
+    from usedge.train.evaluate import evaluate_model
+
+    results = evaluate_model(model, config, val, device=device).results()
+    latency, runtime = measure_model(model, config, runs=runs)
+    return ModelEntry(name, role, results, sum(p.numel() for p in model.parameters()), latency, runtime,
+                      list(config.tasks))
