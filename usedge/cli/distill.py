@@ -31,6 +31,8 @@ import click
               help="FPN feature distillation through 1x1 adapters (0 disables).")
 @click.option("--ablation/--no-ablation", default=True, show_default=True,
               help="Also train the student on labels alone with the same budget, for the report.")
+@click.option("--labels-only", "labels_only", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Use this labels-only checkpoint (same budget) for the ablation instead of training one.")
 @click.option("--report/--no-report", default=True, show_default=True)
 @click.option("--freeze-norm", is_flag=True, help="Keep BatchNorm statistics frozen (tiny per-process batches).")
 @click.option("--no-augment", is_flag=True)
@@ -40,7 +42,7 @@ import click
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.")
 def distill(teachers, task_teacher, student, data, unlabelled, unlabelled_every, unlabelled_stride, tasks, epochs,
             steps_per_epoch, batch_size, input_size, lr, temperature, gt_weight, kd_weight, feature_weight, ablation,
-            report, freeze_norm, no_augment, device, seed, out, resume) -> None:
+            labels_only, report, freeze_norm, no_augment, device, seed, out, resume) -> None:
     """Distil one or more teachers into a compact student (labelled + unlabelled frames).
 
     Multi-process: torchrun --nproc_per_node N -m usedge.cli.main distill ... (gloo on CPU, NCCL on GPU).
@@ -58,6 +60,6 @@ def distill(teachers, task_teacher, student, data, unlabelled, unlabelled_every,
                         task_teacher=parse_task_teachers(task_teacher), unlabelled=tuple(unlabelled),
                         unlabelled_every=unlabelled_every, unlabelled_stride=unlabelled_stride,
                         weights=KDWeights(gt=gt_weight, kd=kd_weight, temperature=temperature, feature=feature_weight))
-    payload = run_distillation(cfg, ablation=ablation, report=report)
+    payload = run_distillation(cfg, ablation=ablation, report=report, labels_only=labels_only)
     if payload:
         click.echo(f"report: {out}/distill_report.md (+ .json, .png); student: {out}/best")

@@ -8,6 +8,7 @@ import click
 from usedge import __version__
 from usedge.cli import data as data_cli
 from usedge.cli import distill as distill_cli
+from usedge.cli import export as export_cli
 from usedge.cli import tasks as tasks_cli
 from usedge.cli import train as train_cli
 from usedge.errors import UsedgeError
@@ -38,6 +39,9 @@ cli.add_command(tasks_cli.tasks)
 cli.add_command(train_cli.train)
 cli.add_command(train_cli.evaluate)
 cli.add_command(distill_cli.distill)
+cli.add_command(export_cli.calibrate)
+cli.add_command(export_cli.export)
+cli.add_command(export_cli.verify)
 
 
 def main() -> None:

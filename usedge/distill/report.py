@@ -55,7 +55,8 @@ def measure_model(model, config, size: int = 256, runs: int = 50) -> tuple[float
     from usedge.runtime.cpu_latency import cpu_latency_ms
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, config, Path(tmp) / "m.onnx", dynamic_batch=False, input_size=size)
+        path = export_onnx(model, config, Path(tmp) / "m.onnx", dynamic_batch=False, input_size=size,
+                           simplify_graph=False).path
         return cpu_latency_ms(path, size=size, runs=runs)
 
 

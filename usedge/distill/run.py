@@ -17,8 +17,11 @@ def labels_only_config(cfg: DistillConfig):
 
 
 def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = True, progress: bool = True,
-                     latency_runs: int = 50) -> dict:
+                     latency_runs: int = 50, labels_only: str | None = None) -> dict:
     """Distil into ``cfg.out`` (best/, last/), optionally train ``cfg.out/labels-only``, write the report.
+
+    ``labels_only``: an existing labels-only checkpoint trained with the same budget, used instead of
+    training the ablation again (its train config is recorded in the report).
 
     Returns the report payload (empty when ``report`` is False or on non-main ranks).
     """
@@ -27,7 +30,8 @@ def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = T
 
     distiller = Distiller(cfg)
     distiller.fit(progress=progress)
-    if ablation:
+    ablation_path = Path(labels_only) if labels_only else Path(cfg.out) / "labels-only" / "best"
+    if ablation and not labels_only:
         Trainer(labels_only_config(cfg), model_config=distiller.model_config).fit(progress=progress)
     if not report or not distiller.dist.is_main:
         distiller.close()
@@ -36,8 +40,7 @@ def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = T
     entries = []
     for t in distiller.teacher_set.teachers:
         entries.append(_entry(t.name, "teacher", t.model, t.config, val, device, latency_runs))
-    runs = [("distilled", Path(cfg.out) / "best")] + ([("labels-only", Path(cfg.out) / "labels-only" / "best")]
-                                                      if ablation else [])
+    runs = [("distilled", Path(cfg.out) / "best")] + ([("labels-only", ablation_path)] if ablation else [])
     for role, path in runs:
         model, config, _ = load_checkpoint(path, device=device)
         entries.append(_entry(f"{config.name} ({role})", role, model, config, val, device, latency_runs))

@@ -11,10 +11,8 @@ from dataclasses import asdict, dataclass, replace
 
 from usedge.errors import ConfigError
 from usedge.registry import Registry
+from usedge.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from usedge.tasks import ALL_TASKS, TaskSpec, parse_tasks
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""Calibration sets (balance, toy-set refusal, hash check), signed symmetric Q/DQ, the per-task gate."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from usedge.errors import ConfigError, DataError
+from usedge.quantize.calibration import MIN_PER_TASK, build_calibration, load_calibration
+from usedge.quantize.gate import GateConfig, apply_gate, failing
+from usedge.runtime.preprocess import PreprocessSpec
+
+TASKS = ["fetal_head", "organ_cls", "thyroid_nodule_det", "FUGC"]
+SPEC = PreprocessSpec(size=64)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from usedge.data.phantom import generate_dataset
+
+    root = tmp_path_factory.mktemp("calib")
+    generate_dataset(root / "ok", per_task=MIN_PER_TASK + 2, seed=1, size=96, tasks=TASKS, progress=False)
+    generate_dataset(root / "toy", per_task=3, seed=1, size=96, tasks=TASKS, progress=False)
+    return root
+
+
+def test_calibration_is_balanced_and_refuses_a_changed_set(data, tmp_path):
+    calib = build_calibration(data / "ok", SPEC, TASKS, out=tmp_path / "c", per_task=MIN_PER_TASK)
+    assert calib.manifest["per_task"] == {t: MIN_PER_TASK for t in TASKS}
+    assert calib.images.shape == (4 * MIN_PER_TASK, 3, 64, 64) and calib.images.dtype == np.float32
+    again = load_calibration(tmp_path / "c" / "manifest.json")
+    assert again.sha256 == calib.sha256
+    # same request, same set (seeded); another seed, another selection
+    assert build_calibration(data / "ok", SPEC, TASKS, per_task=MIN_PER_TASK).sha256 == calib.sha256
+    changed = np.load(tmp_path / "c" / "calibration.npz")["images"].copy()
+    changed[0, 0, 0, 0] += 1
+    np.savez_compressed(tmp_path / "c" / "calibration.npz", images=changed)
+    with pytest.raises(DataError, match="do not match their manifest"):
+        load_calibration(tmp_path / "c")
+
+
+def test_toy_calibration_sets_are_refused_unless_allowed(data):
+    with pytest.raises(ConfigError, match=f"at least {MIN_PER_TASK} images per task") as err:
+        build_calibration(data / "toy", SPEC, TASKS, per_task=16)
+    assert "fetal_head (3)" in str(err.value) and "--allow-small-calibration" in err.value.fix
+    small = build_calibration(data / "toy", SPEC, TASKS, per_task=16, allow_small=True)
+    assert small.manifest["allow_small"] is True and len(small) == 12
+
+
+def test_gate_judges_points_and_relative_mre():
+    fp32 = {"fetal_head": {"dice": 0.80}, "organ_cls": {"accuracy": 0.90}, "FUGC": {"mre": 10.0},
+            "fetal_femur": {"mre": 10.0}}
+    int8 = {"fetal_head": {"dice": 0.791}, "organ_cls": {"accuracy": 0.885}, "FUGC": {"mre": 10.4},
+            "fetal_femur": {"mre": 10.6}}
+    rows = apply_gate(fp32, int8, GateConfig())
+    assert failing(rows) == ["organ_cls", "fetal_femur"]   # -1.5 pt; +6 % MRE
+    assert [r.change for r in rows] == ["-0.90 pt", "-1.50 pt", "+4.0 %", "+6.0 %"]
+    assert failing(apply_gate(fp32, {}, GateConfig())) == list(fp32)  # a missing result never passes
+
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("nncf")
+
+
+def _tiny_onnx(tmp_path):
+    from usedge.export.onnx import export_onnx
+    from usedge.models import build_model
+    from usedge.models.presets import resolve_config
+
+    config = replace(resolve_config("student-s", TASKS), input_size=64)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    return model, config, export_onnx(model, config, tmp_path / "m.onnx")
+
+
+@pytest.mark.slow
+def test_int8_graph_is_signed_symmetric_and_runs_everywhere(tmp_path):
+    from usedge.quantize.int8 import assert_trt_compatible, qdq_report, quantize_onnx
+    from usedge.runtime.backends import available_backends, open_backend
+
+    _, _, info = _tiny_onnx(tmp_path)
+    calib = np.random.default_rng(0).standard_normal((12, 3, 64, 64)).astype(np.float32)
+    rep = quantize_onnx(info.path, calib, tmp_path / "q.onnx")
+    assert rep.quantizers > 20 and rep.int8 == rep.quantizers and rep.uint8 == 0
+    assert assert_trt_compatible(tmp_path / "q.onnx").trt_compatible
+    # every QuantizeLinear: int8 zero point, all zeros (checked here independently of qdq_report)
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    zps = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
+    for name in available_backends():
+        out = open_backend(name, tmp_path / "q.onnx").infer(calib[:2])
+        assert all(np.isfinite(v).all() for v in out.values())
+    # an asymmetric quantizer is reported
+    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    for init in model.graph.initializer:
+        if init.name == q.input[2]:
+            init.CopyFrom(onnx.numpy_helper.from_array(np.full_like(inits[q.input[2]], 3), init.name))
+    assert q.name in qdq_report(model).nonzero_zero_points
+    with pytest.raises(DataError, match="not TensorRT-compatible"):
+        assert_trt_compatible(model)

@@ -1,0 +1,83 @@
+"""``usedge export``, ``usedge calibrate``, ``usedge verify``."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--int8/--fp32-only", default=True, show_default=True, help="Also build the gated INT8 model.")
+@click.option("--model", type=click.Path(exists=True), default=None,
+              help="Checkpoint folder or baseline .pth (default: the student that ships with usedge).")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Labelled set: train/ calibrates, val/ gates (default: a phantom set, generated if missing).")
+@click.option("--calib", type=click.Path(exists=True), default=None, help="Calibration folder or manifest.json.")
+@click.option("--per-task", type=click.IntRange(min=1), default=16, show_default=True, help="Calibration images per task.")
+@click.option("--allow-small-calibration", is_flag=True, help="Accept fewer than the minimum per task (recorded).")
+@click.option("--target", default="cpu", show_default=True, help="Target profile (cpu, desktop-gpu, jetson-orin-nano, ...).")
+@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Gate: max points lost per task.")
+@click.option("--max-mre-increase", type=float, default=0.05, show_default=True, help="Gate: max relative MRE growth.")
+@click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
+@click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
+def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, make_zip,
+           out) -> None:
+    """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
+    from usedge.export.pipeline import ExportConfig, run_export
+    from usedge.quantize.gate import GateConfig
+
+    cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
+                       allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip,
+                       gate=GateConfig(max_drop, max_mre_increase))
+    try:
+        run_export(cfg)
+    finally:
+        from pathlib import Path
+
+        report = Path(out) / "report.md"
+        if report.is_file():
+            click.echo(report.read_text())
+
+
+@click.command()
+@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--model", type=click.Path(exists=True), default=None,
+              help="Checkpoint whose preprocessing to use (default: the built-in student).")
+@click.option("--per-task", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--unlabelled", multiple=True, help="Extra unlabelled image / video / DICOM sources.")
+@click.option("--allow-small", is_flag=True, help="Accept fewer than the minimum images per task (recorded).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
+def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None:
+    """Build a task-balanced INT8 calibration set (tensors + manifest with sha256)."""
+    from usedge.export.defaults import default_checkpoint
+    from usedge.quantize.calibration import build_calibration
+    from usedge.runtime.preprocess import PreprocessSpec
+    from usedge.train.checkpoint import read_config
+
+    config, _ = read_config(model or default_checkpoint())
+    calib = build_calibration(data, PreprocessSpec.from_config(config), list(config.tasks), out=out, per_task=per_task,
+                              unlabelled=unlabelled, seed=seed, allow_small=allow_small)
+    click.echo(f"{len(calib)} images ({len(calib.manifest['per_task'])} tasks) -> {out}/ ; manifest sha256 {calib.sha256[:16]}")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def verify(bundle, as_json) -> None:
+    """Check a bundle: checksums, onnx.checker, per-task parity of every backend installed here."""
+    from usedge.export.verify import verify_bundle
+    from usedge.runtime.parity import passes
+
+    result = verify_bundle(bundle)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"checksums: ok; checker: {result['checker']}")
+        for p, by in result["parity"].items():
+            for b, r in by.items():
+                worst = {t: {k: round(v, 4) for k, v in row.items() if not k.startswith("maxabs")}
+                         for t, row in r["tasks"].items() if not passes(row, p)}
+                click.echo(f"{p} on {b}: {'pass' if r['passed'] else 'FAIL ' + json.dumps(worst)}")
+    if not result["passed"]:
+        raise SystemExit(1)

@@ -1,0 +1,145 @@
+"""Self-describing model bundles: a folder (optionally zipped) with the ONNX graphs, metadata.json holding
+everything a runtime needs (tasks, input/output specs, preprocessing, precisions, calibration hash, accuracy
+and parity reports, versions) and the sha256 of every file. See docs/bundle-format.md.
+
+Written atomically (temp folder + rename); loading verifies the schema version and every checksum.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from usedge.errors import DataError
+from usedge.runtime.preprocess import PreprocessSpec
+
+SCHEMA_VERSION = 1
+METADATA = "metadata.json"
+MODEL_FILES = {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata: dict, make_zip: bool = False) -> Path:
+    """Write ``files`` (bundle name -> source path, bytes or text) and metadata.json atomically to ``out``.
+
+    ``metadata["files"]`` gets the sha256 and size of every file. An existing bundle at ``out`` is replaced
+    only when complete; anything else at ``out`` is refused.
+    """
+    out = Path(out)
+    if out.exists() and not (out / METADATA).is_file() and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not a usedge bundle; refusing to replace it.", fix="choose another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        listing = {}
+        for name, src in files.items():
+            dst = tmp / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(src, bytes):
+                dst.write_bytes(src)
+            elif isinstance(src, str):
+                dst.write_text(src)
+            else:
+                shutil.copyfile(src, dst)
+            listing[name] = {"sha256": sha256_file(dst), "bytes": dst.stat().st_size}
+        meta = {**metadata, "schema_version": SCHEMA_VERSION, "files": listing}
+        (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_zip:
+        zip_bundle(out, out.with_suffix(".zip"))
+    return out
+
+
+def zip_bundle(folder: Path, dst: Path) -> Path:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(folder).as_posix())
+    os.replace(tmp, dst)
+    return dst
+
+
+def extract_zip(path: Path, dst: Path) -> Path:
+    """Extract a bundle zip, refusing members that would land outside ``dst``."""
+    root = dst.resolve()
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            target = (root / info.filename).resolve()
+            if root != target and root not in target.parents:
+                raise DataError(f"{path} holds '{info.filename}', which points outside the bundle.",
+                                fix="do not use this archive; re-export the bundle.")
+        z.extractall(root)
+    return root
+
+
+@dataclass
+class Bundle:
+    path: Path
+    metadata: dict
+
+    @property
+    def tasks(self) -> list[str]:
+        return [t["id"] for t in self.metadata["tasks"]]
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        return PreprocessSpec.from_dict(self.metadata["input"]["preprocess"])
+
+    @property
+    def precisions(self) -> list[str]:
+        return [p for p, f in MODEL_FILES.items() if f in self.metadata["files"]]
+
+    def model_path(self, precision: str = "int8") -> Path:
+        if precision not in self.precisions:
+            raise DataError(f"bundle {self.path} has no {precision} model.",
+                            fix=f"use one of: {', '.join(self.precisions)}")
+        return self.path / MODEL_FILES[precision]
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Open a bundle folder or .zip; check schema version and (with ``verify``) every file's sha256."""
+    path = Path(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        path = extract_zip(path, Path(tempfile.mkdtemp(prefix="usedge-bundle-")))
+    meta_path = path / METADATA
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path} is not a usedge bundle (no {METADATA}).", fix="pass the folder `usedge export` wrote.") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{meta_path} is not valid JSON ({exc.msg} at line {exc.lineno}): truncated or edited.",
+                        fix="re-export the bundle.") from None
+    version = metadata.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DataError(f"bundle schema version {version} is not supported (this usedge reads {SCHEMA_VERSION}).",
+                        fix="re-export the bundle with this usedge version, or upgrade usedge.")
+    if verify:
+        for name, entry in metadata.get("files", {}).items():
+            f = path / name
+            if not f.is_file():
+                raise DataError(f"bundle {path} is missing {name}.", fix="re-export the bundle.")
+            if f.stat().st_size != entry["bytes"] or sha256_file(f) != entry["sha256"]:
+                raise DataError(f"{f} does not match the checksum in {METADATA} (modified or truncated).",
+                                fix="re-export the bundle; do not edit bundle files by hand.")
+    return Bundle(path, metadata)

@@ -1,0 +1,46 @@
+"""The built-in default: the student that ships in the package and a phantom set to calibrate and gate it."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from usedge.errors import ConfigError
+
+#: what `python scripts/build_default_student.py` writes (see docs/default-student.md)
+DEFAULT_STUDENT = "assets/default_student"
+DEFAULT_DATA = Path("data/phantom-export")
+
+
+def default_checkpoint() -> Path:
+    path = Path(str(resources.files("usedge").joinpath(DEFAULT_STUDENT)))
+    if not (path / "model.safetensors").is_file():
+        raise ConfigError(f"the built-in default student is missing from this install ({path}).",
+                          fix="pass --model CKPT, or rebuild it: python scripts/build_default_student.py")
+    return path
+
+
+def resolve_model(model: str | None):
+    """(torch model in eval mode, its ModelConfig, a description of where it came from)."""
+    from usedge.train.checkpoint import load_checkpoint
+
+    path = Path(model) if model else default_checkpoint()
+    net, config, meta = load_checkpoint(path)
+    source = {"checkpoint": str(path) if model else f"usedge:{DEFAULT_STUDENT}", "meta": {
+        k: meta[k] for k in ("epoch", "val_score", "teachers", "task_teacher") if k in meta}}
+    return net.float().eval(), config, source
+
+
+def default_data(per_task: int, specs) -> Path:
+    """The phantom set used when no --data is given (generated once, with progress)."""
+    from usedge.data.phantom import generate_dataset
+
+    needed = max(per_task, 10) + 10  # training images per task (calibration); val gets a quarter (the gate)
+    marker = DEFAULT_DATA / "phantom.json"
+    if marker.is_file():
+        import json
+
+        info = json.loads(marker.read_text())
+        if info.get("per_task", 0) >= needed and set(info.get("tasks", [])) >= {s.id for s in specs}:
+            return DEFAULT_DATA
+    generate_dataset(DEFAULT_DATA, per_task=needed, seed=2026, size=256, tasks=list(specs), val_fraction=0.25)
+    return DEFAULT_DATA

@@ -1,0 +1,317 @@
+"""``usedge export``: checkpoint -> fp32 ONNX -> (calibration -> NNCF INT8 -> per-task gate) -> verified bundle.
+
+Steps, each reported on the console:
+1. load the checkpoint (default: the student that ships with usedge);
+2. export fp32 ONNX (checked, simplified, metadata) and check torch-vs-ONNX parity on OpenVINO and ORT;
+3. build or load the task-balanced calibration set (cache key: model hash + manifest hash);
+4. quantize with NNCF (symmetric, signed int8 Q/DQ), assert every zero point is 0;
+5. gate: score fp32 and int8 per task on the held-out split; on failure keep the failing tasks' heads (then
+   the neck) in float and retry; still failing -> the bundle is written with the report, and the call
+   raises GateFailed (non-zero exit);
+6. file sizes, CPU latency (OpenVINO and ORT, fp32 and int8), report PNG/markdown, atomic bundle.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from usedge.errors import ConfigError, UsedgeError
+from usedge.export.bundle import MODEL_FILES, sha256_file, write_bundle
+from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, to_markdown
+from usedge.runtime.preprocess import PreprocessSpec
+
+
+class GateFailed(UsedgeError):
+    """The INT8 model lost too much accuracy on some task even with float fallbacks."""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    model: str | None = None             # checkpoint folder / baseline .pth; None = the built-in default student
+    data: str | None = None              # labelled set (train: calibration, val: gate); None = phantom default
+    out: str = "out/bundle"
+    int8: bool = True
+    calib: str | None = None             # existing calibration folder / manifest
+    per_task: int = 16
+    allow_small_calibration: bool = False
+    target: str = "cpu"
+    gate: GateConfig = field(default_factory=GateConfig)
+    make_zip: bool = False
+    latency_runs: int = 50
+    seed: int = 0
+
+
+def _log(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold cyan]export[/] {msg}")
+
+
+def model_hash(path: Path) -> str:
+    return sha256_file(path)[:16]
+
+
+def run_export(cfg: ExportConfig) -> dict:
+    """Run the whole export; returns the bundle metadata (raises GateFailed after writing a failing bundle)."""
+    from usedge.export.defaults import default_data, resolve_model
+    from usedge.export.targets import load_target
+
+    target = load_target(cfg.target)
+    model, config, source = resolve_model(cfg.model)
+    data = Path(cfg.data) if cfg.data else default_data(cfg.per_task, config.task_specs)
+    spec = PreprocessSpec.from_config(config)
+    with tempfile.TemporaryDirectory(prefix="usedge-export-") as tmp:
+        tmp = Path(tmp)
+        files, meta = _export_fp32(model, config, tmp, target)
+        meta["source"] = source
+        ref_inputs, ref_outputs = _parity_inputs(model, config, data)
+        meta["parity"] = {"fp32": _parity(files["model.fp32.onnx"], ref_inputs, ref_outputs, config, "fp32")}
+        val = _val_samples(data, config)
+        fp32_results = _score(files["model.fp32.onnx"], spec, val, config)
+        meta["accuracy"] = {"fp32": fp32_results}
+        rows: list[GateRow] = []
+        if cfg.int8:
+            rows = _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, ref_inputs, ref_outputs)
+        meta["latency"] = _latency(files, spec, target, cfg.latency_runs)
+        report = _report_markdown(meta, rows, cfg.gate)
+        files["report.md"] = report
+        files["README.md"] = _model_card(meta, report)
+        png = _report_png(meta, rows)
+        if png:
+            files["report.png"] = png
+        files["parity_inputs.npz"] = _npz(ref_inputs, ref_outputs)
+        bundle = write_bundle(cfg.out, files, meta, make_zip=cfg.make_zip)
+    _log(f"bundle written: {bundle}")
+    if rows and failing(rows):
+        raise GateFailed(f"INT8 gate failed for {', '.join(failing(rows))} (report in {bundle}/report.md).",
+                         fix="calibrate on more / more representative images (--per-task, --calib), or ship fp32.")
+    return meta
+
+
+def _export_fp32(model, config, tmp: Path, target) -> tuple[dict, dict]:
+    import onnx
+
+    import usedge
+    from usedge.export.onnx import export_onnx, model_metadata
+
+    path = tmp / MODEL_FILES["fp32"]
+    info = export_onnx(model, config, path, dynamic_batch=target.dynamic_batch)
+    _log(f"fp32 ONNX: opset {info.opset}, {len(info.outputs)} outputs, simplifier: {info.simplifier}")
+    md = model_metadata(model, config)
+    meta = {
+        "usedge_version": usedge.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": json.loads(md["usedge.model"]), "tasks": json.loads(md["usedge.tasks"]),
+        "input": {"name": "images", "shape": ["N" if target.dynamic_batch else 1, 3, config.input_size,
+                                              config.input_size], "dtype": "float32",
+                  "preprocess": PreprocessSpec.from_config(config).to_dict()},
+        "outputs": [{"name": o.name, "task": o.task_id, "field": o.field, "shape": list(o.shape), "dtype": "float32"}
+                    for s in config.task_specs for o in s.outputs],
+        "export": asdict(info) | {"path": MODEL_FILES["fp32"]}, "target": asdict(target),
+        "versions": {"onnx": onnx.__version__, "python": platform.python_version()},
+        "precisions": ["fp32"], "model_sha256": model_hash(path),
+    }
+    return {MODEL_FILES["fp32"]: path}, meta
+
+
+def _parity_inputs(model, config, data: Path, n_per_task: int = 1):
+    """A few real preprocessed images (one per task) and the torch model's outputs on them."""
+    import torch
+
+    from usedge.data.fmcuia import load_split
+    from usedge.runtime.preprocess import preprocess
+
+    samples, seen = [], set()
+    for s in load_split(data, "val" if (data / "val").is_dir() else "train", list(config.tasks)):
+        if s.task_id not in seen:
+            samples.append(s)
+            seen.add(s.task_id)
+    x = np.stack([preprocess(s.load_image(), PreprocessSpec.from_config(config)) for s in samples[:16]])
+    with torch.no_grad():
+        out = {k: v.float().numpy() for k, v in model.eval()(torch.from_numpy(x)).items()}
+    return x, out
+
+
+def _parity(path: Path, x: np.ndarray, ref: dict, config, precision: str) -> dict:
+    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.runtime.parity import agreement, passes
+
+    result = {}
+    for name in available_backends():
+        got = open_backend(name, path).infer(x)
+        rows = {s.id: agreement(s, ref, got, config.input_size) for s in config.task_specs}
+        result[name] = {"passed": all(passes(r, precision) for r in rows.values()), "tasks": rows}
+        _log(f"parity {precision} {name} vs torch: {'ok' if result[name]['passed'] else 'MISMATCH'}")
+    return result
+
+
+def _val_samples(data: Path, config):
+    from usedge.data.fmcuia import load_split
+
+    split = "val" if (data / "val" / "csv_files").is_dir() else "train"
+    return load_split(data, split, list(config.tasks))
+
+
+def _score(path: Path, spec: PreprocessSpec, val, config) -> dict[str, dict]:
+    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.runtime.evaluate import evaluate_predictor
+
+    backend = open_backend(available_backends()[0], path)
+    report = evaluate_predictor(lambda x, task: backend.infer(x), spec, val, list(config.tasks))
+    return report.results()
+
+
+def _calibration(cfg: ExportConfig, data: Path, spec: PreprocessSpec, tasks: list[str], model_sha: str):
+    from usedge.quantize.calibration import build_calibration, check_compatible, load_calibration
+
+    if cfg.calib:
+        calib = load_calibration(cfg.calib)
+        check_compatible(calib, spec)
+        return calib
+    cache = Path.home() / ".cache" / "usedge" / "calibration"
+    key = hashlib.sha256(json.dumps([str(data.resolve()), spec.to_dict(), tasks, cfg.per_task, cfg.seed,
+                                     model_sha]).encode()).hexdigest()[:16]
+    folder = cache / key
+    if (folder / "manifest.json").is_file():
+        try:
+            return load_calibration(folder)
+        except UsedgeError:
+            pass  # stale or damaged cache: rebuild
+    _log(f"calibration: {cfg.per_task} images per task from {data}/train")
+    return build_calibration(data, spec, tasks, out=folder, per_task=cfg.per_task, seed=cfg.seed,
+                             allow_small=cfg.allow_small_calibration)
+
+
+def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, ref_x, ref_out) -> list[GateRow]:
+    from usedge.quantize.int8 import assert_trt_compatible, quantize_onnx
+
+    calib = _calibration(cfg, data, spec, list(config.tasks), meta["model_sha256"])
+    meta["calibration"] = {"manifest_sha256": calib.sha256, "count": len(calib),
+                           "per_task": calib.manifest["per_task"], "per_organ": calib.manifest["per_organ"],
+                           "allow_small": calib.manifest["allow_small"]}
+    path = tmp / MODEL_FILES["int8"]
+    attempts = [[], None, ["/neck/.*"]]  # None: the failing tasks' heads, filled in below
+    rows: list[GateRow] = []
+    for i, ignored in enumerate(attempts):
+        if ignored is None:
+            ignored = [f"/heads/{t}/.*" for t in failing(rows)]
+        elif i == 2:
+            ignored = list(dict.fromkeys(meta["int8"]["float_layers"] + [f"/heads/{t}/.*" for t in failing(rows)]
+                                         + ignored))
+        _log(f"INT8 quantization (NNCF, {len(calib)} calibration images)"
+             + (f", kept in float: {ignored}" if ignored else ""))
+        qdq = quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
+        assert_trt_compatible(path)
+        results = _score(path, spec, val, config)
+        rows = apply_gate(fp32_results, results, cfg.gate)
+        meta["int8"] = {"quantizers": qdq.quantizers, "signed_int8": qdq.int8, "zero_points_all_zero": True,
+                        "float_layers": ignored, "attempt": i + 1, "gate": [asdict(r) for r in rows],
+                        "gate_config": asdict(cfg.gate), "passed": not failing(rows)}
+        _log(f"gate attempt {i + 1}: " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+        if not failing(rows):
+            break
+    files[MODEL_FILES["int8"]] = path
+    meta["precisions"].append("int8")
+    meta["accuracy"]["int8"] = results
+    meta["parity"]["int8"] = _parity(path, ref_x, ref_out, config, "int8")
+    return rows
+
+
+def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
+    from usedge.runtime.backends import available_backends, open_backend
+
+    x = np.random.default_rng(0).standard_normal((1, 3, spec.size, spec.size)).astype(np.float32)
+    out = {}
+    for precision, name in MODEL_FILES.items():
+        if name not in files:
+            continue
+        out[precision] = {"file_mb": round(Path(files[name]).stat().st_size / 1e6, 2)}
+        for backend in available_backends():
+            b = open_backend(backend, files[name], threads=target.threads or 2)
+            for _ in range(10):
+                b.infer(x)
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                b.infer(x)
+                times.append((time.perf_counter() - t) * 1e3)
+            out[precision][backend] = {"p50_ms": round(float(np.median(times)), 3),
+                                       "p95_ms": round(float(np.percentile(times, 95)), 3)}
+    out["conditions"] = {"batch": 1, "size": spec.size, "threads": target.threads or 2, "runs": runs,
+                         "machine": platform.machine(), "processor": platform.processor() or "unknown"}
+    return out
+
+
+def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
+    lines = [f"# Export report — {meta['model']['name']}", "", f"Created {meta['created']} by usedge {meta['usedge_version']}.", ""]
+    lat = meta["latency"]
+    lines += ["## Size and CPU latency (batch 1, "
+              f"{lat['conditions']['size']}², {lat['conditions']['threads']} threads)", "",
+              "| precision | file MB | " + " | ".join(f"{b} p50 ms" for b in _backends(lat)) + " |",
+              "|---|---|" + "---|" * len(_backends(lat))]
+    for p in ("fp32", "int8"):
+        if p in lat:
+            lines.append(f"| {p} | {lat[p]['file_mb']} | " + " | ".join(str(lat[p].get(b, {}).get('p50_ms', 'n/a'))
+                                                                      for b in _backends(lat)) + " |")
+    if rows:
+        lines += ["", "## Per-task accuracy, fp32 vs int8 (held-out split)", "", to_markdown(rows, gate)]
+        lines.append(f"Kept in float: {meta['int8']['float_layers'] or 'nothing'} (attempt {meta['int8']['attempt']}).")
+    lines += ["", "## Parity with the torch model", ""]
+    for p, by_backend in meta["parity"].items():
+        for b, r in by_backend.items():
+            lines.append(f"- {p} on {b}: {'pass' if r['passed'] else 'MISMATCH'}")
+    return "\n".join(lines) + "\n"
+
+
+def _backends(lat: dict) -> list[str]:
+    return sorted({b for p in ("fp32", "int8") if p in lat for b in lat[p] if b != "file_mb"})
+
+
+def _model_card(meta: dict, report: str) -> str:
+    tasks = ", ".join(t["id"] for t in meta["tasks"])
+    return (f"# {meta['model']['name']} — usedge bundle\n\nBackbone {meta['model']['backbone']}; tasks: {tasks}.\n"
+            f"Input `images` {meta['input']['shape']} float32, RGB, ImageNet-normalised "
+            f"(see metadata.json `input.preprocess`). Outputs are named `<task>.<field>` (docs/tasks.md).\n\n"
+            "Run it: `usedge verify .` then `usedge.runtime` (OpenVINO / ONNX Runtime / TensorRT).\n"
+            "Trained on phantom data unless the source says otherwise: not for clinical use.\n\n" + report)
+
+
+def _report_png(meta: dict, rows: list[GateRow]) -> bytes | None:
+    if not rows:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(max(7, 0.42 * len(rows)), 3.6))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r.fp32 if r.metric != "mre" else 0 for r in rows], 0.4, label="fp32")
+    ax.bar(x + 0.2, [r.int8 if r.metric != "mre" else 0 for r in rows], 0.4, label="int8")
+    ax.set_xticks(x, [r.task + ("" if r.passed else " ✗") for r in rows], rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("Dice / accuracy / IoU")
+    ax.set_title(f"{meta['model']['name']}: fp32 vs int8 per task (MRE tasks in report.md)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _npz(x: np.ndarray, outputs: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=x, **{f"ref::{k}": v for k, v in outputs.items()})
+    return buf.getvalue()
+
+
+__all__ = ["ExportConfig", "GateFailed", "run_export", "ConfigError"]

@@ -1,0 +1,41 @@
+"""``usedge verify BUNDLE``: checksums, onnx.checker, and per-task parity of every backend here against the
+torch reference outputs stored in the bundle. Needs no torch."""
+from __future__ import annotations
+
+import numpy as np
+
+from usedge.export.bundle import MODEL_FILES, load_bundle
+from usedge.runtime.parity import agreement, passes
+from usedge.tasks import get_task
+
+
+def verify_bundle(path) -> dict:
+    """Returns {"checksums": True, "checker": {...}, "parity": {precision: {backend: {...}}}, "passed": bool}."""
+    bundle = load_bundle(path, verify=True)  # raises on a tampered / truncated bundle
+    result: dict = {"bundle": str(bundle.path), "checksums": True, "checker": {}, "parity": {}}
+    try:
+        from usedge.export.onnx import check
+
+        for p in bundle.precisions:
+            check(bundle.model_path(p))
+            result["checker"][p] = "ok"
+    except ImportError:
+        result["checker"] = {"skipped": "onnx is not installed"}
+    with np.load(bundle.path / "parity_inputs.npz") as z:
+        x = z["images"]
+        ref = {k.removeprefix("ref::"): z[k] for k in z.files if k.startswith("ref::")}
+    specs = [get_task(t) for t in bundle.tasks]
+    size = bundle.preprocess.size
+    from usedge.runtime.backends import available_backends, open_backend
+
+    for p in bundle.precisions:
+        for name in available_backends():
+            got = open_backend(name, bundle.model_path(p)).infer(x)
+            rows = {s.id: agreement(s, ref, got, size) for s in specs}
+            result["parity"].setdefault(p, {})[name] = {"passed": all(passes(r, p) for r in rows.values()),
+                                                        "tasks": rows}
+    result["passed"] = all(r["passed"] for by in result["parity"].values() for r in by.values())
+    return result
+
+
+__all__ = ["verify_bundle", "MODEL_FILES"]

@@ -1,0 +1,128 @@
+"""INT8 post-training quantization of the ONNX graph with NNCF: symmetric Q/DQ that TensorRT, OpenVINO and
+ONNX Runtime all consume.
+
+NNCF (preset PERFORMANCE) gives symmetric per-channel int8 weights and symmetric activations with zero point
+0, but quantizes non-negative activations (after ReLU) as **uint8**. TensorRT's explicit quantization takes
+only signed int8 with zero point 0, so :func:`to_signed_int8` re-expresses each uint8 quantizer as int8 with
+scale × 255/127 (same range, one bit less — the bit TensorRT would drop anyway). The gate then measures
+the final graph. :func:`qdq_report` / :func:`assert_trt_compatible` check every QuantizeLinear.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from usedge._io import atomic_write_bytes
+from usedge.errors import DataError, require
+from usedge.export.onnx import INPUT_NAME, check, set_metadata
+
+
+@dataclass(frozen=True)
+class QDQReport:
+    quantizers: int
+    int8: int
+    uint8: int
+    nonzero_zero_points: tuple[str, ...]
+
+    @property
+    def trt_compatible(self) -> bool:
+        return self.quantizers > 0 and self.uint8 == 0 and not self.nonzero_zero_points
+
+
+def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ignored_patterns: Sequence[str] = (),
+                  fast_bias_correction: bool = True):
+    """NNCF PTQ of ``fp32`` with ``calibration`` (N×3×S×S); writes the signed-int8 Q/DQ graph to ``out``."""
+    onnx = require("onnx", "train", "INT8 quantization")
+    nncf = require("nncf", "train", "INT8 quantization")
+    model = onnx.load(str(fp32))
+    data = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))], lambda x: {INPUT_NAME: x})
+    scope = nncf.IgnoredScope(patterns=list(ignored_patterns), validate=False) if ignored_patterns else None
+    kwargs = {"ignored_scope": scope} if scope else {}
+    quantized = nncf.quantize(model, data, preset=nncf.QuantizationPreset.PERFORMANCE,
+                              subset_size=len(calibration), fast_bias_correction=fast_bias_correction, **kwargs)
+    quantized = to_signed_int8(quantized)
+    set_metadata(quantized, {p.key: p.value for p in model.metadata_props} | {"usedge.precision": "int8"})
+    check(quantized)
+    atomic_write_bytes(Path(out), quantized.SerializeToString())
+    return qdq_report(quantized)
+
+
+def to_signed_int8(model):
+    """Rewrite uint8 activation quantizers (zero point 0) as int8 with scale × 255/127, in place."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    changed: set[str] = set()
+    for node in [n for n in model.graph.node if n.op_type == "QuantizeLinear"]:
+        if len(node.input) < 3 or node.input[2] not in inits:
+            continue
+        zp = numpy_helper.to_array(inits[node.input[2]])
+        if zp.dtype != np.uint8:
+            continue
+        if np.any(zp != 0):
+            raise DataError(f"quantizer {node.name} is asymmetric (uint8 zero point {zp.ravel()[:4]}).",
+                            fix="quantize with a symmetric preset; TensorRT needs zero point 0.")
+        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        new_scale = numpy_helper.from_array((scale * (255.0 / 127.0)).astype(np.float32), node.input[1] + "_s8")
+        new_zp = numpy_helper.from_array(np.zeros_like(zp, dtype=np.int8), node.input[2] + "_s8")
+        model.graph.initializer.extend([new_scale, new_zp])
+        for target in [node] + [c for c in consumers.get(node.output[0], []) if c.op_type == "DequantizeLinear"]:
+            target.input[1], target.input[2] = new_scale.name, new_zp.name
+        changed.add(node.output[0])
+    stale = [v for v in model.graph.value_info if v.name in changed]  # typed uint8 by NNCF
+    for v in stale:
+        model.graph.value_info.remove(v)
+    used = {name for n in model.graph.node for name in n.input}
+    keep = [i for i in model.graph.initializer if i.name in used or i.name in {x.name for x in model.graph.input}]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    return model
+
+
+def qdq_report(model_or_path) -> QDQReport:
+    """Count QuantizeLinear nodes by type and list any with a nonzero zero point."""
+    onnx = require("onnx", "train", "inspecting Q/DQ graphs")
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_or_path)) if isinstance(model_or_path, (str, Path)) else model_or_path
+    inits = {i.name: i for i in model.graph.initializer}
+    consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
+    total = s8 = u8 = 0
+    nonzero = []
+    for node in model.graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        total += 1
+        if len(node.input) < 3:  # no zero point: uint8 with zero point 0 by the ONNX spec
+            u8 += 1
+            continue
+        name = node.input[2]
+        if name in inits:
+            zp = numpy_helper.to_array(inits[name])
+        elif name in consts:
+            zp = numpy_helper.to_array(consts[name].attribute[0].t)
+        else:
+            nonzero.append(f"{node.name} (zero point computed at run time)")
+            continue
+        s8 += zp.dtype == np.int8
+        u8 += zp.dtype == np.uint8
+        if np.any(zp != 0):
+            nonzero.append(node.name)
+    return QDQReport(total, s8, u8, tuple(nonzero))
+
+
+def assert_trt_compatible(model_or_path) -> QDQReport:
+    """Raise unless every QuantizeLinear is int8 with zero point 0 (TensorRT explicit quantization)."""
+    rep = qdq_report(model_or_path)
+    if not rep.trt_compatible:
+        raise DataError(f"Q/DQ graph is not TensorRT-compatible: {rep.quantizers} quantizers, {rep.uint8} uint8, "
+                        f"nonzero zero points at {list(rep.nonzero_zero_points)[:5]}.",
+                        fix="re-export with `usedge export --int8` (symmetric, signed).")
+    return rep

@@ -1,0 +1,70 @@
+"""Score any predictor (torch model, ONNX on OpenVINO / ORT, TensorRT engine) on a labelled split with the
+challenge's metrics, through the runtime's preprocessing and post-processing. No torch."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from usedge.data.fmcuia import Sample
+from usedge.data.submission import SubmissionWriter
+from usedge.metrics import EvalReport
+from usedge.runtime.postprocess import decode
+from usedge.runtime.preprocess import PreprocessSpec, preprocess_batch
+from usedge.tasks import TaskKind, get_task
+
+#: images N×3×S×S float32, task id -> named outputs (at least that task's)
+Predict = Callable[[np.ndarray, str], dict[str, np.ndarray]]
+
+
+def target_of(s: Sample) -> object:
+    kind = s.task.kind
+    if kind is TaskKind.SEGMENTATION:
+        return s.load_mask()
+    if kind is TaskKind.CLASSIFICATION:
+        return s.label
+    if kind is TaskKind.DETECTION:
+        return np.asarray(s.box, np.float64)
+    return np.asarray(s.points, np.float64)
+
+
+def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence[Sample], tasks: Sequence[str],
+                       submission: str | Path | None = None, batch_size: int = 16) -> EvalReport:
+    """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission)."""
+    by_task: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if s.task_id in tasks:
+            by_task[s.task_id].append(s)
+    report = EvalReport([get_task(t) for t in by_task])
+    writer = SubmissionWriter(submission) if submission else None
+    for task_id, items in by_task.items():
+        for start in range(0, len(items), batch_size):
+            _score_batch(predict, spec, items[start:start + batch_size], report, writer)
+    if writer:
+        writer.close()
+    return report
+
+
+def _score_batch(predict: Predict, pre: PreprocessSpec, batch: list[Sample], report: EvalReport, writer) -> None:
+    spec = batch[0].task
+    images = [s.load_image() for s in batch]
+    out = predict(preprocess_batch(images, pre), spec.id)
+    for n, (s, im) in enumerate(zip(batch, images)):
+        h, w = im.shape[:2]
+        pred = decode(spec, out, n, w, h)
+        report.update(s.task_id, pred[0] if spec.kind is TaskKind.DETECTION else pred, target_of(s))
+        if writer:
+            _write(writer, spec, s, pred, w, h)
+
+
+def _write(writer: SubmissionWriter, spec, s: Sample, pred, w: int, h: int) -> None:
+    if spec.kind is TaskKind.SEGMENTATION:
+        writer.add_segmentation(s, pred)
+    elif spec.kind is TaskKind.CLASSIFICATION:
+        writer.add_classification(s, pred)
+    elif spec.kind is TaskKind.DETECTION:
+        writer.add_detection(s, pred[0], (w, h))
+    else:
+        writer.add_regression(s, pred, (w, h))

@@ -1,0 +1,58 @@
+"""Task-level agreement between two sets of named outputs (a backend vs the fp32 reference).
+
+Tensor max-abs differences say little about whether a mask or a class changed; these do: segmentation Dice
+between the two argmax maps, classification top-1 agreement, detection IoU of the two best boxes,
+landmark distance in input pixels. No torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from usedge.runtime.postprocess import best_box, box_iou
+from usedge.tasks import TaskKind, TaskSpec
+
+
+def _dice_maps(a: np.ndarray, b: np.ndarray, classes: int) -> float:
+    scores = []
+    for c in range(1, classes):
+        x, y = a == c, b == c
+        denom = x.sum() + y.sum()
+        scores.append(1.0 if denom == 0 else 2.0 * np.logical_and(x, y).sum() / denom)
+    return float(np.mean(scores)) if scores else 1.0
+
+
+def agreement(spec: TaskSpec, ref: dict[str, np.ndarray], out: dict[str, np.ndarray], size: int) -> dict[str, float]:
+    """Per-task agreement over the batch, plus the max-abs tensor difference of each output."""
+    names = spec.output_names
+    n = ref[names[0]].shape[0]
+    row: dict[str, float] = {f"maxabs.{k.split('.', 1)[1]}": float(np.abs(ref[k] - out[k]).max()) for k in names}
+    if spec.kind is TaskKind.SEGMENTATION:
+        row["dice"] = float(np.mean([_dice_maps(ref[names[0]][i].argmax(0), out[names[0]][i].argmax(0),
+                                                spec.num_classes) for i in range(n)]))
+    elif spec.kind is TaskKind.CLASSIFICATION:
+        row["top1"] = float(np.mean(ref[names[0]].argmax(1) == out[names[0]].argmax(1)))
+    elif spec.kind is TaskKind.DETECTION:
+        ious = []
+        for i in range(n):
+            a, _ = best_box(ref[names[0]][i], ref[names[1]][i])
+            b, _ = best_box(out[names[0]][i], out[names[1]][i])
+            ious.append(float(box_iou(a, b[None])[0]))
+        row["iou"] = float(np.mean(ious))
+    else:
+        row["px"] = float(np.linalg.norm((ref[names[0]] - out[names[0]]) * size, axis=-1).mean())
+    return row
+
+
+#: thresholds a backend must meet against the fp32 reference (per precision)
+THRESHOLDS = {"fp32": {"dice": 0.99, "top1": 1.0, "iou": 0.98, "px": 0.5},
+              "int8": {"dice": 0.90, "top1": 0.75, "iou": 0.80, "px": 3.0}}
+
+
+def passes(row: dict[str, float], precision: str) -> bool:
+    lim = THRESHOLDS[precision]
+    for key, bound in lim.items():
+        if key in row:
+            ok = row[key] <= bound if key == "px" else row[key] >= bound
+            if not ok:
+                return False
+    return True
