@@ -197,14 +197,16 @@ def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, r
                            "per_task": calib.manifest["per_task"], "per_organ": calib.manifest["per_organ"],
                            "allow_small": calib.manifest["allow_small"]}
     path = tmp / MODEL_FILES["int8"]
-    attempts = [[], None, ["/neck/.*"]]  # None: the failing tasks' heads, filled in below
+    # ONNX node names of a head are "/<task_id>/..." (the exporter drops the ModuleDict's "heads" scope).
+    # Landmark soft-argmax (softmax -> expected coordinate) loses pixels under int8: always float.
+    always = [f"/{s.id}/.*" for s in config.task_specs if s.kind.value == "regression"]
     rows: list[GateRow] = []
-    for i, ignored in enumerate(attempts):
-        if ignored is None:
-            ignored = [f"/heads/{t}/.*" for t in failing(rows)]
-        elif i == 2:
-            ignored = list(dict.fromkeys(meta["int8"]["float_layers"] + [f"/heads/{t}/.*" for t in failing(rows)]
-                                         + ignored))
+    for i in range(3):
+        ignored = list(always)
+        if i >= 1:
+            ignored = list(dict.fromkeys(meta["int8"]["float_layers"] + [f"/{t}/.*" for t in failing(rows)]))
+        if i == 2:
+            ignored.append("/neck/.*")
         _log(f"INT8 quantization (NNCF, {len(calib)} calibration images)"
              + (f", kept in float: {ignored}" if ignored else ""))
         qdq = quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
