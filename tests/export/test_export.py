@@ -98,13 +98,15 @@ def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, t
     data = tmp_path / "data"
     generate_dataset(data, per_task=12, seed=5, size=96, tasks=TASKS.split(","), progress=False)
     cfg = ExportConfig(model=str(ckpt), data=str(data), out=str(tmp_path / "bundle"), per_task=10,
-                       gate=GateConfig(max_drop_points=-1.0, max_mre_increase=-1.0), latency_runs=5)
+                       gate=GateConfig(max_drop_points=-1.0, max_mre_increase=-1.0), latency_runs=5, max_float=3)
     with pytest.raises(GateFailed, match="INT8 gate failed"):
         run_export(cfg)
     bundle = load_bundle(tmp_path / "bundle")
     meta = bundle.metadata
     assert meta["precisions"] == ["fp32", "int8"] and meta["int8"]["passed"] is False
-    assert meta["int8"]["attempt"] == 3 and "/neck/.*" in meta["int8"]["float_layers"]
+    # the sensitivity search tried 1, 2, then 3 float activations, then gave up
+    assert meta["int8"]["attempts"] == 4 and len(meta["int8"]["float_activations"]) == 3
+    assert "/FUGC/.*" in meta["int8"]["float_layers"] and meta["int8"]["gate_samples"]["organ_cls"] > 0
     assert meta["calibration"]["per_task"] == {t: 10 for t in TASKS.split(",")}
     assert "FAIL" in (bundle.path / "report.md").read_text()
     result = verify_bundle(bundle.path)

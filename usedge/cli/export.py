@@ -18,16 +18,18 @@ import click
 @click.option("--target", default="cpu", show_default=True, help="Target profile (cpu, desktop-gpu, jetson-orin-nano, ...).")
 @click.option("--max-drop", type=float, default=1.0, show_default=True, help="Gate: max points lost per task.")
 @click.option("--max-mre-increase", type=float, default=0.05, show_default=True, help="Gate: max relative MRE growth.")
+@click.option("--max-float", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Gate fallback: most activation quantizers the sensitivity search may keep in float (0: none).")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
-def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, make_zip,
-           out) -> None:
+def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, max_float,
+           make_zip, out) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.quantize.gate import GateConfig
 
     cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
-                       allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip,
+                       allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip, max_float=max_float,
                        gate=GateConfig(max_drop, max_mre_increase))
     try:
         run_export(cfg)

@@ -9,6 +9,8 @@ from usedge.errors import ConfigError
 #: what `python scripts/build_default_student.py` writes (see docs/default-student.md)
 DEFAULT_STUDENT = "assets/default_student"
 DEFAULT_DATA = Path("data/phantom-export")
+#: held-out images per task in the default gate set: one classification flip = 1 point, the gate's limit
+GATE_PER_TASK = 100
 
 
 def default_checkpoint() -> Path:
@@ -34,13 +36,15 @@ def default_data(per_task: int, specs) -> Path:
     """The phantom set used when no --data is given (generated once, with progress)."""
     from usedge.data.phantom import generate_dataset
 
-    needed = max(per_task, 10) + 10  # training images per task (calibration); val gets a quarter (the gate)
+    needed = max(per_task, 10) + 10  # training images per task (calibration); val holds the gate set
     marker = DEFAULT_DATA / "phantom.json"
     if marker.is_file():
         import json
 
         info = json.loads(marker.read_text())
-        if info.get("per_task", 0) >= needed and set(info.get("tasks", [])) >= {s.id for s in specs}:
+        if (info.get("per_task", 0) >= needed and info.get("val_per_task", 0) >= GATE_PER_TASK
+                and set(info.get("tasks", [])) >= {s.id for s in specs}):
             return DEFAULT_DATA
-    generate_dataset(DEFAULT_DATA, per_task=needed, seed=2026, size=256, tasks=list(specs), val_fraction=0.25)
+    generate_dataset(DEFAULT_DATA, per_task=needed, seed=2026, size=256, tasks=list(specs),
+                     val_per_task=GATE_PER_TASK)
     return DEFAULT_DATA

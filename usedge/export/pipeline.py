@@ -5,9 +5,9 @@ Steps, each reported on the console:
 2. export fp32 ONNX (checked, simplified, metadata) and check torch-vs-ONNX parity on OpenVINO and ORT;
 3. build or load the task-balanced calibration set (cache key: model hash + manifest hash);
 4. quantize with NNCF (symmetric, signed int8 Q/DQ), assert every zero point is 0;
-5. gate: score fp32 and int8 per task on the held-out split; on failure keep the failing tasks' heads (then
-   the neck) in float and retry; still failing -> the bundle is written with the report, and the call
-   raises GateFailed (non-zero exit);
+5. gate: score fp32 and int8 per task on the held-out split; on failure rank the failing tasks' activation
+   quantizers by sensitivity (usedge.quantize.sensitivity) and keep the top 1, 2, 4, ... in float; still
+   failing -> the bundle is written with the report, and the call raises GateFailed (non-zero exit);
 6. file sizes, CPU latency (OpenVINO and ORT, fp32 and int8), report PNG/markdown, atomic bundle.
 """
 from __future__ import annotations
@@ -47,6 +47,8 @@ class ExportConfig:
     make_zip: bool = False
     latency_runs: int = 50
     seed: int = 0
+    max_float: int = 64                  # sensitivity search: most activation quantizers kept in float
+    sensitivity_images: int = 64         # calibration images of the failing tasks used to rank quantizers
 
 
 def _log(msg: str) -> None:
@@ -190,6 +192,8 @@ def _calibration(cfg: ExportConfig, data: Path, spec: PreprocessSpec, tasks: lis
 
 
 def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, ref_x, ref_out) -> list[GateRow]:
+    import onnx
+
     from usedge.quantize.int8 import assert_trt_compatible, quantize_onnx
 
     calib = _calibration(cfg, data, spec, list(config.tasks), meta["model_sha256"])
@@ -199,31 +203,67 @@ def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, r
     path = tmp / MODEL_FILES["int8"]
     # ONNX node names of a head are "/<task_id>/..." (the exporter drops the ModuleDict's "heads" scope).
     # Landmark soft-argmax (softmax -> expected coordinate) loses pixels under int8: always float.
-    always = [f"/{s.id}/.*" for s in config.task_specs if s.kind.value == "regression"]
-    rows: list[GateRow] = []
-    for i in range(3):
-        ignored = list(always)
-        if i >= 1:
-            ignored = list(dict.fromkeys(meta["int8"]["float_layers"] + [f"/{t}/.*" for t in failing(rows)]))
-        if i == 2:
-            ignored.append("/neck/.*")
-        _log(f"INT8 quantization (NNCF, {len(calib)} calibration images)"
-             + (f", kept in float: {ignored}" if ignored else ""))
-        qdq = quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
-        assert_trt_compatible(path)
-        results = _score(path, spec, val, config)
-        rows = apply_gate(fp32_results, results, cfg.gate)
-        meta["int8"] = {"quantizers": qdq.quantizers, "signed_int8": qdq.int8, "zero_points_all_zero": True,
-                        "float_layers": ignored, "attempt": i + 1, "gate": [asdict(r) for r in rows],
-                        "gate_config": asdict(cfg.gate), "passed": not failing(rows)}
-        _log(f"gate attempt {i + 1}: " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
-        if not failing(rows):
-            break
+    ignored = [f"/{s.id}/.*" for s in config.task_specs if s.kind.value == "regression"]
+    _log(f"INT8 quantization (NNCF, {len(calib)} calibration images)"
+         + (f", kept in float: {ignored}" if ignored else ""))
+    qdq = quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
+    assert_trt_compatible(path)
+    results = _score(path, spec, val, config)
+    rows = apply_gate(fp32_results, results, cfg.gate)
+    info = {"quantizers": qdq.quantizers, "float_layers": ignored, "float_activations": [], "attempts": 1}
+    _log("gate attempt 1: " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+    if failing(rows) and cfg.max_float > 0:
+        rows, results = _sensitivity_fallback(cfg, onnx.load(str(path)), path, files, calib, spec, val, config,
+                                              fp32_results, rows, results, info)
+    final = assert_trt_compatible(path)
+    meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
+                    "float_layers": info["float_layers"], "float_activations": info["float_activations"],
+                    "attempts": info["attempts"], "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
+                    "gate_samples": _gate_samples(val, config), "passed": not failing(rows)}
     files[MODEL_FILES["int8"]] = path
     meta["precisions"].append("int8")
     meta["accuracy"]["int8"] = results
     meta["parity"]["int8"] = _parity(path, ref_x, ref_out, config, "int8")
     return rows
+
+
+def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp32_results, rows, results, info):
+    """Rank the failing tasks' activation quantizers by sensitivity; keep the top 1, 2, 4, ... in float."""
+    import onnx
+
+    from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
+    from usedge.runtime.backends import open_backend
+
+    bad = failing(rows)
+    outputs = [o.name for s in config.task_specs if s.id in bad for o in s.outputs]
+    idx = [i for i, s in enumerate(calib.manifest["samples"]) if s["task_id"] in bad][:cfg.sensitivity_images]
+    probe = calib.images[idx] if idx else calib.images[:cfg.sensitivity_images]
+    backend = probe_backend()
+    ref = open_backend(backend, files[MODEL_FILES["fp32"]]).infer(probe)
+    ranked = rank(model, ref, outputs, lambda p: open_backend(backend, p).infer(probe))
+    limit = min(len(ranked), cfg.max_float)
+    _log(f"sensitivity: {len(ranked)} of the failing tasks' activation quantizers help when float; "
+         f"trying the top 1..{limit} of {len(activation_pairs(model))}")
+    k = 1
+    while k <= limit and failing(rows):
+        chosen = [p for p, _ in ranked[:k]]
+        onnx.save(bypass(model, [p.q for p in chosen]), str(path))
+        results = _score(path, spec, val, config)
+        rows = apply_gate(fp32_results, results, cfg.gate)
+        info["attempts"] += 1
+        info["float_activations"] = [p.tensor for p in chosen]
+        _log(f"gate attempt {info['attempts']} ({k} activations float): "
+             + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+        k = k * 2 if k * 2 <= limit or k == limit else limit
+    return rows, results
+
+
+def _gate_samples(val, config) -> dict[str, int]:
+    counts = {t: 0 for t in config.tasks}
+    for s in val:
+        if s.task_id in counts:
+            counts[s.task_id] += 1
+    return counts
 
 
 def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
@@ -264,7 +304,12 @@ def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
                                                                       for b in _backends(lat)) + " |")
     if rows:
         lines += ["", "## Per-task accuracy, fp32 vs int8 (held-out split)", "", to_markdown(rows, gate)]
-        lines.append(f"Kept in float: {meta['int8']['float_layers'] or 'nothing'} (attempt {meta['int8']['attempt']}).")
+        q = meta["int8"]
+        lines.append(f"Kept in float: layers {q['float_layers'] or 'none'}; {len(q['float_activations'])} activation "
+                     f"tensors chosen by the sensitivity search ({q['attempts']} gate attempts).")
+        n = min(q["gate_samples"].values()) if q["gate_samples"] else 0
+        lines.append(f"Gate set: {n}+ held-out images per task (one sample = {100 / max(n, 1):.1f} points of "
+                     "accuracy on the smallest task).")
     lines += ["", "## Parity with the torch model", ""]
     for p, by_backend in meta["parity"].items():
         for b, r in by_backend.items():

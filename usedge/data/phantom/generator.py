@@ -132,7 +132,7 @@ def split_counts(per_task: int, val_fraction: float) -> dict[str, int]:
 
 def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, size: int = 256,
                      tasks: Sequence[TaskSpec] | None = None, val_fraction: float = 0.2,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, val_per_task: int | None = None) -> dict:
     """Write a phantom data set in the FMC-UIA layout: ``out/train`` and ``out/val``.
 
     The set is built in a hidden sibling folder ``.<name>.partial-<pid>`` and renamed to ``out`` at the end,
@@ -149,6 +149,10 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
         raise ConfigError("No tasks to generate.", fix="pass tasks=None for all 27 tasks.")
     specs = tuple(get_task(t.id if isinstance(t, TaskSpec) else str(t)) for t in specs)
     counts = split_counts(per_task, val_fraction)
+    if val_per_task is not None:  # an explicit held-out size (e.g. a gate set larger than the training split)
+        if val_per_task < 0:
+            raise ConfigError(f"val_per_task must be >= 0, got {val_per_task!r}.")
+        counts["val"] = int(val_per_task)
     _check_replaceable(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -162,6 +166,7 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
                 "frames_per_s": round(total / max(seconds, 1e-9), 1)}
         (tmp / MARKER).write_text(json.dumps({"generator": "usedge.data.phantom", "seed": seed, "size": size,
                                               "per_task": per_task, "val_fraction": val_fraction,
+                                              "val_per_task": counts["val"],
                                               "tasks": [s.id for s in specs], "splits": written}, indent=2) + "\n")
         _swap_in(tmp, out)
     except BaseException:
