@@ -11,4 +11,15 @@ from usedge.tasks import ALL_TASKS, TaskKind, TaskSpec, get_task, parse_tasks
 
 __version__ = "0.1.0"
 
-__all__ = ["ALL_TASKS", "TaskKind", "TaskSpec", "UsedgeError", "__version__", "get_task", "parse_tasks"]
+
+
+def __getattr__(name: str):
+    """``usedge.load`` / ``usedge.Predictor`` without importing the runtime until used."""
+    if name in ("load", "Predictor"):
+        from usedge.runtime import predictor
+
+        return getattr(predictor, name)
+    raise AttributeError(f"module 'usedge' has no attribute '{name}'")
+
+
+__all__ = ["ALL_TASKS", "Predictor", "load", "TaskKind", "TaskSpec", "UsedgeError", "__version__", "get_task", "parse_tasks"]

@@ -66,3 +66,14 @@ def test_pixel_conversions():
     assert x.shape == (3, 2, 2) and np.allclose(x, 1.0)
     out = photometric(np.random.default_rng(0), np.full((8, 8), 128, np.uint8), AugmentConfig(p=1.0))
     assert out.dtype == np.uint8 and out.shape == (8, 8)
+
+
+def test_normalize_lookup_matches_the_formula():
+    from usedge.data.transforms import normalize
+
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    ref = ((rgb.astype(np.float32) / 255 - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
+    out = normalize(rgb, mean, std)
+    assert out.shape == (3, 37, 53) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, ref, atol=1e-6)

@@ -56,3 +56,17 @@ def test_decode_scales_boxes_and_points_to_pixels():
     reg = get_task("fetal_femur")
     pts = decode(reg, {reg.output_names[0]: np.array([[[0.5, 0.25], [1.0, 0.0]]])}, 0, 200, 100)
     np.testing.assert_allclose(pts, [[100, 25], [200, 0]])
+
+
+@pytest.mark.parametrize("c", [2, 3, 5])
+def test_class_map_and_resized_segmentation_match_plain_argmax(c):
+    import cv2
+
+    from usedge.runtime.postprocess import class_map, segmentation_map
+
+    logits = np.random.default_rng(c).standard_normal((c, 64, 48)).astype(np.float32)
+    np.testing.assert_array_equal(class_map(logits), logits.argmax(0))
+    up = cv2.resize(np.ascontiguousarray(logits.transpose(1, 2, 0)), (100, 130), interpolation=cv2.INTER_LINEAR)
+    up = up[..., None] if up.ndim == 2 else up
+    agree = (segmentation_map(logits, 100, 130) == up.argmax(-1)).mean()
+    assert agree > 0.9995   # identical up to float rounding at exact ties

@@ -45,25 +45,42 @@ def train(data, model, tasks, epochs, steps_per_epoch, batch_size, input_size, l
 
 @click.command("eval")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--model", "checkpoint", type=click.Path(exists=True), required=True,
-              help="A usedge checkpoint folder or an official-baseline .pth state_dict.")
+@click.option("--model", "checkpoint", type=click.Path(exists=True), default=None,
+              help="A usedge checkpoint folder or an official-baseline .pth state_dict (torch path).")
+@click.option("--bundle", type=click.Path(exists=True), default=None,
+              help="A bundle from `usedge export`: scored through the runtime Predictor users run.")
+@click.option("--backend", default="auto", show_default=True, help="With --bundle: auto, openvino, onnxruntime, ...")
+@click.option("--precision", default="auto", show_default=True, help="With --bundle: auto, int8, fp32, fp16.")
 @click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
 @click.option("--tasks", default="all", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/eval", show_default=True,
               help="Gets the submission files, eval.md and eval.json.")
 @click.option("--device", default="auto", show_default=True)
-def evaluate(data, checkpoint, split, tasks, out, device) -> None:
-    """Score a model with the challenge's metrics; write submission files and a per-task table."""
+def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device) -> None:
+    """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
     from usedge.data.fmcuia import load_split
+    from usedge.errors import ConfigError
     from usedge.tasks import parse_tasks
-    from usedge.train.checkpoint import load_checkpoint
-    from usedge.train.evaluate import evaluate_model
-    from usedge.train.loop import resolve_device
 
-    dev = str(resolve_device(device))
-    model, config, _ = load_checkpoint(checkpoint, device=dev)
-    samples = load_split(data, split, [t.id for t in parse_tasks(tasks)])
-    report = evaluate_model(model, config, samples, submission=out, device=dev)
+    if (checkpoint is None) == (bundle is None):
+        raise ConfigError("pass exactly one of --model CKPT or --bundle DIR.", fix="usedge eval --help")
+    task_ids = [t.id for t in parse_tasks(tasks)]
+    if bundle:
+        from usedge.runtime.evaluate import evaluate_with_predictor
+        from usedge.runtime.predictor import load
+
+        predictor = load(bundle, backend=backend, precision=precision)
+        click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
+        task_ids = [t for t in task_ids if t in predictor.model_tasks]
+        report = evaluate_with_predictor(predictor, load_split(data, split, task_ids), task_ids, submission=out)
+    else:
+        from usedge.train.checkpoint import load_checkpoint
+        from usedge.train.evaluate import evaluate_model
+        from usedge.train.loop import resolve_device
+
+        dev = str(resolve_device(device))
+        model, config, _ = load_checkpoint(checkpoint, device=dev)
+        report = evaluate_model(model, config, load_split(data, split, task_ids), submission=out, device=dev)
     table = report.to_markdown()
     atomic_write_text(Path(out) / "eval.md", table)
     atomic_write_json(Path(out) / "eval.json", report.to_json())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from usedge.export.bundle import MODEL_FILES, load_bundle
-from usedge.runtime.parity import agreement, passes
+from usedge.runtime.parity import agreement, judge
 from usedge.tasks import get_task
 
 
@@ -31,10 +31,9 @@ def verify_bundle(path) -> dict:
     for p in bundle.precisions:
         for name in available_backends():
             got = open_backend(name, bundle.model_path(p)).infer(x)
-            rows = {s.id: agreement(s, ref, got, size) for s in specs}
-            result["parity"].setdefault(p, {})[name] = {"passed": all(passes(r, p) for r in rows.values()),
-                                                        "tasks": rows}
-    result["passed"] = all(r["passed"] for by in result["parity"].values() for r in by.values())
+            result["parity"].setdefault(p, {})[name] = judge({s.id: agreement(s, ref, got, size) for s in specs}, p)
+    judged = [r["passed"] for by in result["parity"].values() for r in by.values() if r["passed"] is not None]
+    result["passed"] = all(judged)
     return result
 
 

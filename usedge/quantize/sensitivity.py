@@ -73,6 +73,10 @@ def bypass(model, q_names: Iterable[str]):
              for dq_out, src in rewire.items() if dq_out in outputs]
     del model.graph.node[:]
     model.graph.node.extend(keep + extra)
+    used = {name for n in model.graph.node for name in n.input}
+    unused = [i for i in model.graph.initializer if i.name not in used]
+    for init in unused:  # the removed pairs' scales and zero points
+        model.graph.initializer.remove(init)
     return model
 
 

@@ -1,1 +1,22 @@
-"""Runtime: what runs on the scanner (no torch). Backends and the Predictor arrive with issue 6."""
+"""What runs on the scanner: backends behind one protocol, the Predictor, pre/post-processing. No torch.
+
+``usedge.runtime.load(bundle)`` (also ``usedge.load``) returns a :class:`Predictor`. Names are imported
+lazily so ``import usedge.runtime`` stays light.
+"""
+from __future__ import annotations
+
+_LAZY = {"load": "usedge.runtime.predictor", "Predictor": "usedge.runtime.predictor",
+         "choose": "usedge.runtime.predictor", "FrameResult": "usedge.runtime.results",
+         "open_backend": "usedge.runtime.backends", "available_backends": "usedge.runtime.backends",
+         "PreprocessSpec": "usedge.runtime.preprocess"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'usedge.runtime' has no attribute '{name}'")
+
+
+__all__ = sorted(_LAZY)

@@ -68,3 +68,41 @@ def _write(writer: SubmissionWriter, spec, s: Sample, pred, w: int, h: int) -> N
         writer.add_detection(s, pred[0], (w, h))
     else:
         writer.add_regression(s, pred, (w, h))
+
+
+def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequence[str] | None = None,
+                            submission: str | Path | None = None, batch_size: int = 8) -> EvalReport:
+    """Score a runtime :class:`~usedge.runtime.predictor.Predictor` (raw frames in, typed results out): the
+    accuracy users get from the runtime they run, not from the torch path."""
+    tasks = list(tasks or predictor.tasks)
+    by_task: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if s.task_id in tasks:
+            by_task[s.task_id].append(s)
+    report = EvalReport([get_task(t) for t in by_task])
+    writer = SubmissionWriter(submission) if submission else None
+    for task_id, items in by_task.items():
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            images = [s.load_image() for s in batch]
+            for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):
+                pred = _as_metric_input(res[task_id])
+                report.update(task_id, pred, target_of(s))
+                if writer:
+                    h, w = im.shape[:2]
+                    _write(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)
+    if writer:
+        writer.close()
+    return report
+
+
+def _as_metric_input(result) -> object:
+    from usedge.runtime.results import ClassificationResult, DetectionResult, SegmentationResult
+
+    if isinstance(result, SegmentationResult):
+        return result.mask
+    if isinstance(result, ClassificationResult):
+        return result.probs
+    if isinstance(result, DetectionResult):
+        return result.box
+    return result.points

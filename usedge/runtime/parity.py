@@ -43,16 +43,31 @@ def agreement(spec: TaskSpec, ref: dict[str, np.ndarray], out: dict[str, np.ndar
     return row
 
 
-#: thresholds a backend must meet against the fp32 reference (per precision)
-THRESHOLDS = {"fp32": {"dice": 0.99, "top1": 1.0, "iou": 0.98, "px": 0.5},
-              "int8": {"dice": 0.90, "top1": 0.75, "iou": 0.80, "px": 3.0}}
+#: thresholds a backend running the fp32 model must meet against the torch fp32 reference
+THRESHOLDS = {"fp32": {"dice": 0.99, "top1": 1.0, "iou": 0.98, "px": 0.5}}
+
+#: why int8 parity is reported but not judged
+INT8_NOTE = ("int8 agreement with the torch fp32 reference on the parity images (every head sees every image, "
+             "most of them out of its domain, where int8 rounding moves low-confidence answers): informational; "
+             "the per-task accuracy gate on held-out images is the int8 criterion")
 
 
-def passes(row: dict[str, float], precision: str) -> bool:
-    lim = THRESHOLDS[precision]
+def passes(row: dict[str, float], precision: str) -> bool | None:
+    """fp32: whether ``row`` meets THRESHOLDS; int8: None (informational, see INT8_NOTE)."""
+    lim = THRESHOLDS.get(precision)
+    if lim is None:
+        return None
     for key, bound in lim.items():
         if key in row:
             ok = row[key] <= bound if key == "px" else row[key] >= bound
             if not ok:
                 return False
     return True
+
+
+def judge(rows: dict[str, dict[str, float]], precision: str) -> dict:
+    """{"passed": bool | None, "tasks": rows} (+ "note" where not judged)."""
+    verdicts = [passes(r, precision) for r in rows.values()]
+    if precision not in THRESHOLDS:
+        return {"passed": None, "note": INT8_NOTE, "tasks": rows}
+    return {"passed": all(verdicts), "tasks": rows}

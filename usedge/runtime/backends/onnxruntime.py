@@ -1,33 +1,43 @@
-"""ONNX Runtime backend (CPU execution provider; CUDA / TensorRT providers where installed)."""
+"""ONNX Runtime backend (CPU execution provider; CUDA / TensorRT providers where the installed ORT has them)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import SourceError, require
+from usedge.errors import ConfigError, SourceError, require
+from usedge.runtime.backends.base import Backend, InputSpec, dims_to_spec
 
 
-class ONNXRuntimeBackend:
+class ONNXRuntimeBackend(Backend):
+    """Options: ``threads`` (intra-op threads; None = ORT's default), ``providers`` (default: CPU only;
+    e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"])."""
+
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None) -> None:
+    def _open(self, path: Path, threads: int | None = None,
+              providers: list[str] | None = None) -> tuple[InputSpec, list[str]]:
         ort = require("onnxruntime", "cpu", "the ONNX Runtime backend")
+        providers = list(providers or ["CPUExecutionProvider"])
+        missing = [p for p in providers if p not in ort.get_available_providers()]
+        if missing:
+            raise ConfigError(f"ONNX Runtime here has no {missing}.",
+                              fix=f"use one of {ort.get_available_providers()} (CUDA needs onnxruntime-gpu).")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types (InvalidGraph, Fail, ...)
             raise SourceError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}",
                               fix="check that the file is a complete ONNX model (usedge verify BUNDLE).") from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
         self.version = ort.__version__
+        first = self.session.get_inputs()[0]
+        return dims_to_spec(first.name, list(first.shape)), [o.name for o in self.session.get_outputs()]
 
-    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(images, np.float32)})
+    def _infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(self.output_names, {self.input.name: images})
         return dict(zip(self.output_names, outs))
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""OpenVINO backend (CPU; also GPU/NPU devices where OpenVINO has them). The fastest CPU runtime measured here."""
+"""OpenVINO backend (CPU; GPU / NPU device names pass through). The fastest CPU runtime measured here."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,29 +6,36 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import SourceError, require
+from usedge.runtime.backends.base import Backend, InputSpec, dims_to_spec
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(Backend):
+    """Options: ``device`` ("CPU", "GPU", "NPU", "AUTO"), ``threads`` (INFERENCE_NUM_THREADS; None = all
+    cores), ``hint`` ("LATENCY" for batch-1 streaming, "THROUGHPUT" for offline batches)."""
+
     name = "openvino"
 
-    def __init__(self, path: str | Path, device: str = "CPU", threads: int | None = None,
-                 hint: str = "LATENCY") -> None:
+    def _open(self, path: Path, device: str = "CPU", threads: int | None = None,
+              hint: str = "LATENCY") -> tuple[InputSpec, list[str]]:
         ov = require("openvino", "cpu", "the OpenVINO backend")
         config = {"PERFORMANCE_HINT": hint}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
-            self.compiled = ov.Core().compile_model(str(path), device, config)
+            core = ov.Core()
+            model = core.read_model(str(path))
+            self.compiled = core.compile_model(model, device, config)
         except RuntimeError as exc:
-            raise SourceError(f"OpenVINO cannot load {path}: {str(exc).splitlines()[0]}",
-                              fix="check that the file is a complete ONNX model (usedge verify BUNDLE).") from None
+            raise SourceError(f"OpenVINO cannot load {path} on {device}: {str(exc).splitlines()[0][:300]}",
+                              fix="check the file (usedge verify BUNDLE) and the device name (CPU, GPU, NPU).") from None
         self.request = self.compiled.create_infer_request()
-        self.input_name = self.compiled.inputs[0].get_any_name()
-        self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self.version = ov.__version__.split("-")[0]
+        port = model.inputs[0]
+        dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+        return dims_to_spec(port.get_any_name(), dims), [o.get_any_name() for o in self.compiled.outputs]
 
-    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        result = self.request.infer({0: np.ascontiguousarray(images, np.float32)})
+    def _infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        result = self.request.infer({0: images})
         return {name: np.asarray(result[out]) for name, out in zip(self.output_names, self.compiled.outputs)}
 
     def close(self) -> None:

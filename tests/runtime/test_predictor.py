@@ -1,0 +1,163 @@
+"""The Predictor: frames of any kind -> typed results in original pixels; scan-region crops; batches; the same
+answers on every backend; clear errors for bad frames; usedge.load's choices."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import usedge
+from usedge.data.frames import Frame, ScanRegion
+from usedge.errors import ConfigError, DataError
+from usedge.runtime.backends import available_backends
+from usedge.runtime.predictor import MAX_FRAME_PIXELS, choose
+from usedge.runtime.results import ClassificationResult, DetectionResult, LandmarkResult, SegmentationResult
+
+pytestmark = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
+
+
+@pytest.fixture(scope="module")
+def predictor(bundle_dir):
+    return usedge.load(bundle_dir)
+
+
+def test_load_says_what_it_picked_and_results_are_typed_in_frame_pixels(predictor, phantom_frames):
+    assert predictor.choice.backend == available_backends()[0] and predictor.precision == "fp32"
+    assert "int8 absent" in predictor.choice.reason
+    image = phantom_frames[0][0]
+    h, w = image.shape[:2]
+    r = predictor(image)
+    kinds = {t: type(v) for t, v in r.tasks.items()}
+    assert kinds == {"fetal_head": SegmentationResult, "cardiac_multi": SegmentationResult,
+                     "organ_cls": ClassificationResult, "thyroid_nodule_det": DetectionResult,
+                     "FUGC": LandmarkResult}
+    assert r["fetal_head"].mask.shape == (h, w) and r["cardiac_multi"].mask.max() <= 3
+    assert abs(r["organ_cls"].probs.sum() - 1) < 1e-6 and r["organ_cls"].label in r["organ_cls"].class_names
+    box = r["thyroid_nodule_det"].box
+    assert 0 <= box[0] <= box[2] <= w and 0 <= box[1] <= box[3] <= h
+    assert r["FUGC"].points.shape == (2, 2)
+    assert set(r.timings_ms) >= {"preprocess", "infer", "postprocess", "total"}
+    doc = json.loads(json.dumps(r.to_json()))  # JSON-serialisable, challenge field names
+    assert doc["tasks"]["organ_cls"]["predicted_class"] == r["organ_cls"].predicted_class
+    assert len(doc["tasks"]["FUGC"]["predicted_points_pixels"]) == 4
+    assert doc["tasks"]["thyroid_nodule_det"]["bbox_normalized"][2] == pytest.approx(box[2] / w)
+
+
+def test_any_stored_frame_kind_is_accepted(predictor, phantom_frames):
+    grey = phantom_frames[0][0]
+    grey = grey if grey.ndim == 2 else grey[..., 0]
+    variants = [grey, grey[..., None], np.dstack([grey] * 3), np.dstack([grey] * 3 + [np.full_like(grey, 255)]),
+                grey.astype(np.uint16) * 257]
+    ref = predictor(grey)
+    for v in variants:
+        r = predictor(v)
+        assert r["organ_cls"].predicted_class == ref["organ_cls"].predicted_class
+        np.testing.assert_allclose(r["organ_cls"].probs, ref["organ_cls"].probs, atol=1e-4)
+
+
+def test_scan_region_crop_maps_back_to_frame_pixels(predictor, phantom_frames):
+    image = phantom_frames[0][0]
+    h, w = image.shape[:2]
+    big = np.zeros((h + 40, w + 60) + image.shape[2:], image.dtype)
+    big[30:30 + h, 50:50 + w] = image       # the scan picture inside a larger screen grab
+    region = ScanRegion(50, 30, 50 + w, 30 + h)
+    inside = predictor(image)
+    r = predictor(Frame(big, 0, 0.0, "test", region=region))
+    assert r.region == (50, 30, 50 + w, 30 + h)
+    assert r["fetal_head"].mask.shape == big.shape[:2]
+    assert r["fetal_head"].mask[:30].sum() == 0 and r["fetal_head"].mask[:, :50].sum() == 0
+    np.testing.assert_array_equal(r["fetal_head"].mask[30:30 + h, 50:50 + w], inside["fetal_head"].mask)
+    np.testing.assert_allclose(r["FUGC"].points, inside["FUGC"].points + [50, 30], atol=1e-6)
+    np.testing.assert_allclose(r["thyroid_nodule_det"].box, inside["thyroid_nodule_det"].box + [50, 30, 50, 30],
+                               atol=1e-6)
+    assert predictor(big, region=(50, 30, 50 + w, 30 + h))["organ_cls"].predicted_class == \
+        inside["organ_cls"].predicted_class
+    with pytest.raises(DataError, match="empty"):
+        predictor(big, region=(0, 0, 1, 1))
+
+
+def test_batch_equals_single_frames_and_tasks_can_be_selected(predictor, phantom_frames):
+    images = [im for im, _ in phantom_frames]
+    batch = predictor.predict_batch(images, tasks=["organ_cls", "FUGC"])
+    assert [set(r.tasks) for r in batch] == [{"organ_cls", "FUGC"}] * len(images)
+    for im, r in zip(images, batch):
+        single = predictor(im, tasks="organ_cls,FUGC")
+        np.testing.assert_allclose(r["FUGC"].points, single["FUGC"].points, atol=1e-3)
+    with pytest.raises(ConfigError, match="not in this model"):
+        predictor(images[0], tasks=["thyroid_nodule_seg"])
+
+
+def test_bad_frames_get_clear_errors_and_the_predictor_keeps_working(predictor, phantom_frames):
+    bad = {
+        "NaN": np.full((32, 32), np.nan, np.float32),
+        "uint8 or uint16": np.zeros((32, 32), np.float32),
+        "dtype int32": np.zeros((32, 32), np.int32),
+        "empty": np.zeros((0, 10), np.uint8),
+        "expected H×W grey": np.zeros((32, 32, 2), np.uint8),
+        "MP limit": np.broadcast_to(np.uint8(0), (8193, 8193)),
+        "numpy array": "frame.png",
+    }
+    assert 8193 * 8193 > MAX_FRAME_PIXELS
+    for message, frame in bad.items():
+        with pytest.raises(DataError, match=message):
+            predictor(frame)
+    assert predictor(phantom_frames[0][0])["organ_cls"].probs.shape == (6,)
+
+
+def test_every_backend_gives_the_same_answers(bundle_dir, phantom_frames):
+    pytest.importorskip("torch")
+    names = available_backends() + ["torch"]
+    images = [im for im, _ in phantom_frames]
+    runs = {n: usedge.load(bundle_dir, backend=n).predict_batch(images) for n in names}
+    ref = runs["torch"]
+    for name, results in runs.items():
+        for a, b in zip(ref, results):
+            assert a["organ_cls"].predicted_class == b["organ_cls"].predicted_class, name
+            for t in ("fetal_head", "cardiac_multi"):
+                agree = (a[t].mask == b[t].mask).mean()
+                assert agree > 0.995, (name, t, agree)
+            assert np.abs(a["FUGC"].points - b["FUGC"].points).max() < 0.5, name
+            assert np.abs(a["thyroid_nodule_det"].box - b["thyroid_nodule_det"].box).max() < 0.5, name
+
+
+def _fake_bundle(int8: bool, passed: bool):
+    precisions = ["fp32", "int8"] if int8 else ["fp32"]
+    return SimpleNamespace(precisions=precisions, metadata={"int8": {"passed": passed}} if int8 else {},
+                           path="/nonexistent")
+
+
+def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
+    if "openvino" in available_backends():
+        assert choose(_fake_bundle(True, True)).precision == "int8"
+        c = choose(_fake_bundle(True, False))
+        assert c.precision == "fp32" and "failed the accuracy gate" in c.reason
+    if "onnxruntime" in available_backends():
+        c = choose(_fake_bundle(True, True), backend="onnxruntime")
+        assert c.precision == "fp32" and "slower" in c.reason
+    with pytest.raises(ConfigError, match="auto or one of"):
+        choose(_fake_bundle(False, False), backend="coreml")
+    with pytest.raises(ConfigError, match="precision"):
+        choose(_fake_bundle(False, False), precision="int4")
+
+
+def test_eval_on_a_bundle_goes_through_the_predictor_and_matches_the_bare_path(bundle_dir, predictor, tmp_path):
+    from click.testing import CliRunner
+
+    from usedge.cli.main import cli
+    from usedge.data.fmcuia import load_split
+    from usedge.runtime.evaluate import evaluate_predictor, evaluate_with_predictor
+
+    samples = load_split(bundle_dir.parent / "data", "val", list(predictor.model_tasks))
+    via_predictor = evaluate_with_predictor(predictor, samples).results()
+    bare = evaluate_predictor(lambda x, t: predictor.backend.infer(x), predictor.spec, samples,
+                              list(predictor.model_tasks)).results()
+    assert set(via_predictor) == set(bare) == set(predictor.model_tasks)
+    for t in bare:
+        for metric, value in bare[t].items():
+            assert via_predictor[t][metric] == pytest.approx(value, abs=1e-6, nan_ok=True), (t, metric)
+    res = CliRunner().invoke(cli, ["eval", "--data", str(bundle_dir.parent / "data"), "--bundle", str(bundle_dir),
+                                    "--backend", "onnxruntime" if "onnxruntime" in available_backends()
+                                    else "openvino", "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    assert "bundle on" in res.output and (tmp_path / "ev" / "eval.json").is_file()
+    assert (tmp_path / "ev" / "classification_predictions.json").is_file()

@@ -1,0 +1,74 @@
+"""torch backend: the reference the other backends are checked against, and the GPU path where TensorRT is
+missing (CUDA, fp16, optional CUDA graphs). Loads a usedge checkpoint folder or a bundle's ``torch/``
+folder (safetensors weights + config.json). Needs the ``train`` extra; never imported by the runtime itself.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from usedge.errors import ConfigError, require
+from usedge.runtime.backends.base import Backend, InputSpec
+
+
+class TorchBackend(Backend):
+    """Options: ``device`` ("cpu", "cuda", "cuda:1"), ``half`` (fp16 on CUDA), ``cuda_graphs`` (capture one
+    graph per batch size on first use; CUDA only), ``threads`` (CPU intra-op threads)."""
+
+    name = "torch"
+
+    def _open(self, path: Path, device: str = "cpu", half: bool = False, cuda_graphs: bool = False,
+              threads: int | None = None) -> tuple[InputSpec, list[str]]:
+        torch = require("torch", "train", "the torch backend")
+        from usedge.train.checkpoint import load_checkpoint
+
+        folder = path / "torch" if (path / "torch" / "config.json").is_file() else path
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"torch backend: device '{device}' requested but CUDA is not available here.",
+                              fix="use device='cpu', or run on a machine with a CUDA GPU.")
+        if (half or cuda_graphs) and not device.startswith("cuda"):
+            raise ConfigError("torch backend: half / cuda_graphs need a CUDA device.", fix="pass device='cuda'.")
+        if threads:
+            torch.set_num_threads(int(threads))
+        model, config, _ = load_checkpoint(folder, device=device)
+        self.torch, self.device = torch, torch.device(device)
+        self.model = (model.half() if half else model.float()).eval()
+        self.dtype = torch.float16 if half else torch.float32
+        self.cuda_graphs, self._graphs = cuda_graphs, {}
+        self.version = torch.__version__
+        names = [o.name for s in config.task_specs for o in s.outputs]
+        s = int(config.input_size)
+        return InputSpec("images", 3, s, s), names
+
+    def _infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(images).to(self.device, self.dtype, non_blocking=True)
+            out = self._graph_run(x) if self.cuda_graphs else self.model(x)
+            return {k: out[k].float().cpu().numpy() for k in self.output_names}
+
+    def _graph_run(self, x):
+        """Replay a captured CUDA graph for this batch size (captured on first use after a warm-up)."""
+        torch = self.torch
+        n = x.shape[0]
+        if n not in self._graphs:
+            static_in = x.clone()
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    self.model(static_in)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.model(static_in)
+            self._graphs[n] = (graph, static_in, static_out)
+        graph, static_in, static_out = self._graphs[n]
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
+
+    def close(self) -> None:
+        self.model = None
+        self._graphs = {}

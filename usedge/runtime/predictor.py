@@ -1,0 +1,271 @@
+"""The Predictor: raw frames in, typed results in original pixels out, on any backend. No torch.
+
+    import usedge
+    predictor = usedge.load("out/bundle")              # picks the backend and precision; says which
+    result = predictor(frame)                           # H×W grey or H×W×3 BGR, uint8 or uint16
+    result["fetal_head"].mask, result["organ_cls"].label, result.to_json()
+
+Per frame: validate -> crop to the scan region when known -> resize -> normalise (the bundle's recorded
+preprocessing) -> backend -> decode to crop pixels -> shift back to frame pixels. Batches of frames run as
+one backend call (split to the model's batch range).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from usedge.errors import ConfigError, DataError
+from usedge.runtime.backends import Backend
+from usedge.runtime.postprocess import decode
+from usedge.runtime.preprocess import PreprocessSpec, preprocess
+from usedge.runtime.results import FrameResult, make_result
+from usedge.tasks import get_task
+
+log = logging.getLogger("usedge")
+
+#: Largest frame accepted (pixels): 8192 × 8192. Bigger frames are refused rather than risking memory.
+MAX_FRAME_PIXELS = 8192 * 8192
+FRAME_DTYPES = (np.uint8, np.uint16)
+
+Region = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``usedge.load`` picked and why."""
+
+    backend: str
+    precision: str
+    reason: str
+
+
+def check_frame(image: object) -> np.ndarray:
+    """Refuse frames the Predictor cannot read, saying what was wrong and how to fix it."""
+    if not isinstance(image, np.ndarray):
+        raise DataError(f"frame must be a numpy array, got {type(image).__name__}.",
+                        fix="decode the image first (cv2.imread, usedge.data.open_frames).")
+    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
+        raise DataError(f"frame is empty (shape {image.shape}).", fix="check the frame source.")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise DataError(f"frame shape {image.shape}: expected H×W grey or H×W×3 BGR (or H×W×4 BGRA).",
+                        fix="pass one frame at a time (a batch: predictor.predict_batch([...])); "
+                            "channel-first arrays need image.transpose(1, 2, 0).")
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise DataError("frame holds NaN or infinity.", fix="check the frame source.")
+        raise DataError(f"frame dtype {image.dtype}: the Predictor takes stored pixels (uint8 or uint16).",
+                        fix="convert, e.g. np.clip(image * 255, 0, 255).astype(np.uint8) for [0, 1] floats.")
+    if image.dtype not in FRAME_DTYPES:
+        raise DataError(f"frame dtype {image.dtype} is not supported.", fix="use uint8 or uint16 pixels.")
+    h, w = image.shape[:2]
+    if h * w > MAX_FRAME_PIXELS:
+        raise DataError(f"frame is {w}×{h} = {h * w / 1e6:.0f} MP, above the {MAX_FRAME_PIXELS / 1e6:.0f} MP limit.",
+                        fix="downscale the frame or crop it to the scan region first.")
+    return image
+
+
+def _region_of(frame_region, h: int, w: int) -> Region | None:
+    if frame_region is None:
+        return None
+    if hasattr(frame_region, "clip"):  # ScanRegion
+        r = frame_region.clip(h, w)
+        box = (r.x0, r.y0, r.x1, r.y1)
+    else:
+        try:
+            x0, y0, x1, y1 = (int(v) for v in frame_region)
+        except (TypeError, ValueError):
+            raise DataError(f"region {frame_region!r} is not (x0, y0, x1, y1).",
+                            fix="pass a ScanRegion or a 4-tuple of pixels, x1/y1 exclusive.") from None
+        x0, x1 = sorted((min(max(x0, 0), w), min(max(x1, 0), w)))
+        y0, y1 = sorted((min(max(y0, 0), h), min(max(y1, 0), h)))
+        box = (x0, y0, x1, y1)
+    if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+        raise DataError(f"scan region {box} is empty inside the {w}×{h} frame.",
+                        fix="check the region (DICOM SequenceOfUltrasoundRegions) or pass region=None.")
+    return None if box == (0, 0, w, h) else box
+
+
+class Predictor:
+    """Frames -> :class:`FrameResult`. Build with :func:`usedge.load` (or from any Backend + spec)."""
+
+    def __init__(self, backend: Backend, spec: PreprocessSpec, tasks: Sequence[str],
+                 choice: Choice | None = None, metadata: dict | None = None) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.model_tasks = tuple(tasks)
+        self.tasks = self.model_tasks
+        self.choice = choice or Choice(backend.name, "unknown", "given")
+        self.metadata = metadata or {}
+
+    @property
+    def precision(self) -> str:
+        return self.choice.precision
+
+    def select(self, tasks: str | Sequence[str] | None) -> tuple[str, ...]:
+        """Validate a task selection against the model's tasks (None: all of them)."""
+        if tasks is None or tasks == "all":
+            return self.model_tasks
+        chosen = tuple(tasks.split(",") if isinstance(tasks, str) else tasks)
+        unknown = [t for t in chosen if t not in self.model_tasks]
+        if unknown:
+            raise ConfigError(f"tasks {unknown} are not in this model.", fix=f"use some of: {', '.join(self.model_tasks)}")
+        return chosen
+
+    def __call__(self, frame, region=None, tasks=None) -> FrameResult:
+        return self.predict(frame, region=region, tasks=tasks)
+
+    def predict(self, frame, region=None, tasks=None) -> FrameResult:
+        """One frame (ndarray or usedge Frame; a Frame's scan region is used unless ``region`` is given)."""
+        return self.predict_batch([frame], regions=[region], tasks=tasks)[0]
+
+    def predict_batch(self, frames: Sequence, regions: Sequence | None = None, tasks=None) -> list[FrameResult]:
+        chosen = self.select(tasks)
+        regions = list(regions) if regions is not None else [None] * len(frames)
+        if len(regions) != len(frames):
+            raise DataError(f"{len(frames)} frames but {len(regions)} regions.", fix="pass one region per frame.")
+        limit = self.backend.input.batch_max or len(frames) or 1
+        out: list[FrameResult] = []
+        for start in range(0, len(frames), limit):
+            out += self._run(frames[start:start + limit], regions[start:start + limit], chosen)
+        return out
+
+    def _run(self, frames: Sequence, regions: Sequence, tasks: tuple[str, ...]) -> list[FrameResult]:
+        t0 = time.perf_counter()
+        items = [self._prepare(f, r) for f, r in zip(frames, regions)]
+        x = np.stack([preprocess(crop, self.spec) for _, crop, _, _ in items])
+        t1 = time.perf_counter()
+        outputs = self.backend.infer(x)
+        t2 = time.perf_counter()
+        results = []
+        for n, (image, crop, box, frame) in enumerate(items):
+            h, w = image.shape[:2]
+            ch, cw = crop.shape[:2]
+            offset = (box[0], box[1]) if box else (0, 0)
+            decoded = {t: make_result(t, decode(get_task(t), outputs, n, cw, ch), cw, ch, offset, (w, h))
+                       for t in tasks}
+            results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
+                                       timestamp_s=getattr(frame, "timestamp_s", None)))
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,
+                   "total": (t3 - t0) * 1e3, "batch": float(len(items))}
+        for r in results:
+            r.timings_ms = dict(timings)
+        return results
+
+    @staticmethod
+    def _prepare(frame, region):
+        image = getattr(frame, "image", frame)
+        image = check_frame(image)
+        if region is None:
+            region = getattr(frame, "region", None)
+        h, w = image.shape[:2]
+        box = _region_of(region, h, w)
+        crop = image[box[1]:box[3], box[0]:box[2]] if box else image
+        return image, crop, box, frame
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Predictor(backend={self.choice.backend}, precision={self.choice.precision}, "
+                f"tasks={len(self.model_tasks)}, input={self.spec.size}²)")
+
+
+# -- usedge.load ------------------------------------------------------------------------------------------
+#: "auto" tries these in order; torch is a reference, never picked automatically
+AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
+
+
+def load(bundle: str | Path, backend: str = "auto", precision: str = "auto", tasks=None,
+         verify: bool = True, **options) -> Predictor:
+    """Open a bundle as a :class:`Predictor`.
+
+    Args:
+        bundle: bundle folder or .zip written by ``usedge export``.
+        backend: "auto", "openvino", "onnxruntime", "tensorrt" or "torch".
+        precision: "auto", "int8", "fp32" (or "fp16" for tensorrt / torch on CUDA).
+        tasks: restrict the default task selection (all outputs are still computed in one pass).
+        verify: check the bundle's checksums on load.
+        options: passed to the backend (threads, device, hint, providers, ...; docs/runtime.md).
+    """
+    from usedge.export.bundle import Bundle, load_bundle
+
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
+    choice = choose(b, backend, precision)
+    be = _open(b, choice, options)
+    log.info("usedge.load: %s %s (%s)", choice.backend, choice.precision, choice.reason)
+    predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata)
+    predictor.tasks = predictor.select(tasks)
+    return predictor
+
+
+def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
+    """Pick backend and precision for this machine (pure function of what is installed and the bundle)."""
+    from usedge.runtime.backends import available_backends, backend_names
+
+    if backend != "auto" and backend not in backend_names():
+        raise ConfigError(f"Unknown backend '{backend}'.", fix=f"use auto or one of: {', '.join(backend_names())}")
+    installed = available_backends(onnx_only=False)
+    if backend == "auto":
+        usable = [b for b in AUTO_ORDER if b in installed and (b != "tensorrt" or _engines(bundle))]
+        if not usable:
+            raise ConfigError("no inference backend is installed.", fix="pip install 'usedge[cpu]' (OpenVINO + ONNX Runtime).")
+        backend, why = usable[0], f"first available of {', '.join(AUTO_ORDER)}"
+    else:
+        if backend not in installed:
+            raise ConfigError(f"backend '{backend}' is not installed here.",
+                              fix=f"install its extra, or use one of: {', '.join(installed) or 'none'}")
+        why = "requested"
+    gate_ok = bool(bundle.metadata.get("int8", {}).get("passed", False))
+    if precision == "auto":
+        if backend == "onnxruntime":
+            precision, note = "fp32", "ONNX Runtime int8 measured slower than fp32 on x86 CPUs"
+        elif backend == "torch":
+            precision, note = "fp32", "torch reference"
+        elif "int8" in bundle.precisions and gate_ok:
+            precision, note = "int8", "int8 passed the accuracy gate"
+        else:
+            precision = "fp16" if backend == "tensorrt" else "fp32"
+            note = "int8 absent or failed the accuracy gate"
+        why += f"; {note}"
+    elif precision == "int8" and not gate_ok:
+        log.warning("usedge.load: int8 requested although it did not pass the accuracy gate (report.md)")
+    if precision not in ("int8", "fp32", "fp16"):
+        raise ConfigError(f"Unknown precision '{precision}'.", fix="use auto, int8, fp16 or fp32.")
+    return Choice(backend, precision, why)
+
+
+def _engines(bundle) -> list[Path]:
+    folder = Path(bundle.path) / "engines"
+    return sorted(folder.glob("*.engine")) if folder.is_dir() else []
+
+
+def _open(bundle, choice: Choice, options: dict) -> Backend:
+    from usedge.runtime.backends import open_backend
+
+    if choice.backend == "torch":
+        if choice.precision == "fp16":
+            options = {"half": True, **options}
+        return open_backend("torch", bundle.path, **options)
+    if choice.backend == "tensorrt":
+        from usedge.runtime.backends.tensorrt import find_engine
+
+        return open_backend("tensorrt", find_engine(bundle, choice.precision), bundle=bundle, **options)
+    if choice.precision == "fp16":
+        raise ConfigError(f"{choice.backend} runs the bundle's fp32 or int8 ONNX, not fp16.",
+                          fix="use precision fp32 or int8 (fp16 is for tensorrt / torch on CUDA).")
+    return open_backend(choice.backend, bundle.model_path(choice.precision), **options)
+
+
+__all__ = ["Choice", "MAX_FRAME_PIXELS", "Predictor", "check_frame", "choose", "load"]

@@ -1,0 +1,161 @@
+"""Typed results of one frame, in ORIGINAL image pixels, that serialise to the challenge's JSON shapes.
+
+The same field names appear in torch, ONNX, TensorRT outputs (``<task>.<field>``) and in stream messages
+(``FrameResult.to_json()``): segmentation -> mask/area/contours, classification -> predicted_class/probs,
+detection -> bbox_pixels/bbox_normalized/score, regression -> predicted_points_pixels/_normalized.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from usedge.tasks import TaskKind, get_task
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationResult:
+    task: str
+    mask: np.ndarray                     # uint8 H×W class map at the frame's size (0 = background)
+    class_names: tuple[str, ...]
+
+    @property
+    def areas(self) -> dict[str, int]:
+        """Pixels per foreground class."""
+        counts = np.bincount(self.mask.ravel(), minlength=len(self.class_names))
+        return {name: int(counts[i]) for i, name in enumerate(self.class_names) if i > 0}
+
+    def contours(self, min_area: float = 4.0) -> dict[str, list[np.ndarray]]:
+        """Outer contours per foreground class, each M×2 int (x, y), tiny specks dropped."""
+        out: dict[str, list[np.ndarray]] = {}
+        for i, name in enumerate(self.class_names[1:], start=1):
+            found, _ = cv2.findContours((self.mask == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            out[name] = [c.reshape(-1, 2) for c in found if cv2.contourArea(c) >= min_area]
+        return out
+
+    def to_json(self, contours: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {"task_id": self.task, "kind": "segmentation", "mask_shape": list(self.mask.shape),
+                             "area_pixels": self.areas}
+        if contours:
+            d["contours"] = {k: [c.tolist() for c in v] for k, v in self.contours().items()}
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationResult:
+    task: str
+    probs: np.ndarray                    # (C,) softmax probabilities
+    class_names: tuple[str, ...]
+
+    @property
+    def predicted_class(self) -> int:
+        return int(np.argmax(self.probs))
+
+    @property
+    def label(self) -> str:
+        return self.class_names[self.predicted_class]
+
+    @property
+    def score(self) -> float:
+        return float(self.probs[self.predicted_class])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task_id": self.task, "kind": "classification", "predicted_class": self.predicted_class,
+                "label": self.label, "predicted_probs": [float(p) for p in self.probs]}
+
+
+@dataclass(frozen=True, eq=False)
+class DetectionResult:
+    task: str
+    box: np.ndarray                      # (4,) xyxy pixels of the best box
+    score: float
+    width: int
+    height: int
+    boxes: np.ndarray | None = None      # M×4 xyxy pixels after NMS (top-k), when asked for
+    scores: np.ndarray | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        w, h = self.width, self.height
+        box = [float(v) for v in self.box]
+        d = {"task_id": self.task, "kind": "detection", "bbox_pixels": box,
+             "bbox_normalized": [box[0] / w, box[1] / h, box[2] / w, box[3] / h], "score": float(self.score)}
+        if self.boxes is not None:
+            d["boxes_pixels"] = self.boxes.tolist()
+            d["scores"] = [float(s) for s in self.scores]
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class LandmarkResult:
+    task: str
+    points: np.ndarray                   # K×2 (x, y) pixels
+    point_names: tuple[str, ...]
+    width: int
+    height: int
+
+    def to_json(self) -> dict[str, Any]:
+        flat = [float(v) for xy in self.points for v in xy]
+        norm = [v / (self.width if i % 2 == 0 else self.height) for i, v in enumerate(flat)]
+        return {"task_id": self.task, "kind": "regression", "point_names": list(self.point_names),
+                "predicted_points_pixels": flat, "predicted_points_normalized": norm}
+
+
+TaskResult = SegmentationResult | ClassificationResult | DetectionResult | LandmarkResult
+
+
+@dataclass(eq=False)
+class FrameResult:
+    """Everything the Predictor says about one frame."""
+
+    width: int
+    height: int
+    tasks: dict[str, TaskResult]
+    region: tuple[int, int, int, int] | None = None      # scan region used (x0, y0, x1, y1), original pixels
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    index: int | None = None
+    timestamp_s: float | None = None
+
+    def __getitem__(self, task: str) -> TaskResult:
+        return self.tasks[task]
+
+    def to_json(self, contours: bool = True) -> dict[str, Any]:
+        out = {"width": self.width, "height": self.height, "region": list(self.region) if self.region else None,
+               "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+               "tasks": {k: (v.to_json(contours) if isinstance(v, SegmentationResult) else v.to_json())
+                         for k, v in self.tasks.items()}}
+        if self.index is not None:
+            out["frame_index"] = self.index
+        if self.timestamp_s is not None:
+            out["timestamp_s"] = self.timestamp_s
+        return out
+
+
+def make_result(task: str, decoded: object, width: int, height: int, offset: tuple[int, int] = (0, 0),
+                full: tuple[int, int] | None = None) -> TaskResult:
+    """Wrap ``usedge.runtime.postprocess.decode`` output (in crop pixels) as a typed result in frame pixels.
+
+    ``offset`` is the crop's top-left in the frame; ``full`` the frame's (width, height) when cropped.
+    """
+    spec = get_task(task)
+    fw, fh = full or (width, height)
+    ox, oy = offset
+    if spec.kind is TaskKind.SEGMENTATION:
+        mask = decoded
+        if full is not None and (fw, fh) != (width, height):
+            canvas = np.zeros((fh, fw), np.uint8)
+            canvas[oy:oy + height, ox:ox + width] = mask
+            mask = canvas
+        return SegmentationResult(task, mask, spec.class_names)
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return ClassificationResult(task, np.asarray(decoded), spec.class_names)
+    shift = np.array([ox, oy], np.float64)
+    if spec.kind is TaskKind.DETECTION:
+        box, score = decoded
+        return DetectionResult(task, np.asarray(box, np.float64) + np.tile(shift, 2), float(score), fw, fh)
+    return LandmarkResult(task, np.asarray(decoded, np.float64) + shift, spec.point_names, fw, fh)
+
+
+__all__ = ["ClassificationResult", "DetectionResult", "FrameResult", "LandmarkResult", "SegmentationResult",
+           "TaskResult", "make_result"]
