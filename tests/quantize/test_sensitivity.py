@@ -68,3 +68,21 @@ def test_rank_orders_quantizers_by_error_removed(graphs):
     ranked = rank(model, ref, ["organ_cls.logits"], run_on(graphs), progress=False)
     gains = [g for _, g in ranked]
     assert gains and all(g > 0 for g in gains) and gains == sorted(gains, reverse=True)
+
+
+@pytest.mark.parametrize("threshold,limit,expected", [(1, 64, 1), (5, 64, 5), (33, 64, 33), (64, 64, 64),
+                                                     (65, 64, None), (40, 50, 40)])
+def test_fewest_passing_finds_the_smallest_passing_count(threshold, limit, expected):
+    from usedge.export.pipeline import fewest_passing
+
+    calls = []
+
+    def attempt(k):
+        calls.append(k)
+        return k >= threshold, ("rows", k)
+
+    k, payload = fewest_passing(attempt, limit, budget=20)
+    assert k == expected
+    if expected is not None:
+        assert payload == ("rows", expected)
+    assert len(calls) <= 2 * 7 and max(calls) <= limit

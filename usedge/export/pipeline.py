@@ -49,6 +49,7 @@ class ExportConfig:
     seed: int = 0
     max_float: int = 64                  # sensitivity search: most activation quantizers kept in float
     sensitivity_images: int = 64         # calibration images of the failing tasks used to rank quantizers
+    max_gate_attempts: int = 14          # bound on gate evaluations (doubling + bisection)
 
 
 def _log(msg: str) -> None:
@@ -237,7 +238,8 @@ def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, r
 
 
 def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp32_results, rows, results, info):
-    """Rank the failing tasks' activation quantizers by sensitivity; keep the top 1, 2, 4, ... in float."""
+    """Rank the failing tasks' activation quantizers by sensitivity; keep the fewest top ones in float that
+    pass the gate (doubling, then bisection)."""
     import onnx
 
     from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
@@ -253,18 +255,50 @@ def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp3
     limit = min(len(ranked), cfg.max_float)
     _log(f"sensitivity: {len(ranked)} of the failing tasks' activation quantizers help when float; "
          f"trying the top 1..{limit} of {len(activation_pairs(model))}")
-    k = 1
-    while k <= limit and failing(rows):
+    if limit == 0:
+        return rows, results
+
+    def attempt(k: int):
         chosen = [p for p, _ in ranked[:k]]
         onnx.save(bypass(model, [p.q for p in chosen]), str(path))
-        results = _score(path, spec, val, config)
-        rows = apply_gate(fp32_results, results, cfg.gate)
+        res = _score(path, spec, val, config)
+        gate_rows = apply_gate(fp32_results, res, cfg.gate)
         info["attempts"] += 1
-        info["float_activations"] = [p.tensor for p in chosen]
         _log(f"gate attempt {info['attempts']} ({k} activations float): "
-             + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
-        k = k * 2 if k * 2 <= limit or k == limit else limit
+             + ("pass" if not failing(gate_rows) else f"failing {failing(gate_rows)}"))
+        return not failing(gate_rows), (gate_rows, res, [p.tensor for p in chosen])
+
+    k, (rows, results, info["float_activations"]) = fewest_passing(attempt, limit, cfg.max_gate_attempts - 1)
+    if k is not None:
+        onnx.save(bypass(model, [p.q for p, _ in ranked[:k]]), str(path))  # the last try may have failed
     return rows, results
+
+
+def fewest_passing(attempt, limit: int, budget: int):
+    """Smallest k in 1..limit with ``attempt(k)`` passing, assuming more float never hurts: doubling until a
+    pass, then bisection, within ``budget`` calls. ``attempt(k) -> (passed, payload)``.
+    Returns (k, payload) of the best pass, or (None, payload of the last try) when none passes."""
+    k, low, best, last, calls = 1, 0, None, ([], {}, []), 0
+    while k <= limit and calls < budget:
+        ok, last = attempt(k)
+        calls += 1
+        if ok:
+            best = (k, last)
+            break
+        low = k
+        k = limit if k < limit < 2 * k else 2 * k
+    if best is None:
+        return None, last
+    high = best[0]
+    while high - low > 1 and calls < budget:
+        mid = (low + high) // 2
+        ok, payload = attempt(mid)
+        calls += 1
+        if ok:
+            high, best = mid, (mid, payload)
+        else:
+            low = mid
+    return best
 
 
 def _gate_samples(val, config) -> dict[str, int]:
