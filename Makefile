@@ -25,8 +25,12 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-run: $(VENV)/.installed-base
-	$(BIN)/usedge data phantom
+# The main job: export the built-in default student (shipped in usedge/assets/default_student) to a gated,
+# verified INT8 bundle in out/bundle; the phantom calibration / gate set is generated on first use.
+RUN_EXTRAS := train,cpu
+
+run: $(VENV)/.installed-$(RUN_EXTRAS)
+	$(BIN)/usedge export --int8
 
 # Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
 TEST_EXTRAS := dev,train,cpu

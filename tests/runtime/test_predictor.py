@@ -129,6 +129,10 @@ def _fake_bundle(int8: bool, passed: bool):
 def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
     if "openvino" in available_backends():
         assert choose(_fake_bundle(True, True)).precision == "int8"
+        slow = _fake_bundle(True, True)
+        slow.metadata["latency"] = {"fp32": {"openvino": {"p50_ms": 2.0}}, "int8": {"openvino": {"p50_ms": 2.5}}}
+        c = choose(slow, backend="openvino")
+        assert c.precision == "fp32" and "measured slower" in c.reason
         c = choose(_fake_bundle(True, False))
         assert c.precision == "fp32" and "failed the accuracy gate" in c.reason
     if "onnxruntime" in available_backends():

@@ -234,7 +234,7 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
         elif backend == "torch":
             precision, note = "fp32", "torch reference"
         elif "int8" in bundle.precisions and gate_ok:
-            precision, note = "int8", "int8 passed the accuracy gate"
+            precision, note = _faster(bundle.metadata.get("latency", {}), backend)
         else:
             precision = "fp16" if backend == "tensorrt" else "fp32"
             note = "int8 absent or failed the accuracy gate"
@@ -244,6 +244,17 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
     if precision not in ("int8", "fp32", "fp16"):
         raise ConfigError(f"Unknown precision '{precision}'.", fix="use auto, int8, fp16 or fp32.")
     return Choice(backend, precision, why)
+
+
+def _faster(latency: dict, backend: str) -> tuple[str, str]:
+    """int8 (it passed the gate) unless the export's side-by-side latency on this backend says fp32 is faster."""
+    try:
+        f, q = latency["fp32"][backend]["p50_ms"], latency["int8"][backend]["p50_ms"]
+    except (KeyError, TypeError):
+        return "int8", "int8 passed the accuracy gate"
+    if q <= f:
+        return "int8", f"int8 passed the accuracy gate and measured faster at export ({q:.2f} vs {f:.2f} ms)"
+    return "fp32", f"int8 passed the gate but measured slower at export on {backend} ({q:.2f} vs {f:.2f} ms)"
 
 
 def _engines(bundle) -> list[Path]:
