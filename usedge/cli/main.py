@@ -6,6 +6,7 @@ import sys
 import click
 
 from usedge import __version__
+from usedge.cli import build as build_cli
 from usedge.cli import data as data_cli
 from usedge.cli import distill as distill_cli
 from usedge.cli import export as export_cli
@@ -42,6 +43,7 @@ cli.add_command(distill_cli.distill)
 cli.add_command(export_cli.calibrate)
 cli.add_command(export_cli.export)
 cli.add_command(export_cli.verify)
+cli.add_command(build_cli.build)
 
 
 def main() -> None:

@@ -33,18 +33,24 @@ def target_of(s: Sample) -> object:
 def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence[Sample], tasks: Sequence[str],
                        submission: str | Path | None = None, batch_size: int = 16) -> EvalReport:
     """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission)."""
+    report, writer, batches = _setup(samples, tasks, submission, batch_size)
+    for _, batch in batches:
+        _score_batch(predict, spec, batch, report, writer)
+    if writer:
+        writer.close()
+    return report
+
+
+def _setup(samples: Sequence[Sample], tasks: Sequence[str], submission, batch_size: int):
+    """(report, writer or None, [(task_id, batch of samples)]) grouped by task, in the samples' order."""
     by_task: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         if s.task_id in tasks:
             by_task[s.task_id].append(s)
     report = EvalReport([get_task(t) for t in by_task])
     writer = SubmissionWriter(submission) if submission else None
-    for task_id, items in by_task.items():
-        for start in range(0, len(items), batch_size):
-            _score_batch(predict, spec, items[start:start + batch_size], report, writer)
-    if writer:
-        writer.close()
-    return report
+    batches = [(t, items[i:i + batch_size]) for t, items in by_task.items() for i in range(0, len(items), batch_size)]
+    return report, writer, batches
 
 
 def _score_batch(predict: Predict, pre: PreprocessSpec, batch: list[Sample], report: EvalReport, writer) -> None:
@@ -74,23 +80,15 @@ def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequenc
                             submission: str | Path | None = None, batch_size: int = 8) -> EvalReport:
     """Score a runtime :class:`~usedge.runtime.predictor.Predictor` (raw frames in, typed results out): the
     accuracy users get from the runtime they run, not from the torch path."""
-    tasks = list(tasks or predictor.tasks)
-    by_task: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        if s.task_id in tasks:
-            by_task[s.task_id].append(s)
-    report = EvalReport([get_task(t) for t in by_task])
-    writer = SubmissionWriter(submission) if submission else None
-    for task_id, items in by_task.items():
-        for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
-            images = [s.load_image() for s in batch]
-            for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):
-                pred = _as_metric_input(res[task_id])
-                report.update(task_id, pred, target_of(s))
-                if writer:
-                    h, w = im.shape[:2]
-                    _write(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)
+    report, writer, batches = _setup(samples, list(tasks or predictor.tasks), submission, batch_size)
+    for task_id, batch in batches:
+        images = [s.load_image() for s in batch]
+        for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):
+            pred = _as_metric_input(res[task_id])
+            report.update(task_id, pred, target_of(s))
+            if writer:
+                h, w = im.shape[:2]
+                _write(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)
     if writer:
         writer.close()
     return report

@@ -1,0 +1,294 @@
+"""Plain-Python engine decisions: cache key, mismatch messages, sidecars, profiles, precision plans, DLA,
+layer patterns, timing-cache paths, progress lines. No TensorRT."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from usedge.engine import plan as P
+from usedge.errors import ConfigError, DataError
+from usedge.export.targets import load_target, target_names
+
+
+def _key(machine, **kw):
+    profile = P.Profile(1, 4, 16, 3, 128, 128)
+    return dataclasses.replace(P.make_key(machine, "int8", "a" * 64, profile), **kw)
+
+
+# -- key -------------------------------------------------------------------------------------------------
+def test_key_digest_is_stable_and_round_trips(orin):
+    k = _key(orin)
+    assert k.digest() == _key(orin).digest()
+    assert len(k.digest()) == 16 and int(k.digest(), 16) >= 0
+    assert P.EngineKey.from_dict(json.loads(json.dumps(k.to_dict()))) == k
+    engine, sidecar = P.engine_paths("/b/engines", k)
+    assert engine.name == f"{k.digest()}.engine" and sidecar.name == f"{k.digest()}.json"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("gpu_name", "Orin NX"), ("compute_capability", "8.9"), ("trt_version", "10.7.0"), ("precision", "fp16"),
+    ("onnx_sha256", "b" * 64), ("batch_min", 2), ("batch_opt", 8), ("batch_max", 32), ("height", 256),
+    ("width", 96), ("dla_core", 0), ("key_version", 99)])
+def test_key_digest_changes_with_every_field(orin, field, value):
+    assert _key(orin).digest() != _key(orin, **{field: value}).digest()
+
+
+def test_every_key_field_is_covered_by_the_sensitivity_test():
+    covered = {"gpu_name", "compute_capability", "trt_version", "precision", "onnx_sha256", "batch_min", "batch_opt",
+               "batch_max", "height", "width", "dla_core", "key_version"}
+    assert {f.name for f in dataclasses.fields(P.EngineKey)} == covered
+
+
+# -- mismatch --------------------------------------------------------------------------------------------
+def test_mismatch_names_every_differing_machine_field(orin, rtx):
+    with pytest.raises(ConfigError) as exc:
+        P.check_engine_key(_key(orin), rtx, rebuild="usedge build out/bundle --target desktop-gpu")
+    msg = str(exc.value)
+    assert "built for TensorRT 10.3.0 on Orin (8.7)" in msg
+    assert "this machine has TensorRT 10.7.0 on NVIDIA GeForce RTX 4090 (8.9)" in msg
+    for f in ("gpu_name", "compute_capability", "trt_version"):
+        assert f in msg
+    assert "`usedge build out/bundle --target desktop-gpu`" in msg
+
+
+def test_mismatch_lists_only_what_differs(orin):
+    newer = dataclasses.replace(orin, trt_version="10.4.0")
+    diff = P.key_mismatches(_key(orin), newer)
+    assert diff == {"trt_version": ("10.3.0", "10.4.0")}
+    with pytest.raises(ConfigError) as exc:
+        P.check_engine_key(_key(orin), newer)
+    assert "trt_version 10.3.0 -> 10.4.0" in str(exc.value)
+    assert "gpu_name" not in str(exc.value) and "compute_capability" not in str(exc.value)
+
+
+def test_mismatch_on_onnx_checksum_only(orin):
+    with pytest.raises(ConfigError, match="onnx_sha256 aaaaaaaaaaaa… -> bbbbbbbbbbbb…"):
+        P.check_engine_key(_key(orin), orin, onnx_sha256="b" * 64)
+    P.check_engine_key(_key(orin), orin, onnx_sha256="a" * 64)  # matches: no error
+
+
+def test_key_mismatches_between_full_keys(orin):
+    diff = P.key_mismatches(_key(orin), _key(orin, precision="fp16", batch_max=8))
+    assert diff == {"precision": ("int8", "fp16"), "batch_max": (16, 8)}
+
+
+# -- sidecar ---------------------------------------------------------------------------------------------
+def _write_engine(folder, key, data=b"plan-bytes", **build):
+    import hashlib
+
+    engine, side = P.engine_paths(folder, key)
+    folder.mkdir(parents=True, exist_ok=True)
+    engine.write_bytes(data)
+    sc = P.Sidecar(key, hashlib.sha256(data).hexdigest(), len(data), {"bundle": "out/bundle", "target": "t", **build})
+    side.write_text(json.dumps(sc.to_dict()))
+    return engine
+
+
+def test_sidecar_round_trip_and_checksum(tmp_path, orin):
+    engine = _write_engine(tmp_path, _key(orin))
+    sc = P.read_sidecar(engine)
+    assert sc.key == _key(orin) and P.verify_engine_file(engine, sc) == b"plan-bytes"
+    assert sc.rebuild_hint == "usedge build out/bundle --target t --precision int8"
+    engine.write_bytes(b"plan-bytez")
+    with pytest.raises(DataError, match="does not match the checksum"):
+        P.verify_engine_file(engine, sc)
+
+
+def test_engine_without_sidecar_is_refused(tmp_path):
+    (tmp_path / "x.engine").write_bytes(b"plan")
+    with pytest.raises(DataError, match="no sidecar x.json; refusing"):
+        P.read_sidecar(tmp_path / "x.engine")
+
+
+def test_edited_sidecar_is_refused(tmp_path, orin):
+    engine = _write_engine(tmp_path, _key(orin))
+    side = P.sidecar_path(engine)
+    raw = json.loads(side.read_text())
+    raw["key"]["trt_version"] = "10.7.0"  # hand-edited to "make it load"
+    side.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match="key_hash does not match"):
+        P.read_sidecar(engine)
+    side.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        P.read_sidecar(engine)
+
+
+def test_select_engine(tmp_path, orin, rtx):
+    small = _write_engine(tmp_path, _key(rtx, batch_max=4), b"a")
+    big = _write_engine(tmp_path, _key(rtx), b"b")
+    _write_engine(tmp_path, _key(orin), b"c")
+    _write_engine(tmp_path, _key(rtx, precision="fp16"), b"d")
+    (tmp_path / "orphan.engine").write_bytes(b"x")  # no sidecar: skipped
+    found = P.list_engines(tmp_path)
+    assert len(found) == 4
+    assert P.select_engine(found, rtx, "int8", "a" * 64) == big != small
+    with pytest.raises(ConfigError, match="no fp32 TensorRT engine found \\(engines present: fp16, int8\\)"):
+        P.select_engine(found, rtx, "fp32")
+    with pytest.raises(ConfigError, match="no engine fits this machine") as exc:
+        P.select_engine(found, dataclasses.replace(rtx, trt_version="10.8.0"), "fp16")
+    assert "trt_version 10.7.0 -> 10.8.0" in str(exc.value)
+    with pytest.raises(ConfigError, match="onnx_sha256"):
+        P.select_engine(found, rtx, "int8", "c" * 64)
+
+
+# -- profile ---------------------------------------------------------------------------------------------
+def test_profile_dynamic_batch():
+    p = P.compute_profile(load_target("desktop-gpu"), ["N", 3, 128, 128])
+    assert (p.batch_min, p.batch_opt, p.batch_max, p.dynamic) == (1, 4, 16, True)
+    assert p.shapes() == ((1, 3, 128, 128), (4, 3, 128, 128), (16, 3, 128, 128))
+
+
+@pytest.mark.parametrize("batch", ["N", None, -1, 1])
+def test_profile_fixed_batch_target(batch):
+    p = P.compute_profile(load_target("jetson-orin-nano"), [batch, 3, 64, 96])
+    assert p.shapes() == ((1, 3, 64, 96),) * 3 and not p.dynamic
+
+
+def test_profile_refuses_a_range_a_fixed_batch_onnx_cannot_take():
+    with pytest.raises(ConfigError, match="fixed batch of 1, but target desktop-gpu asks for batch 1..16"):
+        P.compute_profile(load_target("desktop-gpu"), [1, 3, 128, 128])
+
+
+def test_profile_refuses_inconsistent_targets_and_shapes():
+    t = dataclasses.replace(load_target("jetson-orin-nano"), batch={"min": 1, "opt": 1, "max": 4})
+    with pytest.raises(ConfigError, match="dynamic_batch: false but a batch range 1..4"):
+        P.compute_profile(t, ["N", 3, 8, 8])
+    t = dataclasses.replace(load_target("desktop-gpu"), batch={"min": 4, "opt": 2, "max": 8})
+    with pytest.raises(ConfigError, match="min <= opt <= max"):
+        P.compute_profile(t, ["N", 3, 8, 8])
+    with pytest.raises(DataError, match="fixed C, H, W"):
+        P.compute_profile(load_target("desktop-gpu"), ["N", 3, "H", 128])
+
+
+# -- targets ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", target_names())
+def test_every_target_plans_or_refuses_clearly(name, bundle):
+    t = load_target(name)
+    if "tensorrt" not in t.backends:
+        with pytest.raises(ConfigError, match=f"target {name} does not run TensorRT"):
+            P.plan_build(bundle, t)
+        return
+    plan = P.plan_build(bundle, t)
+    assert plan.precision.precision == t.precision
+    assert (plan.profile.batch_min, plan.profile.batch_opt, plan.profile.batch_max) == \
+        (t.batch["min"], t.batch["opt"], t.batch["max"])
+    assert plan.dla_core == t.dla_core and plan.workspace_mb == t.workspace_mb
+    assert any(line.startswith("profile    images: batch") for line in plan.describe())
+
+
+def test_tensorrt_targets():
+    assert set(P.tensorrt_targets()) == {"desktop-gpu", "jetson-agx-orin", "jetson-orin-nano"}
+
+
+# -- precision -------------------------------------------------------------------------------------------
+def test_int8_plan_is_strongly_typed_qdq(bundle):
+    pp = P.precision_plan(bundle, "int8")
+    assert pp.onnx.name == "model.int8.onnx" and pp.strongly_typed and pp.builder_flags == ()
+    assert pp.onnx_sha256 == bundle.metadata["files"]["model.int8.onnx"]["sha256"]
+    assert pp.qdq_check == "onnx" and pp.float_layers == ("/FUGC/.*",) and pp.float_activations == ("/backbone/x",)
+    assert pp.fp32_layer_patterns == ()  # strongly typed: float parts are already fp32 in the graph
+
+
+@pytest.mark.parametrize("zp", [np.uint8(0), np.int8(3)], ids=["uint8", "nonzero"])
+def test_int8_plan_refuses_graphs_tensorrt_cannot_take(bundle_factory, zp):
+    b = bundle_factory(zero_point=zp)
+    with pytest.raises(DataError, match="not TensorRT-compatible"):
+        P.precision_plan(b, "int8")
+    P.precision_plan(b, "fp16")  # the fp32 graph is still fine
+
+
+def test_int8_check_without_onnx_uses_the_export_record(bundle_factory, monkeypatch):
+    good = bundle_factory("good")
+    bad = bundle_factory("bad", int8_record={"quantizers": 3, "signed_int8": 2, "zero_points_all_zero": True})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else real(n, *a))
+    assert P.precision_plan(good, "int8").qdq_check == "metadata"
+    with pytest.raises(DataError, match="does not show a TensorRT-compatible Q/DQ graph"):
+        P.precision_plan(bad, "int8")
+
+
+def test_fp16_pins_landmark_heads_and_float_layers(bundle):
+    pp = P.precision_plan(bundle, "fp16")
+    assert pp.onnx.name == "model.fp32.onnx" and not pp.strongly_typed
+    assert pp.builder_flags == ("FP16", "OBEY_PRECISION_CONSTRAINTS")
+    assert pp.fp32_layer_patterns == ("/FUGC/.*",)  # landmark head and int8.float_layers, deduplicated
+
+
+def test_fp32_and_dla_plans(bundle):
+    pp = P.precision_plan(bundle, "fp32")
+    assert pp.clear_flags == ("TF32",) and pp.builder_flags == () and pp.onnx.name == "model.fp32.onnx"
+    dla = P.precision_plan(bundle, "int8", dla=True)
+    assert not dla.strongly_typed and dla.builder_flags[:2] == ("INT8", "FP16") and "/FUGC/.*" in dla.fp32_layer_patterns
+    with pytest.raises(ConfigError, match="Unknown precision 'bf16'"):
+        P.precision_plan(bundle, "bf16")
+
+
+def test_failed_gate_is_noted(bundle_factory):
+    rec = {"quantizers": 1, "signed_int8": 1, "zero_points_all_zero": True, "passed": False}
+    assert any("did not pass the accuracy gate" in n for n in P.precision_plan(bundle_factory(int8_record=rec), "int8").notes)
+
+
+# -- layer patterns --------------------------------------------------------------------------------------
+def test_landmark_patterns_from_metadata():
+    meta = {"tasks": [{"id": "FUGC", "kind": "regression", "outputs": ["FUGC.points"]},
+                      {"id": "organ_cls", "kind": "classification", "outputs": ["organ_cls.logits"]},
+                      {"id": "odd", "kind": "other", "outputs": ["odd.points"]}]}
+    assert P.landmark_patterns(meta) == ("/FUGC/.*", "/odd/.*")
+
+
+def test_select_layers_is_anchored_and_validates():
+    names = ["/FUGC/head/Conv", "/FUGC/Softmax", "/IUGC/Softmax", "/backbone/FUGC/Conv", "(Unnamed Layer* 3) [Shuffle]"]
+    assert P.select_layers(names, ["/FUGC/.*"]) == ["/FUGC/head/Conv", "/FUGC/Softmax"]
+    assert P.select_layers(names, ["/FUGC/.*", "/IUGC/.*"]) == names[:3]
+    assert P.select_layers(names, []) == []
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        P.select_layers(names, ["/FUGC/(.*"])
+
+
+# -- DLA -------------------------------------------------------------------------------------------------
+def test_dla_only_where_the_target_names_a_core():
+    t = load_target("jetson-agx-orin")
+    fixed, dynamic = P.Profile(1, 1, 1, 3, 8, 8), P.Profile(1, 1, 4, 3, 8, 8)
+    assert P.dla_core_for(t, "int8", dynamic) is None  # dla_core: null
+    t = dataclasses.replace(t, dla_core=0)
+    assert P.dla_core_for(t, "int8", fixed) == 0
+    with pytest.raises(ConfigError, match="runs int8 or fp16 only"):
+        P.dla_core_for(t, "fp32", fixed)
+    with pytest.raises(ConfigError, match="DLA does not take dynamic shapes"):
+        P.dla_core_for(t, "fp16", dynamic)
+    with pytest.raises(ConfigError, match="dla_core must be null or a core number"):
+        P.dla_core_for(dataclasses.replace(t, dla_core=-1), "fp16", fixed)
+
+
+# -- timing cache ----------------------------------------------------------------------------------------
+def test_timing_cache_path_is_per_gpu_and_trt(monkeypatch, tmp_path, orin, rtx):
+    monkeypatch.delenv("USEDGE_TRT_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    p = P.timing_cache_path(orin)
+    assert p == tmp_path / ".cache" / "usedge" / "tensorrt" / "orin-sm87-trt10.3.0.timing"
+    assert P.timing_cache_path(rtx).name == "nvidia-geforce-rtx-4090-sm89-trt10.7.0.timing"
+    assert P.timing_cache_path(dataclasses.replace(orin, trt_version="10.7.0")) != p
+    assert P.timing_cache_path(orin, tmp_path / "c").parent == tmp_path / "c"
+    monkeypatch.setenv("USEDGE_TRT_CACHE", str(tmp_path / "env"))
+    assert P.timing_cache_path(orin).parent == tmp_path / "env"
+
+
+# -- progress --------------------------------------------------------------------------------------------
+def test_progress_log_prints_top_phases_only():
+    lines = []
+    log = P.ProgressLog(lines.append, max_depth=1)
+    log.phase_start("Building engine", None, 3)
+    log.phase_start("Tactic search", "Building engine", 1)
+    log.phase_start("Conv /FUGC/head", "Tactic search", 12)
+    assert log.step_complete("Conv /FUGC/head", 0) is True
+    log.phase_finish("Conv /FUGC/head")
+    log.phase_finish("Tactic search")
+    log.phase_finish("Building engine")
+    assert lines[0] == "Building engine (3 steps)" and lines[1] == "  Tactic search (1 step)"
+    assert lines[2].startswith("  Tactic search: done in ") and lines[3].startswith("Building engine: done in ")
+    assert len(lines) == 4

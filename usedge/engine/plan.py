@@ -1,0 +1,531 @@
+"""Plain-Python decisions for TensorRT engines: what to build, and whether an engine on disk fits this machine.
+
+Nothing here imports TensorRT, CUDA or torch. :mod:`usedge.engine.tensorrt` turns a :class:`BuildPlan` into
+TensorRT calls; this module decides
+
+* the optimisation profile (:func:`compute_profile`) from the target's batch range and the bundle's input,
+* the precision plan (:func:`precision_plan`): which ONNX, strongly typed or not, which builder flags, which
+  layers stay fp32,
+* DLA use (only where the target names a core; GPU fallback on; static shapes only),
+* the cache key (:class:`EngineKey`) naming ``bundle/engines/<hash>.engine`` and its ``<hash>.json`` sidecar,
+  and :func:`key_mismatches` / :func:`check_engine_key`, which refuse an engine built elsewhere,
+* the persistent timing-cache path (:func:`timing_cache_path`).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from usedge.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("int8", "fp16", "fp32")
+#: bump when the build recipe changes in a way that must invalidate engines built by older usedge versions
+KEY_VERSION = 1
+SIDECAR_FORMAT = "usedge-engine/1"
+ENGINE_DIR = "engines"
+#: the fields that describe the machine (GPU + TensorRT) rather than the build request
+MACHINE_FIELDS = ("gpu_name", "compute_capability", "trt_version")
+
+
+# -- machine ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MachineInfo:
+    """The GPU and TensorRT an engine is built on / runs on. ``compute_capability`` like ``"8.7"``."""
+
+    gpu_name: str
+    compute_capability: str
+    trt_version: str
+
+    def describe(self) -> str:
+        return f"TensorRT {self.trt_version} on {self.gpu_name} ({self.compute_capability})"
+
+
+# -- optimisation profile --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """One optimisation profile for the N×C×H×W input: batch ``min <= opt <= max``."""
+
+    batch_min: int
+    batch_opt: int
+    batch_max: int
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def dynamic(self) -> bool:
+        return self.batch_min != self.batch_max
+
+    def shapes(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(min, opt, max) full input shapes for ``IOptimizationProfile.set_shape``."""
+        chw = (self.channels, self.height, self.width)
+        return (self.batch_min, *chw), (self.batch_opt, *chw), (self.batch_max, *chw)
+
+
+def _static_dim(d: Any) -> int | None:
+    return int(d) if isinstance(d, int) and not isinstance(d, bool) and d > 0 else None
+
+
+def compute_profile(target, input_shape: Sequence[Any]) -> Profile:
+    """The profile for ``target`` (a :class:`~usedge.export.targets.Target`) and the ONNX input shape
+    (``metadata["input"]["shape"]``, e.g. ``["N", 3, 128, 128]``; a str / None / -1 batch is dynamic).
+
+    Raises ConfigError when the ONNX cannot take the target's batch range, or the target is inconsistent.
+    """
+    dims = list(input_shape)
+    chw = [_static_dim(d) for d in dims[1:]]
+    if len(dims) != 4 or None in chw:
+        raise DataError(f"bundle input shape {dims} is not N×C×H×W with fixed C, H, W.",
+                        fix="re-export with `usedge export` (fixed spatial size).")
+    b = dict(target.batch)
+    lo, opt, hi = int(b.get("min", 1)), int(b.get("opt", 1)), int(b.get("max", 1))
+    if not 1 <= lo <= opt <= hi:
+        raise ConfigError(f"target {target.name}: batch needs 1 <= min <= opt <= max, got {b}.",
+                          fix="edit the target profile.")
+    if not target.dynamic_batch and lo != hi:
+        raise ConfigError(f"target {target.name} has dynamic_batch: false but a batch range {lo}..{hi}.",
+                          fix="set batch min = opt = max for a fixed-batch target, or dynamic_batch: true.")
+    fixed = _static_dim(dims[0])
+    if fixed is not None and (lo, hi) != (fixed, fixed):
+        raise ConfigError(f"the bundle's ONNX takes a fixed batch of {fixed}, but target {target.name} asks for "
+                          f"batch {lo}..{hi}.",
+                          fix=f"re-export with a dynamic batch (the `usedge export` default), or use a target with "
+                              f"batch min = opt = max = {fixed}.")
+    return Profile(lo, opt, hi, *chw)
+
+
+# -- precision -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How to build one precision.
+
+    ``builder_flags`` / ``clear_flags`` are ``trt.BuilderFlag`` member names; ``fp32_layer_patterns`` are
+    regular expressions (matched from the start of the layer name, :func:`select_layers`) for layers whose
+    precision and output types are pinned to fp32 (with OBEY_PRECISION_CONSTRAINTS).
+    """
+
+    precision: str
+    onnx: Path
+    onnx_sha256: str
+    strongly_typed: bool
+    builder_flags: tuple[str, ...] = ()
+    clear_flags: tuple[str, ...] = ()
+    fp32_layer_patterns: tuple[str, ...] = ()
+    float_layers: tuple[str, ...] = ()
+    float_activations: tuple[str, ...] = ()
+    qdq_check: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def landmark_patterns(metadata: Mapping) -> tuple[str, ...]:
+    """``/<task>/.*`` for every landmark (soft-argmax) head: kind "regression" or a ``.points`` output."""
+    out = []
+    for t in metadata.get("tasks", []):
+        if t.get("kind") == "regression" or any(str(o).endswith(".points") for o in t.get("outputs", [])):
+            out.append(f"/{re.escape(t['id'])}/.*")
+    return tuple(out)
+
+
+def select_layers(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
+    """The layer names that match any pattern (``re.match``: anchored at the start). Bad patterns raise."""
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(p))
+        except re.error as exc:
+            raise ConfigError(f"layer pattern {p!r} is not a valid regular expression ({exc}).",
+                              fix="fix int8.float_layers in the bundle metadata, or re-export.") from None
+    return [n for n in names if any(c.match(n) for c in compiled)]
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def check_qdq(onnx_path: Path, metadata: Mapping) -> str:
+    """Refuse a Q/DQ graph TensorRT cannot take (uint8 or nonzero zero points). Measures the graph with
+    onnx where installed ("onnx"); otherwise trusts the export record of the same checksummed file
+    ("metadata"). Returns which check ran."""
+    if importlib.util.find_spec("onnx") is not None:
+        from usedge.quantize.int8 import assert_trt_compatible
+
+        assert_trt_compatible(onnx_path)
+        return "onnx"
+    rec = metadata.get("int8", {})
+    n = int(rec.get("quantizers", 0))
+    if not (n > 0 and rec.get("signed_int8") == n and rec.get("zero_points_all_zero") is True):
+        seen = {k: rec.get(k) for k in ("quantizers", "signed_int8", "zero_points_all_zero")}
+        raise DataError(f"the bundle's int8 record {seen} does not show a TensorRT-compatible Q/DQ graph "
+                        "(all int8, zero point 0).",
+                        fix="re-export with `usedge export --int8` (symmetric, signed), or install onnx to measure it.")
+    return "metadata"
+
+
+def _sha(bundle, name: str) -> str:
+    try:
+        return bundle.metadata["files"][name]["sha256"]
+    except KeyError:
+        raise DataError(f"bundle {bundle.path} has no checksum for {name}.", fix="re-export the bundle.") from None
+
+
+def precision_plan(bundle, precision: str, dla: bool = False) -> PrecisionPlan:
+    """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.export.bundle.Bundle`).
+
+    * int8: the bundle's Q/DQ graph, checked with :func:`check_qdq`, as a STRONGLY_TYPED network (explicit
+      quantization, no calibrator, no precision flags: the float parts of the graph stay fp32). On DLA the
+      network is weakly typed with INT8 + FP16 (DLA runs only int8/fp16) and the landmark heads pinned to fp32.
+    * fp16: the fp32 graph + FP16; landmark heads and ``int8.float_layers`` pinned to fp32 (OBEY).
+    * fp32: the fp32 graph; TF32 cleared so the engine is a true fp32 reference.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
+    meta = bundle.metadata
+    rec = meta.get("int8", {})
+    float_layers = tuple(rec.get("float_layers", ()))
+    float_acts = tuple(rec.get("float_activations", ()))
+    pinned = _dedupe((*landmark_patterns(meta), *float_layers))
+    if precision == "int8":
+        onnx = bundle.model_path("int8")
+        how = check_qdq(onnx, meta)
+        notes = [f"Q/DQ graph checked ({how}): every QuantizeLinear int8 with zero point 0"]
+        if rec.get("passed") is False:
+            notes.append("WARNING: int8 did not pass the accuracy gate (report.md); fp16 is the safer choice")
+        if float_layers or float_acts:
+            notes.append(f"already float in the Q/DQ graph: {len(float_layers)} layer scopes, "
+                         f"{len(float_acts)} activations")
+        common = dict(precision=precision, onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), float_layers=float_layers,
+                      float_activations=float_acts, qdq_check=how)
+        if dla:
+            return PrecisionPlan(strongly_typed=False, builder_flags=("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"),
+                                 fp32_layer_patterns=pinned, notes=(*notes, "DLA: weakly typed Q/DQ (INT8 + FP16)"),
+                                 **common)
+        return PrecisionPlan(strongly_typed=True, notes=tuple(notes), **common)
+    onnx = bundle.model_path("fp32")
+    common = dict(precision=precision, onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), strongly_typed=False,
+                  float_layers=float_layers, float_activations=float_acts)
+    if precision == "fp16":
+        flags = ("FP16", "OBEY_PRECISION_CONSTRAINTS") if pinned else ("FP16",)
+        return PrecisionPlan(builder_flags=flags, fp32_layer_patterns=pinned,
+                             notes=(f"fp32 pinned: {', '.join(pinned) or 'none'}",), **common)
+    return PrecisionPlan(clear_flags=("TF32",), **common)
+
+
+# -- DLA -------------------------------------------------------------------------------------------------
+def dla_core_for(target, precision: str, profile: Profile) -> int | None:
+    """The DLA core to use (None: GPU only). DLA runs int8/fp16 only and needs static shapes."""
+    core = target.dla_core
+    if core is None:
+        return None
+    if not isinstance(core, int) or isinstance(core, bool) or core < 0:
+        raise ConfigError(f"target {target.name}: dla_core must be null or a core number >= 0, got {core!r}.",
+                          fix="edit the target profile (Orin has cores 0 and 1).")
+    if precision == "fp32":
+        raise ConfigError(f"target {target.name} uses DLA core {core}, which runs int8 or fp16 only.",
+                          fix="build with --precision int8 or fp16, or use a target with dla_core: null.")
+    if profile.dynamic:
+        raise ConfigError(f"DLA does not take dynamic shapes; target {target.name} asks for batch "
+                          f"{profile.batch_min}..{profile.batch_max}.",
+                          fix="set batch min = opt = max and dynamic_batch: false for the DLA target.")
+    return core
+
+
+# -- cache key -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything an engine depends on. Its :meth:`digest` names the engine file."""
+
+    gpu_name: str
+    compute_capability: str
+    trt_version: str
+    precision: str
+    onnx_sha256: str
+    batch_min: int
+    batch_opt: int
+    batch_max: int
+    height: int
+    width: int
+    dla_core: int | None = None
+    key_version: int = KEY_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> EngineKey:
+        names = {f.name for f in fields(cls)}
+        missing = names - set(d) - {"dla_core", "key_version"}
+        if missing:
+            raise DataError(f"engine key lacks {sorted(missing)}.", fix="rebuild the engine with `usedge build`.")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def digest(self) -> str:
+        """A stable 16-hex-digit hash of every field (sorted JSON)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def machine(self) -> MachineInfo:
+        return MachineInfo(self.gpu_name, self.compute_capability, self.trt_version)
+
+
+def make_key(machine: MachineInfo, precision: str, onnx_sha256: str, profile: Profile,
+             dla_core: int | None = None) -> EngineKey:
+    return EngineKey(machine.gpu_name, machine.compute_capability, machine.trt_version, precision, onnx_sha256,
+                     profile.batch_min, profile.batch_opt, profile.batch_max, profile.height, profile.width, dla_core)
+
+
+def engine_paths(out_dir: str | Path, key: EngineKey) -> tuple[Path, Path]:
+    """(``<out_dir>/<digest>.engine``, ``<out_dir>/<digest>.json``)."""
+    out = Path(out_dir)
+    return out / f"{key.digest()}.engine", out / f"{key.digest()}.json"
+
+
+def key_mismatches(built: EngineKey, current: EngineKey | MachineInfo,
+                   fields_: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{field: (built, current)}`` for every field that differs (only the fields ``current`` has, or
+    ``fields_``)."""
+    have = fields_ or [f.name for f in fields(current)]
+    return {f: (getattr(built, f), getattr(current, f)) for f in have
+            if getattr(built, f) != getattr(current, f)}
+
+
+def _short(field_: str, value: Any) -> str:
+    return str(value)[:12] + "…" if field_ == "onnx_sha256" and value else str(value)
+
+
+def mismatch_message(built: EngineKey, current: EngineKey | MachineInfo, diff: Mapping[str, tuple[Any, Any]],
+                     name: str = "engine", rebuild: str = "usedge build BUNDLE --target TARGET") -> str:
+    parts = [f"{name} was built for {built.machine.describe()}"]
+    cur = current.machine if isinstance(current, EngineKey) else current
+    if any(f in diff for f in MACHINE_FIELDS):
+        parts.append(f"; this machine has {cur.describe()}")
+    listed = ", ".join(f"{f} {_short(f, a)} -> {_short(f, b)}" for f, (a, b) in diff.items())
+    return f"{''.join(parts)}. Differs: {listed}: rebuild with `{rebuild}`."
+
+
+def check_engine_key(built: EngineKey, machine: MachineInfo, onnx_sha256: str | None = None,
+                     name: str = "engine", rebuild: str = "usedge build BUNDLE --target TARGET") -> None:
+    """Raise ConfigError unless ``built`` was made on this GPU + TensorRT (and from this ONNX, if given)."""
+    diff = key_mismatches(built, machine)
+    if onnx_sha256 is not None and built.onnx_sha256 != onnx_sha256:
+        diff["onnx_sha256"] = (built.onnx_sha256, onnx_sha256)
+    if diff:
+        raise ConfigError(mismatch_message(built, machine, diff, name, rebuild),
+                          fix="TensorRT engines only run on the GPU model and TensorRT version they were built with; "
+                              f"`{rebuild}` on this machine.")
+
+
+# -- sidecar ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sidecar:
+    """``<digest>.json`` next to an engine: the full key, the engine's checksum, how it was built."""
+
+    key: EngineKey
+    engine_sha256: str
+    engine_bytes: int
+    build: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"format": SIDECAR_FORMAT, "key_hash": self.key.digest(), "key": self.key.to_dict(),
+                "engine": {"sha256": self.engine_sha256, "bytes": self.engine_bytes}, "build": dict(self.build)}
+
+    @property
+    def rebuild_hint(self) -> str:
+        return f"usedge build {self.build.get('bundle', 'BUNDLE')} --target {self.build.get('target', 'TARGET')} " \
+               f"--precision {self.key.precision}"
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    return Path(engine).with_suffix(".json")
+
+
+def read_sidecar(engine: str | Path) -> Sidecar:
+    """Read and check an engine's sidecar; an engine without one is refused (its build machine is unknown)."""
+    path = sidecar_path(engine)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{engine} has no sidecar {path.name}; refusing to load an engine whose GPU and TensorRT "
+                        "version are unknown.", fix="rebuild it with `usedge build BUNDLE --target TARGET`.") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc.msg}).", fix="rebuild the engine with `usedge build`.") from None
+    if not isinstance(raw, dict) or raw.get("format") != SIDECAR_FORMAT:
+        raise DataError(f"{path} is not a usedge engine sidecar (format {raw.get('format') if isinstance(raw, dict) else '?'!r}).",
+                        fix="rebuild the engine with `usedge build`.")
+    key = EngineKey.from_dict(raw.get("key", {}))
+    if raw.get("key_hash") != key.digest():
+        raise DataError(f"{path}: key_hash does not match its key (edited by hand?).",
+                        fix="rebuild the engine with `usedge build`.")
+    eng = raw.get("engine", {})
+    return Sidecar(key, str(eng.get("sha256", "")), int(eng.get("bytes", -1)), dict(raw.get("build", {})))
+
+
+def verify_engine_file(engine: str | Path, sidecar: Sidecar) -> bytes:
+    """The engine's bytes, after checking size and sha256 against the sidecar."""
+    path = Path(engine)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"engine {path} is missing.", fix="rebuild it with `usedge build`.") from None
+    if len(data) != sidecar.engine_bytes or hashlib.sha256(data).hexdigest() != sidecar.engine_sha256:
+        raise DataError(f"{path} does not match the checksum in {sidecar_path(path).name} (truncated or replaced).",
+                        fix=f"rebuild with `{sidecar.rebuild_hint}`.")
+    return data
+
+
+def list_engines(folder: str | Path) -> list[tuple[Path, Sidecar]]:
+    """Every ``*.engine`` in ``folder`` with a readable sidecar (others are skipped with a warning)."""
+    out = []
+    for p in sorted(Path(folder).glob("*.engine")) if Path(folder).is_dir() else []:
+        try:
+            out.append((p, read_sidecar(p)))
+        except DataError as exc:
+            log.warning("skipping %s: %s", p.name, exc.message)
+    return out
+
+
+def select_engine(candidates: Sequence[tuple[Path, Sidecar]], machine: MachineInfo, precision: str,
+                  onnx_sha256: str | None = None, rebuild: str = "usedge build BUNDLE --target TARGET") -> Path:
+    """The engine of ``precision`` built on this machine (from this ONNX); the widest batch range wins.
+
+    Raises ConfigError naming what differs when no engine fits."""
+    same = [(p, s) for p, s in candidates if s.key.precision == precision]
+    if not same:
+        have = sorted({s.key.precision for _, s in candidates})
+        raise ConfigError(f"no {precision} TensorRT engine found (engines present: {', '.join(have) or 'none'}).",
+                          fix=f"build one with `{rebuild} --precision {precision}`.")
+    fits, reasons = [], []
+    for p, s in same:
+        diff = key_mismatches(s.key, machine)
+        if onnx_sha256 is not None and s.key.onnx_sha256 != onnx_sha256:
+            diff["onnx_sha256"] = (s.key.onnx_sha256, onnx_sha256)
+        if diff:
+            reasons.append(mismatch_message(s.key, machine, diff, p.name, rebuild))
+        else:
+            fits.append((s.key.batch_max, -s.key.batch_min, p.name, p))
+    if not fits:
+        raise ConfigError("no engine fits this machine: " + " | ".join(reasons[:3]),
+                          fix=f"`{rebuild} --precision {precision}` on this machine.")
+    return max(fits)[-1]
+
+
+# -- timing cache ----------------------------------------------------------------------------------------
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "gpu"
+
+
+def default_cache_root() -> Path:
+    """``$USEDGE_TRT_CACHE``, else ``$XDG_CACHE_HOME/usedge/tensorrt``, else ``~/.cache/usedge/tensorrt``."""
+    if os.environ.get("USEDGE_TRT_CACHE"):
+        return Path(os.environ["USEDGE_TRT_CACHE"]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "usedge" / "tensorrt"
+
+
+def timing_cache_path(machine: MachineInfo, root: str | Path | None = None) -> Path:
+    """A persistent timing cache per GPU model + compute capability + TensorRT version."""
+    cc = machine.compute_capability.replace(".", "")
+    name = f"{_slug(machine.gpu_name)}-sm{cc}-trt{_slug(machine.trt_version)}.timing"
+    return Path(root).expanduser() / name if root else default_cache_root() / name
+
+
+# -- progress --------------------------------------------------------------------------------------------
+class ProgressLog:
+    """Formats IProgressMonitor callbacks as indented phase lines (thread-safe; depth-limited so the
+    per-tactic phases do not flood the terminal). ``echo`` receives each line."""
+
+    def __init__(self, echo=print, max_depth: int = 1) -> None:
+        self.echo, self.max_depth = echo, max_depth
+        self._lock = threading.Lock()
+        self._phases: dict[str, tuple[int, int, float]] = {}  # name -> (depth, steps, start)
+
+    def phase_start(self, name: str, parent: str | None, num_steps: int) -> None:
+        with self._lock:
+            depth = self._phases[parent][0] + 1 if parent in self._phases else 0
+            self._phases[name] = (depth, int(num_steps), time.perf_counter())
+        if depth <= self.max_depth:
+            self.echo(f"{'  ' * depth}{name} ({num_steps} step{'s' if num_steps != 1 else ''})")
+
+    def step_complete(self, name: str, step: int) -> bool:
+        return True  # never cancel the build
+
+    def phase_finish(self, name: str) -> None:
+        with self._lock:
+            depth, _, start = self._phases.pop(name, (self.max_depth + 1, 0, time.perf_counter()))
+        if depth <= self.max_depth:
+            self.echo(f"{'  ' * depth}{name}: done in {time.perf_counter() - start:.1f} s")
+
+
+# -- the whole plan --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything a build needs except the machine: bundle, target, precision, profile, DLA, builder knobs."""
+
+    bundle_path: Path
+    target: str
+    input_name: str
+    precision: PrecisionPlan
+    profile: Profile
+    dla_core: int | None
+    workspace_mb: int | None
+    optimization_level: int | None
+
+    def key(self, machine: MachineInfo) -> EngineKey:
+        return make_key(machine, self.precision.precision, self.precision.onnx_sha256, self.profile, self.dla_core)
+
+    @property
+    def rebuild_hint(self) -> str:
+        return f"usedge build {self.bundle_path} --target {self.target} --precision {self.precision.precision}"
+
+    def describe(self) -> list[str]:
+        p, pp = self.profile, self.precision
+        lines = [f"bundle     {self.bundle_path}", f"target     {self.target}",
+                 f"precision  {pp.precision} from {pp.onnx.name} ({'strongly typed' if pp.strongly_typed else 'weakly typed'}"
+                 f"; flags {', '.join(pp.builder_flags) or 'none'}"
+                 f"{'; cleared ' + ', '.join(pp.clear_flags) if pp.clear_flags else ''})",
+                 f"profile    {self.input_name}: batch {p.batch_min}/{p.batch_opt}/{p.batch_max} × "
+                 f"{p.channels}×{p.height}×{p.width} ({'dynamic' if p.dynamic else 'fixed'} batch)",
+                 f"device     {'DLA core %d + GPU fallback' % self.dla_core if self.dla_core is not None else 'GPU'}",
+                 f"workspace  {self.workspace_mb or 'TensorRT default'} MiB; optimisation level "
+                 f"{self.optimization_level if self.optimization_level is not None else 'default'}"]
+        lines += [f"note       {n}" for n in pp.notes]
+        return lines
+
+
+def tensorrt_targets() -> list[str]:
+    from usedge.export.targets import load_target, target_names
+
+    return [n for n in target_names() if "tensorrt" in load_target(n).backends]
+
+
+def check_tensorrt_target(target) -> None:
+    """Refuse a target whose backends do not include TensorRT (e.g. ``cpu``)."""
+    if "tensorrt" not in target.backends:
+        raise ConfigError(f"target {target.name} does not run TensorRT (backends: {', '.join(target.backends)}).",
+                          fix=f"use one of: {', '.join(tensorrt_targets())}")
+
+
+def plan_build(bundle, target, precision: str | None = None) -> BuildPlan:
+    """Decide everything about a build of ``bundle`` for ``target`` (a Target), without TensorRT."""
+    check_tensorrt_target(target)
+    precision = precision or target.precision
+    if precision not in PRECISIONS:
+        raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
+    inp = bundle.metadata.get("input", {})
+    profile = compute_profile(target, inp.get("shape", []))
+    core = dla_core_for(target, precision, profile)
+    return BuildPlan(Path(bundle.path), target.name, str(inp.get("name", "images")),
+                     precision_plan(bundle, precision, dla=core is not None), profile, core,
+                     target.workspace_mb, target.builder_optimization_level)
