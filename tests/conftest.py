@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny synthetic data sets in the FMC-UIA layout (no phantom, no network)."""
+"""Shared fixtures: tiny synthetic data sets in the FMC-UIA layout (no network), and a tiny real bundle."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,3 +42,33 @@ def tiny_dataset(tmp_path):
     """(root, labels) of a 2-images-per-task synthetic data set."""
     root = tmp_path / "ds"
     return root, write_synthetic(root)
+
+
+TINY_BUNDLE_TASKS = "fetal_head,cardiac_multi,organ_cls,thyroid_nodule_det,FUGC"
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory):
+    """A small fp32 bundle (5 tasks: one per kind plus a 4-class segmentation; 64² input) written by the real
+    export job; shared by the runtime and stream tests. Its phantom data set is at ``bundle_dir.parent / "data"``."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from dataclasses import replace
+
+    from usedge.data.phantom import generate_dataset
+    from usedge.export.pipeline import ExportConfig, run_export
+    from usedge.models import build_model
+    from usedge.models.presets import resolve_config
+    from usedge.runtime.backends import available_backends
+    from usedge.train.checkpoint import save_checkpoint
+
+    if not available_backends():
+        pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")
+    root = tmp_path_factory.mktemp("tiny-bundle")
+    config = replace(resolve_config("student-s", TINY_BUNDLE_TASKS), input_size=64)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(root / "ck", build_model(config).eval(), config)
+    generate_dataset(root / "data", per_task=4, seed=3, size=96, tasks=TINY_BUNDLE_TASKS.split(","), progress=False)
+    run_export(ExportConfig(model=str(ckpt), data=str(root / "data"), out=str(root / "bundle"), int8=False,
+                            latency_runs=2))
+    return root / "bundle"

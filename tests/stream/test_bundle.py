@@ -1,0 +1,85 @@
+"""End to end on the tiny real bundle: a phantom cine video (lossless), the DICOM echo cine, the live phantom,
+the CLI, and the no-torch import."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from usedge.stream import DicomSource, PhantomSource, SmoothingConfig, Stream, VideoFileSource, stream
+
+
+def test_lossless_video_file_every_frame(bundle_dir, tmp_path):
+    from usedge.data.phantom import write_cine
+
+    video, _ = write_cine(tmp_path / "cine.avi", "fetal_head", frames=8, fps=30, size=64, seed=1)
+    s = stream(VideoFileSource(video), str(bundle_dir), tasks=["fetal_head", "organ_cls"], warmup=1)
+    results = list(s)
+    assert [r.index for r in results] == list(range(8))
+    assert results[0]["fetal_head"].mask.shape == (64, 64)
+    assert s.tracker.summary()["latency_ms"]["infer"]["n"] == 7
+
+
+
+def test_echo_dicom_cine_with_region(bundle_dir):
+    from usedge.stream.sources import echo_cine_path
+    from usedge.errors import SourceError
+
+    try:
+        path = echo_cine_path()
+    except SourceError:
+        pytest.skip("pydicom-data's echo cine is not installed")
+    s = Stream(DicomSource(path), str(bundle_dir), tasks=["cardiac_multi"], max_frames=3,
+               smoothing=SmoothingConfig(alpha=0.5))
+    results = list(s)
+    assert [r.index for r in results] == [0, 1, 2]
+    assert results[0].region == (84, 31, 596, 415)
+    assert results[1].timestamp_s == pytest.approx(1 / 30, rel=1e-3)
+
+
+def test_live_phantom_paced(bundle_dir):
+    s = Stream(PhantomSource(fps=60, size=64, frames=12), str(bundle_dir), tasks=["fetal_head"], warmup=0)
+    results = list(s)
+    assert s.mode == "live" and len(results) >= 1
+    assert all(a.index < b.index for a, b in zip(results, results[1:]))
+    assert s.tracker.summary()["frames_in"] == 12
+
+
+def test_cli_phantom_with_bundle(bundle_dir, tmp_path):
+    from usedge.cli.stream import stream as stream_cmd
+
+    out = tmp_path / "run.jsonl"
+    res = CliRunner().invoke(stream_cmd, ["phantom", "--bundle", str(bundle_dir), "--fps", "60", "--size", "64",
+                                          "--max-frames", "4", "--jsonl", str(out), "--tasks", "fetal_head,organ_cls",
+                                          "--warmup", "0", "--save", str(tmp_path / "o.avi")])
+    assert res.exit_code == 0, res.output
+    assert "| stage |" in res.output and "end_to_end" in res.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 4 and all(set(r["tasks"]) == {"fetal_head", "organ_cls"} for r in records)
+    assert (tmp_path / "o.avi").is_file()
+
+
+def test_import_without_torch():
+    code = textwrap.dedent("""
+        import sys
+        for name in ("torch", "torchvision", "timm", "nncf"):
+            sys.modules[name] = None
+        import usedge.stream, usedge.cli.stream
+        from usedge.stream import stream, Stream, PhantomSource, JsonlSink, draw
+        print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm") and sys.modules[m]))
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loaded: []" in proc.stdout
+
+
+def test_cli_without_bundle_or_torch_says_pass_bundle(monkeypatch, tmp_path):
+    import usedge.cli.stream as cli_stream
+    from usedge.errors import ConfigError
+
+    monkeypatch.setattr(cli_stream, "DEFAULT_BUNDLE", tmp_path / "none")
+    monkeypatch.setattr(cli_stream.importlib.util, "find_spec", lambda name: None)
+    res = CliRunner().invoke(cli_stream.stream, ["phantom", "--max-frames", "1"])
+    assert isinstance(res.exception, ConfigError) and "--bundle" in str(res.exception)

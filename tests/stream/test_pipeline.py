@@ -1,0 +1,149 @@
+"""Pipeline semantics with fake predictors and sources: lossless order, latest-frame-wins drops, reconnects,
+failing frames, terminal events."""
+import time
+
+import pytest
+
+from usedge.errors import ConfigError, SourceError
+from usedge.stream import (CallbackSink, FrameBuffer, ImageFolderSource, JsonlSink, ReconnectPolicy, StopStream,
+                           Stream, stream)
+
+FAST = ReconnectPolicy(max_attempts=3, initial_s=0.01, factor=2.0, max_s=0.05)
+
+
+def test_lossless_image_folder_every_frame_in_order(image_folder, fake_predictor):
+    s = stream(ImageFolderSource(image_folder), fake_predictor)
+    indices = [r.index for r in s]
+    assert s.mode == "lossless"
+    assert indices == list(range(12))
+    assert s.terminal.kind == "end" and "end of" in s.terminal.message
+    summary = s.tracker.summary()
+    assert summary["frames_in"] == summary["frames_out"] == 12 and summary["dropped"] == 0
+
+
+def test_lossless_back_pressure_keeps_queue_bounded(image_folder, make_predictor):
+    s = Stream(ImageFolderSource(image_folder), make_predictor(delay_s=0.01), queue_size=2)
+    assert [r.index for r in s] == list(range(12))
+    assert s.buffer.high_water <= 2 and s.buffer.dropped == 0
+
+
+def test_live_latest_frame_wins_drops_under_slow_sink(make_live, make_predictor):
+    slow = CallbackSink(lambda ev: time.sleep(0.02))
+    s = Stream(make_live(frames=300, period_s=0.001), make_predictor(), sinks=[slow], warmup=0)
+    events = [ev for ev in s.iter_events() if ev.kind == "result"]
+    indices = [ev.result.index for ev in events]
+    assert s.mode == "live"
+    assert s.tracker.summary()["dropped"] > 0
+    assert s.buffer.high_water == 1                       # the slot never held more than one frame
+    assert all(a < b for a, b in zip(indices, indices[1:]))
+    assert len(indices) < 300
+    assert s.terminal.kind == "end"
+
+
+def test_live_max_frames_stops(make_live, fake_predictor):
+    s = stream(make_live(frames=10_000, period_s=0.001), fake_predictor, max_frames=5)
+    assert len(list(s)) == 5
+    assert "max_frames" in s.terminal.message
+
+
+def test_reconnect_after_fault_and_frames_continue(make_live, fake_predictor):
+    src = make_live(frames=30, fail_at={5, 12}, open_failures=1)
+    s = Stream(src, fake_predictor, reconnect=FAST, mode="lossless")
+    events = list(s.iter_events())
+    kinds = [e.kind for e in events]
+    results = [e.result.index for e in events if e.kind == "result"]
+    assert kinds.count("reconnect") == 3                  # fault 1: one try; fault 2: a failed open, then ok
+    assert s.tracker.summary()["reconnects"] == 3
+    assert results == list(range(30))                     # frames continue after the reconnects
+    assert events[-1].kind == "end"
+
+
+def test_reconnect_gives_up_with_terminal_error(make_live, fake_predictor):
+    src = make_live(frames=1000, fail_forever=True)
+    s = Stream(src, fake_predictor, reconnect=FAST)
+    with pytest.raises(SourceError, match="did not come back after 3 reconnect attempts"):
+        list(s)
+    assert s.terminal.kind == "error"
+    assert s.tracker.summary()["reconnects"] == 3
+
+
+def test_file_source_fault_is_terminal_without_reconnect(make_live, fake_predictor):
+    src = make_live(frames=20, fail_at={4})
+    src.live = False
+    s = Stream(src, fake_predictor, reconnect=FAST)
+    events = list(s.iter_events())
+    assert [e.kind for e in events].count("reconnect") == 0
+    assert events[-1].kind == "error" and "cable pulled" in events[-1].message
+    assert [e.result.index for e in events if e.kind == "result"] == [0, 1, 2]
+
+
+def test_failing_frame_is_skipped_counted_and_recorded(image_folder, make_predictor, tmp_path):
+    out = tmp_path / "out.jsonl"
+    s = Stream(ImageFolderSource(image_folder), make_predictor(fail_on={3, 7}), sinks=[JsonlSink(out)])
+    assert [r.index for r in s] == [i for i in range(12) if i not in (3, 7)]
+    assert s.tracker.summary()["errors"] == 2
+    import json
+
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame_index"] for r in records] == list(range(12))
+    assert [r["event"] for r in records if r["frame_index"] in (3, 7)] == ["frame_error"] * 2
+    assert "synthetic failure" in records[3]["error"]
+
+
+def test_sink_can_stop_the_stream(image_folder, fake_predictor):
+    seen = []
+
+    def cb(ev):
+        seen.append(ev.result.index)
+        if len(seen) == 4:
+            raise StopStream()
+
+    s = Stream(ImageFolderSource(image_folder), fake_predictor, sinks=[CallbackSink(cb)])
+    s.run()
+    assert seen == [0, 1, 2, 3] and s.terminal.message == "stopped by a sink"
+
+
+def test_failing_sink_raises_not_silent(image_folder, fake_predictor):
+    def boom(ev):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        Stream(ImageFolderSource(image_folder), fake_predictor, sinks=[CallbackSink(boom)]).run()
+
+
+def test_breaking_out_of_the_loop_stops_threads(make_live, fake_predictor):
+    s = stream(make_live(frames=10_000, period_s=0.001), fake_predictor)
+    for n, _ in enumerate(s):
+        if n == 3:
+            break
+    del _
+    import gc
+
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while any(t.is_alive() for t in s._threads) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.is_alive() for t in s._threads)
+
+
+def test_frame_buffer_modes():
+    import threading
+
+    stop = threading.Event()
+    slot = FrameBuffer(1, drop_oldest=True)
+    for i in range(5):
+        slot.put(i, stop)
+    assert len(slot) == 1 and slot.dropped == 4 and slot.get(stop) == 4
+    slot.close()
+    assert slot.get(stop) is None
+
+
+def test_bad_options_say_how_to_fix(image_folder, fake_predictor):
+    with pytest.raises(ConfigError, match="stream mode"):
+        Stream(image_folder, fake_predictor, mode="fast")
+    with pytest.raises(ConfigError, match="max_frames"):
+        Stream(image_folder, fake_predictor, max_frames=0)
+    with pytest.raises(ConfigError, match="max_attempts"):
+        ReconnectPolicy(max_attempts=-1)
+    with pytest.raises(SourceError, match="does not exist"):
+        Stream(image_folder / "nope.mp4", fake_predictor)

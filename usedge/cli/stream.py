@@ -1,0 +1,95 @@
+"""``usedge stream``: run a bundle on a live or recorded source, show / save overlays, log JSON-lines."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import click
+
+DEFAULT_BUNDLE = Path("~/.cache/usedge/default-bundle").expanduser()
+
+
+def default_bundle() -> Path:
+    """The built-in default student exported once to ~/.cache/usedge/default-bundle (needs torch to build)."""
+    from usedge.errors import ConfigError
+
+    if (DEFAULT_BUNDLE / "metadata.json").is_file():
+        return DEFAULT_BUNDLE
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError("no --bundle given, and the default bundle cannot be built here (torch is not installed).",
+                          fix="pass --bundle PATH (a folder written by `usedge export`), or install usedge[train] "
+                              "once to build the default.")
+    from usedge.export.pipeline import ExportConfig, run_export
+
+    click.echo(f"exporting the built-in default student to {DEFAULT_BUNDLE} (once) ...", err=True)
+    run_export(ExportConfig(int8=True, out=str(DEFAULT_BUNDLE)))
+    return DEFAULT_BUNDLE
+
+
+@click.command("stream")
+@click.argument("source")
+@click.option("--bundle", type=click.Path(exists=True), default=None,
+              help="Bundle folder/.zip from `usedge export` (default: the built-in student, exported once).")
+@click.option("--tasks", default=None, help="Comma-separated tasks to decode (default: all of the bundle's).")
+@click.option("--backend", default="auto", show_default=True, help="auto, openvino, onnxruntime, tensorrt, torch.")
+@click.option("--precision", default="auto", show_default=True, help="auto, int8, fp32, fp16.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Phantom pace / image-folder frame spacing (default 30).")
+@click.option("--phantom-task", default="fetal_head", show_default=True, help="Anatomy of the phantom source.")
+@click.option("--size", type=click.IntRange(64, 2048), default=256, show_default=True, help="Phantom frame size.")
+@click.option("--show", is_flag=True, help="Show the overlay in a window ('q' quits).")
+@click.option("--save", type=click.Path(dir_okay=False), default=None, help="Write the overlay video (.mp4/.avi).")
+@click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="Write overlay PNGs here.")
+@click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Write one JSON record per frame.")
+@click.option("--lossless/--live", "lossless", default=None,
+              help="Every frame in order (default for files) / latest frame wins (default for live sources).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N processed frames.")
+@click.option("--smooth", is_flag=True, help="Temporal smoothing (EMA, alpha 0.5; mask hysteresis).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="Smoothing weight of the newest frame (with --smooth).")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Frames left out of the latency statistics.")
+@click.option("--opacity", type=click.FloatRange(0, 1), default=0.4, show_default=True, help="Mask overlay opacity.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save a latency histogram PNG.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), default=None, help="Save the tracker summary.")
+def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, show, save, frames_dir, jsonl,
+           lossless, max_frames, smooth, alpha, warmup, opacity, plot, summary_json) -> None:
+    """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
+    a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
+    from usedge.stream import (ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink,
+                               open_source)
+
+    src = open_source(source, fps=fps, task=phantom_task, size=size)
+    sinks = ([WindowSink(opacity=opacity)] if show else []) + ([VideoSink(save, fps=_video_fps(src, fps), opacity=opacity)]
+                                                               if save else [])
+    sinks += ([ImageFolderSink(frames_dir, opacity=opacity)] if frames_dir else [])
+    sinks += ([JsonlSink(jsonl)] if jsonl else [])
+    mode = "auto" if lossless is None else ("lossless" if lossless else "live")
+    s = Stream(src, bundle or str(default_bundle()), tasks, backend=backend, precision=precision, mode=mode,
+               smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
+               max_frames=max_frames)
+    click.echo(f"streaming {src.name} ({s.mode}) through {s.predictor!r}", err=True)
+    try:
+        s.run()
+    except KeyboardInterrupt:
+        s.close()
+        click.echo("interrupted", err=True)
+    finally:
+        _report(s, plot, summary_json)
+
+
+def _video_fps(src, fps: float | None) -> float:
+    return float(fps or getattr(src, "fps", None) or 30.0)
+
+
+def _report(s, plot: str | None, summary_json: str | None) -> None:
+    if s.terminal is not None:
+        click.echo(f"{s.terminal.kind}: {s.terminal.message}", err=True)
+    click.echo(s.tracker.table())
+    if plot:
+        saved = s.tracker.plot(plot)
+        click.echo(f"latency histogram: {saved}" if saved else "matplotlib is not installed: no plot", err=True)
+    if summary_json:
+        from usedge._io import atomic_write_json
+
+        atomic_write_json(summary_json, s.tracker.summary())
