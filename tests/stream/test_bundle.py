@@ -83,3 +83,24 @@ def test_cli_without_bundle_or_torch_says_pass_bundle(monkeypatch, tmp_path):
     monkeypatch.setattr(cli_stream.importlib.util, "find_spec", lambda name: None)
     res = CliRunner().invoke(cli_stream.stream, ["phantom", "--max-frames", "1"])
     assert isinstance(res.exception, ConfigError) and "--bundle" in str(res.exception)
+
+
+def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_path):
+    import time
+
+    from usedge.stream import PacedReplay, echo_cine_path
+
+    try:
+        path = echo_cine_path()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(str(exc))
+    src = PacedReplay(str(path), fps=200, loops=2, max_frames=10)
+    assert src.live
+    src.open()
+    t0 = time.monotonic()
+    frames = []
+    while (f := src.read()) is not None:
+        frames.append(f)
+    took = time.monotonic() - t0
+    assert [f.index for f in frames] == list(range(20)) and frames[0].region is not None
+    assert took >= 19 / 200 * 0.9   # paced, not a burst

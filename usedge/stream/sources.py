@@ -29,7 +29,7 @@ import numpy as np
 from usedge.data.frames import DEFAULT_FPS, Frame
 from usedge.errors import ConfigError, SourceError
 
-__all__ = ["CameraSource", "DicomSource", "ImageFolderSource", "PhantomSource", "ReaderSource", "Source",
+__all__ = ["CameraSource", "DicomSource", "ImageFolderSource", "PacedReplay", "PhantomSource", "ReaderSource", "Source",
            "UrlSource", "VideoFileSource", "echo_cine_path", "open_source"]
 
 #: The 120-frame SonoSite echo cine shipped in pydicom-data (JPEG baseline, 30 frames/s, with a scan region).
@@ -223,6 +223,62 @@ class PhantomSource:
 
     def __repr__(self) -> str:
         return f"PhantomSource(task={self.task!r}, fps={self.fps:g}, size={self.size}, seed={self.seed})"
+
+
+class PacedReplay:
+    """Replay a recording (DICOM cine, video, image folder) as a live probe: frames are read once into memory
+    (capped by ``max_frames``) and delivered at ``fps`` on the monotonic clock, looping ``loops`` times
+    (None: forever). For latency benchmarks and demos that need live-source semantics from a file.
+
+    Frames keep their scan region; indices keep increasing across loops.
+    """
+
+    live = True
+
+    def __init__(self, inner: Any, fps: float = 30.0, loops: int | None = 1, max_frames: int = 2000):
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+            raise ConfigError(f"replay fps must be a positive number, got {fps!r}.", fix="e.g. fps=30.")
+        if loops is not None and (isinstance(loops, bool) or not isinstance(loops, int) or loops < 1):
+            raise ConfigError(f"loops must be a positive integer or None, got {loops!r}.")
+        self.inner = open_source(inner)
+        self.fps, self.loops, self.max_frames = float(fps), loops, int(max_frames)
+        self.name = f"replay:{self.inner.name}@{self.fps:g}fps"
+        self._frames: list[Frame] = []
+        self._i = 0
+        self._next = 0.0
+
+    def open(self) -> None:
+        if not self._frames:
+            self.inner.open()
+            try:
+                while len(self._frames) < self.max_frames and (f := self.inner.read()) is not None:
+                    self._frames.append(f)
+            finally:
+                self.inner.close()
+            if not self._frames:
+                raise SourceError(f"{self.inner.name} holds no frames to replay.", fix="check the file.")
+        self._next = time.monotonic()
+
+    def read(self) -> Frame | None:
+        n = len(self._frames)
+        if n == 0:
+            raise SourceError(f"{self.name} is not open.", fix="call open() first (the stream does this for you).")
+        if self.loops is not None and self._i >= n * self.loops:
+            return None
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        now = time.monotonic()
+        self._next = max(self._next + 1.0 / self.fps, now)       # late: no burst to catch up
+        frame = replace(self._frames[self._i % n], index=self._i, timestamp_s=self._i / self.fps)
+        self._i += 1
+        return frame
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"PacedReplay({self.inner.name!r}, fps={self.fps:g}, loops={self.loops})"
 
 
 def echo_cine_path() -> Path:
