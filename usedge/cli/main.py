@@ -10,6 +10,7 @@ from usedge.cli import build as build_cli
 from usedge.cli import data as data_cli
 from usedge.cli import distill as distill_cli
 from usedge.cli import export as export_cli
+from usedge.cli import serve as serve_cli
 from usedge.cli import stream as stream_cli
 from usedge.cli import tasks as tasks_cli
 from usedge.cli import train as train_cli
@@ -46,6 +47,7 @@ cli.add_command(export_cli.export)
 cli.add_command(export_cli.verify)
 cli.add_command(build_cli.build)
 cli.add_command(stream_cli.stream)
+cli.add_command(serve_cli.serve)
 
 
 def main() -> None:

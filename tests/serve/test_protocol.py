@@ -1,0 +1,139 @@
+"""The serve wire protocol without a server: raw header, magic detection, size limits, options, messages."""
+import json
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from usedge.serve import protocol as p
+
+
+def _jpeg(image, quality=90):
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def _png(image):
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize("shape,dtype", [((5, 7), np.uint8), ((5, 7, 3), np.uint8), ((4, 6, 4), np.uint8),
+                                         ((5, 7), np.uint16), ((3, 2, 3), np.uint16)])
+def test_raw_round_trip(shape, dtype):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    data = p.encode_raw(image)
+    assert data[:4] == b"USR1" and len(data) == 10 + image.nbytes
+    header = p.parse_raw_header(data)
+    assert (header.height, header.width) == shape[:2] and header.channels == (shape[2] if len(shape) == 3 else 1)
+    out = p.decode_frame(data)
+    assert out.dtype == dtype and out.shape == shape and np.array_equal(out, image)
+
+
+def test_raw_header_layout_is_little_endian():
+    data = p.encode_raw(np.zeros((0x0102, 3), np.uint16))
+    assert data[:10] == b"USR1" + bytes([0x02, 0x01, 3, 0, 1, 2])
+    assert p.RAW_HEADER.size == 10
+    pixels = p.encode_raw(np.array([[0x0102]], np.uint16))[10:]
+    assert pixels == b"\x02\x01"
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"USR1\x01\x00", "shorter than its 10-byte header"),
+    (struct.pack("<4sHHBB", b"USR1", 0, 4, 1, 1), "empty"),
+    (struct.pack("<4sHHBB", b"USR1", 2, 2, 2, 1) + bytes(8), "channels"),
+    (struct.pack("<4sHHBB", b"USR1", 2, 2, 1, 9) + bytes(4), "dtype code"),
+    (struct.pack("<4sHHBB", b"USR1", 2, 2, 1, 1) + bytes(3), "needs 4 pixel bytes"),
+    (struct.pack("<4sHHBB", b"USR1", 2, 2, 1, 2) + bytes(4), "needs 8 pixel bytes"),
+])
+def test_bad_raw_frames_say_what_is_wrong(data, match):
+    with pytest.raises(p.ProtocolError, match=match):
+        p.decode_frame(data)
+
+
+def test_magic_detection():
+    img = np.full((8, 8), 128, np.uint8)
+    assert p.detect_kind(_jpeg(img)) == "jpeg"
+    assert p.detect_kind(_png(img)) == "png"
+    assert p.detect_kind(p.encode_raw(img)) == "raw"
+    for junk in (b"", b"GIF89a....", b"\x00" * 20, b"USR"):
+        with pytest.raises(p.ProtocolError, match="unknown binary message"):
+            p.detect_kind(junk)
+
+
+def test_encoded_images_decode_with_their_size():
+    grey = np.tile(np.arange(40, dtype=np.uint8), (30, 1))
+    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    assert p.image_size(_jpeg(grey)) == (40, 30)
+    assert p.image_size(_png(bgr)) == (40, 30)
+    assert p.decode_frame(_jpeg(grey)).shape == (30, 40)
+    assert p.decode_frame(_png(bgr)).shape == (30, 40, 3)
+    deep = (grey.astype(np.uint16) * 257)
+    out = p.decode_frame(_png(deep))
+    assert out.dtype == np.uint16 and np.array_equal(out, deep)
+
+
+def test_truncated_or_garbage_images_are_refused():
+    jpeg = _jpeg(np.zeros((16, 16), np.uint8))
+    with pytest.raises(p.ProtocolError):
+        p.decode_frame(jpeg[:3] + b"\x00" * 50)
+    with pytest.raises(p.ProtocolError, match="IHDR"):
+        p.decode_frame(p.PNG_MAGIC + b"garbage")
+    with pytest.raises(p.ProtocolError, match="could not decode"):   # valid header, no pixel data
+        p.decode_frame(jpeg[:len(jpeg) // 3])
+
+
+def test_pixel_limit_is_checked_before_decoding():
+    png = _png(np.zeros((100, 100), np.uint8))
+    with pytest.raises(p.ProtocolError, match="MP limit"):
+        p.decode_frame(png, max_pixels=5000)
+    huge_header = struct.pack("<4sHHBB", b"USR1", 60000, 60000, 1, 1)   # 3.6 GP: refused from the header alone
+    with pytest.raises(p.ProtocolError, match="MP limit"):
+        p.decode_frame(huge_header)
+
+
+def test_size_limit():
+    p.check_size(100, 100)
+    with pytest.raises(p.MessageTooBig, match="101 bytes is above the 100-byte limit") as info:
+        p.check_size(101, 100)
+    assert "--max-message-mb" in info.value.fix
+    assert issubclass(p.MessageTooBig, p.ProtocolError)
+
+
+def test_options_parse_and_merge():
+    o = p.parse_options('{"tasks": ["fetal_head"], "overlay": true}')
+    assert o == p.ClientOptions(tasks=("fetal_head",), overlay=True, contours=False)
+    o2 = p.parse_options('{"contours": true}', o)
+    assert o2.tasks == ("fetal_head",) and o2.overlay and o2.contours
+    assert p.parse_options('{"tasks": "all"}', o2).tasks is None
+    assert p.parse_options('{"tasks": "a,b"}').tasks == ("a", "b")
+
+
+@pytest.mark.parametrize("text,match", [("not json", "not JSON"), ("[1, 2]", "JSON object"),
+                                        ('{"colour": 1}', "unknown option"), ('{"overlay": 1}', "true or false"),
+                                        ('{"tasks": []}', "non-empty list"), ('{"tasks": [3]}', "non-empty list")])
+def test_bad_options(text, match):
+    with pytest.raises(p.ProtocolError, match=match):
+        p.parse_options(text)
+
+
+def test_server_messages_are_json():
+    latency = {"infer": 1.23456, "bad": float("nan")}
+    msg = json.loads(p.encode_result(3, {"tasks": {}, "x": np.float32(1.5)}, latency, 2))
+    assert msg == {"frame": 3, "result": {"tasks": {}, "x": 1.5}, "latency_ms": {"infer": 1.235}, "dropped": 2}
+    assert json.loads(p.encode_error("bad", frame=4, fix="do this")) == {"error": "bad", "fix": "do this", "frame": 4}
+    assert json.loads(p.encode_options(p.ClientOptions(("a",)))) == {
+        "options": {"tasks": ["a"], "overlay": False, "contours": False}}
+
+
+def test_protocol_does_not_import_fastapi():
+    import subprocess
+    import sys
+
+    code = "import sys, usedge.serve.protocol, usedge.serve; print('fastapi' in sys.modules, 'uvicorn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False False"
