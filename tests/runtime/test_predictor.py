@@ -22,8 +22,8 @@ def predictor(bundle_dir):
 
 
 def test_load_says_what_it_picked_and_results_are_typed_in_frame_pixels(predictor, phantom_frames):
-    assert predictor.choice.backend == available_backends()[0] and predictor.precision == "fp32"
-    assert "int8 absent" in predictor.choice.reason
+    assert predictor.choice.backend in available_backends() and predictor.precision == "fp32"
+    assert "fastest at export" in predictor.choice.reason   # the bundle's own side-by-side latency
     image = phantom_frames[0][0]
     h, w = image.shape[:2]
     r = predictor(image)
@@ -138,6 +138,15 @@ def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
     if "onnxruntime" in available_backends():
         c = choose(_fake_bundle(True, True), backend="onnxruntime")
         assert c.precision == "fp32" and "slower" in c.reason
+    if set(available_backends()) >= {"openvino", "onnxruntime"}:
+        timed = _fake_bundle(True, True)
+        timed.metadata["latency"] = {"fp32": {"openvino": {"p50_ms": 5.3}, "onnxruntime": {"p50_ms": 3.4}},
+                                     "int8": {"openvino": {"p50_ms": 5.6}, "onnxruntime": {"p50_ms": 6.4}}}
+        c = choose(timed)
+        assert (c.backend, c.precision) == ("onnxruntime", "fp32") and "fastest at export" in c.reason
+        timed.metadata["int8"]["passed"] = False
+        timed.metadata["latency"]["int8"]["openvino"]["p50_ms"] = 1.0     # fast but failed the gate
+        assert choose(timed).precision == "fp32"
     with pytest.raises(ConfigError, match="auto or one of"):
         choose(_fake_bundle(False, False), backend="coreml")
     with pytest.raises(ConfigError, match="precision"):

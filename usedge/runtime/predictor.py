@@ -222,6 +222,10 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
         if not usable:
             raise ConfigError("no inference backend is installed.", fix="pip install 'usedge[cpu]' (OpenVINO + ONNX Runtime).")
         backend, why = usable[0], f"first available of {', '.join(AUTO_ORDER)}"
+        if backend != "tensorrt" and precision == "auto":
+            fastest = _fastest_measured(bundle, usable)
+            if fastest:
+                return fastest
     else:
         if backend not in installed:
             raise ConfigError(f"backend '{backend}' is not installed here.",
@@ -244,6 +248,23 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
     if precision not in ("int8", "fp32", "fp16"):
         raise ConfigError(f"Unknown precision '{precision}'.", fix="use auto, int8, fp16 or fp32.")
     return Choice(backend, precision, why)
+
+
+def _fastest_measured(bundle, usable: list[str]) -> Choice | None:
+    """The (backend, precision) with the lowest p50 in the bundle's export-time latency table, int8 only if it
+    passed the gate; None when the bundle has no figures for the installed backends."""
+    latency = bundle.metadata.get("latency", {})
+    gate_ok = bool(bundle.metadata.get("int8", {}).get("passed", False))
+    precisions = [p for p in ("fp32", "int8") if p in bundle.precisions and (p == "fp32" or gate_ok)]
+    timed = sorted((latency[p][b]["p50_ms"], b, p) for p in precisions for b in usable
+                   if isinstance(latency.get(p, {}).get(b), dict) and "p50_ms" in latency[p][b])
+    if not timed:
+        return None
+    ms, backend, precision = timed[0]
+    others = ", ".join(f"{b} {p} {t:.2f}" for t, b, p in timed[1:])
+    note = "" if gate_ok or "int8" not in bundle.precisions else "; int8 failed the accuracy gate"
+    return Choice(backend, precision, f"fastest at export on the export machine: {backend} {precision} {ms:.2f} ms"
+                  + (f" (vs {others})" if others else "") + note)
 
 
 def _faster(latency: dict, backend: str) -> tuple[str, str]:
