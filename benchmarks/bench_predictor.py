@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +50,10 @@ def frames(size: int) -> dict[str, np.ndarray]:
 
 
 def timed(fn, runs: int) -> np.ndarray:
-    for _ in range(20):
-        fn()
-    t = np.empty(runs)
-    for i in range(runs):
-        s = time.perf_counter()
-        fn()
-        t[i] = (time.perf_counter() - s) * 1e3
-    return t
+    """Milliseconds of ``runs`` calls after 20 warm-up calls (usedge.bench's timer)."""
+    from usedge.bench.harness import timed as bench_timed
+
+    return bench_timed(fn, runs, warmup=20)
 
 
 def bench(bundle: Path, runs: int, threads: int) -> list[dict]:

@@ -6,6 +6,7 @@ import sys
 import click
 
 from usedge import __version__
+from usedge.cli import bench as bench_cli
 from usedge.cli import build as build_cli
 from usedge.cli import data as data_cli
 from usedge.cli import distill as distill_cli
@@ -48,6 +49,7 @@ cli.add_command(export_cli.verify)
 cli.add_command(build_cli.build)
 cli.add_command(stream_cli.stream)
 cli.add_command(serve_cli.serve)
+cli.add_command(bench_cli.bench)
 
 
 def main() -> None:

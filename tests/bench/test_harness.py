@@ -1,0 +1,115 @@
+"""usedge bench: rows, explained skips, writers, CLI (fast: few runs, no timing assertions)."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import pytest
+
+from usedge.bench import COLUMNS, BenchRow, run_bench, write_reports
+from usedge.bench.harness import parse_backends, parse_batches, parse_precisions
+from usedge.errors import ConfigError
+
+NUMBERS = ("size_mb", "p50_ms", "p95_ms", "p99_ms", "fps", "predictor_p50_ms", "peak_rss_mb")
+NO_TRT = importlib.util.find_spec("tensorrt") is None
+
+
+@pytest.fixture(scope="module")
+def result(bundle_dir):
+    return run_bench(bundle_dir, backends="all", precisions="all", batches=(1, 2), runs=5, warmup=1,
+                     data=bundle_dir.parent / "data", max_eval_per_task=2, command="test")
+
+
+def _row(result, backend, precision, batch=1) -> BenchRow:
+    return next(r for r in result.rows if (r.backend, r.precision, r.batch) == (backend, precision, batch))
+
+
+def test_every_combination_has_a_row(result):
+    keys = {(r.backend, r.precision, r.batch) for r in result.rows}
+    assert keys == {(b, p, n) for b in ("openvino", "onnxruntime", "tensorrt", "torch")
+                    for p in ("fp32", "int8") for n in (1, 2)}
+
+
+def test_runnable_rows_are_well_formed(result):
+    ok = [r for r in result.rows if r.ok]
+    assert ok, [r.status for r in result.rows]
+    for r in ok:
+        for name in NUMBERS:
+            assert getattr(r, name) is not None and getattr(r, name) > 0, (r, name)
+        assert r.p50_ms <= r.p95_ms <= r.p99_ms
+        assert r.device
+        assert r.dice is not None and r.accuracy is not None and r.iou is not None and r.mre_px is not None
+    for backend in ("openvino", "onnxruntime"):
+        if _row(result, backend, "fp32").ok:
+            assert _row(result, backend, "fp32").device == "CPU"
+
+
+def test_skipped_rows_explain_and_have_no_numbers(result):
+    for r in result.rows:
+        if not r.ok:
+            assert r.status and all(getattr(r, n) is None for n in NUMBERS)
+    int8 = _row(result, "onnxruntime", "int8")
+    assert not int8.ok and "int8" in int8.status and "not in this bundle" in int8.status
+
+
+@pytest.mark.skipif(not NO_TRT, reason="TensorRT installed")
+def test_tensorrt_row_explains_missing_library(result):
+    for batch in (1, 2):
+        row = _row(result, "tensorrt", "fp32", batch)
+        assert row.status == "tensorrt: library not installed"
+
+
+def test_machine_and_command(result):
+    assert result.command == "test"
+    for key in ("cpu", "processor", "cores", "os", "python"):
+        assert result.machine[key]
+
+
+def test_writers_parse_back(result, tmp_path):
+    paths = write_reports(result, tmp_path / "out")
+    md = paths["md"].read_text()
+    assert "| backend | device | precision |" in md and "tensorrt" in md
+    assert md.count("\n|") >= len(result.rows) + 2
+    with paths["csv"].open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(result.rows) and list(rows[0]) == list(COLUMNS)
+    data = json.loads(paths["json"].read_text())
+    assert len(data["rows"]) == len(result.rows) and data["machine"]["cores"] == result.machine["cores"]
+    assert set(data["rows"][0]) == set(COLUMNS)
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli(bundle_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from usedge.cli.bench import bench
+
+    out = tmp_path / "bench"
+    res = CliRunner().invoke(bench, ["--bundle", str(bundle_dir), "--runs", "3", "--warmup", "1",
+                                     "--backends", "onnxruntime,tensorrt", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "| onnxruntime | CPU | fp32 |" in res.output and "tensorrt" in res.output
+    assert {p.name for p in out.iterdir()} >= {"bench.md", "bench.csv", "bench.json"}
+    data = json.loads((out / "bench.json").read_text())
+    assert [r["backend"] for r in data["rows"]] == ["onnxruntime"] * 2 + ["tensorrt"] * 2
+    assert data["command"].startswith("usedge bench --bundle")
+
+
+def test_cli_without_bundle_says_to_export(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from usedge.cli.bench import bench
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(bench, ["--runs", "1"])
+    assert res.exit_code != 0 and isinstance(res.exception, ConfigError)
+    assert "usedge export" in str(res.exception)
+
+
+@pytest.mark.parametrize("fn, bad", [(parse_backends, "openvino,foo"), (parse_precisions, "int4"),
+                                     (parse_batches, "1,0"), (parse_batches, "x")])
+def test_bad_arguments_are_config_errors(fn, bad):
+    with pytest.raises(ConfigError):
+        fn(bad)
