@@ -104,3 +104,17 @@ def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_pat
     took = time.monotonic() - t0
     assert [f.index for f in frames] == list(range(20)) and frames[0].region is not None
     assert took >= 19 / 200 * 0.9   # paced, not a burst
+
+
+def test_default_bundle_cache_is_keyed_by_the_default_weights(monkeypatch, tmp_path):
+    import usedge.cli.stream as cli_stream
+    from usedge.export.bundle import sha256_file
+    from usedge.export.defaults import default_checkpoint
+
+    monkeypatch.setattr(cli_stream, "DEFAULT_BUNDLE", tmp_path)
+    key = sha256_file(default_checkpoint() / "model.safetensors")[:12]
+    (tmp_path / "0123456789ab").mkdir()                       # a bundle of an older default: ignored
+    (tmp_path / "0123456789ab" / "metadata.json").write_text("{}")
+    (tmp_path / key).mkdir()
+    (tmp_path / key / "metadata.json").write_text("{}")
+    assert cli_stream.default_bundle() == tmp_path / key

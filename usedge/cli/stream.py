@@ -10,20 +10,24 @@ DEFAULT_BUNDLE = Path("~/.cache/usedge/default-bundle").expanduser()
 
 
 def default_bundle() -> Path:
-    """The built-in default student exported once to ~/.cache/usedge/default-bundle (needs torch to build)."""
+    """The built-in default student exported once to ~/.cache/usedge/default-bundle/<weights sha256[:12]>, so a
+    new default student (a usedge upgrade) never reuses a stale bundle. Building it needs torch."""
     from usedge.errors import ConfigError
+    from usedge.export.bundle import sha256_file
+    from usedge.export.defaults import default_checkpoint
 
-    if (DEFAULT_BUNDLE / "metadata.json").is_file():
-        return DEFAULT_BUNDLE
+    folder = DEFAULT_BUNDLE / sha256_file(default_checkpoint() / "model.safetensors")[:12]
+    if (folder / "metadata.json").is_file():
+        return folder
     if importlib.util.find_spec("torch") is None:
         raise ConfigError("no --bundle given, and the default bundle cannot be built here (torch is not installed).",
                           fix="pass --bundle PATH (a folder written by `usedge export`), or install usedge[train] "
                               "once to build the default.")
     from usedge.export.pipeline import ExportConfig, run_export
 
-    click.echo(f"exporting the built-in default student to {DEFAULT_BUNDLE} (once) ...", err=True)
-    run_export(ExportConfig(int8=True, out=str(DEFAULT_BUNDLE)))
-    return DEFAULT_BUNDLE
+    click.echo(f"exporting the built-in default student to {folder} (once) ...", err=True)
+    run_export(ExportConfig(int8=True, out=str(folder)))
+    return folder
 
 
 @click.command("stream")
