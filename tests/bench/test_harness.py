@@ -113,3 +113,22 @@ def test_cli_without_bundle_says_to_export(tmp_path, monkeypatch):
 def test_bad_arguments_are_config_errors(fn, bad):
     with pytest.raises(ConfigError):
         fn(bad)
+
+
+@pytest.mark.slow
+def test_teacher_side_by_side_reports_the_three_ways_and_ratios():
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from usedge.bench.teacher import bench_teacher, side_by_side
+
+    rows = bench_teacher(64, runs=1, warmup=0, threads=2)
+    hows = [r["teacher"] for r in rows]
+    assert hows[0].startswith("as shipped") and "(27)" in hows[0] and "one pass" in hows[1]
+    assert all(r["p50_ms"] > 0 for r in rows)
+    student = [SimpleNamespace(status="ok", batch=1, p50_ms=2.0, backend="openvino", precision="fp32"),
+               SimpleNamespace(status="tensorrt: library not installed", batch=1, p50_ms=None, backend="tensorrt",
+                               precision="fp32")]
+    text = side_by_side(rows, student, 64)
+    assert f"{rows[0]['p50_ms'] / 2.0:.1f}×" in text and "openvino fp32, p50 2.00 ms" in text
+    assert "No student row ran" in side_by_side(rows, student[1:], 64)

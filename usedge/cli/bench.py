@@ -41,8 +41,13 @@ def _command(bundle, backends, precisions, batch, threads, runs, warmup, data, m
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="Labelled folder: its val/ split scores each backend × precision.")
 @click.option("--max-eval-per-task", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--teacher/--no-teacher", default=False, show_default=True,
+              help="Also time the B4 teacher (as shipped: one torch forward per task; and one pass) at the bundle's "
+                   "input size, and print the ratios (needs the train extra).")
+@click.option("--teacher-runs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/bench", show_default=True)
-def bench(bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, out) -> None:
+def bench(bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, teacher, teacher_runs,
+          out) -> None:
     """Benchmark a bundle on every backend × precision × batch (rows that cannot run say why)."""
     from usedge.bench import run_bench, to_markdown, write_reports
 
@@ -52,4 +57,19 @@ def bench(bundle, backends, precisions, batch, threads, runs, warmup, data, max_
                        runs=runs, warmup=warmup, data=data, max_eval_per_task=max_eval_per_task, command=command)
     paths = write_reports(result, out)
     click.echo(to_markdown(result))
+    if teacher:
+        paths["teacher"] = _teacher(result, threads, teacher_runs, Path(out))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _teacher(result, threads, runs: int, out: Path) -> Path:
+    """Time the B4 teacher at the bundle's input size; print and write teacher.md next to the bench report."""
+    from usedge._io import atomic_write_text
+    from usedge.bench.teacher import bench_teacher, side_by_side
+    from usedge.export.bundle import load_bundle
+
+    size = load_bundle(result.bundle, verify=False).preprocess.size
+    text = side_by_side(bench_teacher(size, runs=runs, threads=threads), result.rows, size)
+    click.echo(text)
+    atomic_write_text(out / "teacher.md", text)
+    return out / "teacher.md"
