@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,18 @@ import cv2
 import numpy as np
 
 from usedge.errors import DataError
+
+
+def swap_in_dir(tmp: Path, path: Path) -> Path:
+    """Replace folder ``path`` with the finished folder ``tmp`` (same parent): the old one is moved aside
+    first and removed only after the rename, so a crash never leaves ``path`` half written."""
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from usedge._io import swap_in_dir
 from usedge.errors import DataError
 from usedge.runtime.preprocess import PreprocessSpec
 
@@ -56,12 +57,7 @@ def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata
             listing[name] = {"sha256": sha256_file(dst), "bytes": dst.stat().st_size}
         meta = {**metadata, "schema_version": SCHEMA_VERSION, "files": listing}
         (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

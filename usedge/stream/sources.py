@@ -105,15 +105,30 @@ class ReaderSource:
         return f"{type(self).__name__}({self.name!r}, live={self.live})"
 
 
+def wait_tick(next_t: float, fps: float) -> tuple[float, float]:
+    """Sleep until ``next_t`` (monotonic clock); return (now, the next tick). A late caller gets no burst:
+    the next tick is counted from now."""
+    delay = next_t - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    now = time.monotonic()
+    return now, max(next_t + 1.0 / fps, now)
+
+
+def _existing_file(path: str | os.PathLike, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{what} {path} does not exist.", fix="check the path.")
+    return path
+
+
 class VideoFileSource(ReaderSource):
     """Every frame of a video file, in order (a file source)."""
 
     def __init__(self, path: str | os.PathLike):
         from usedge.data.video import open_video
 
-        path = Path(path)
-        if not path.is_file():
-            raise SourceError(f"video file {path} does not exist.", fix="check the path.")
+        path = _existing_file(path, "video file")
         super().__init__(lambda: open_video(path), str(path), live=False)
 
 
@@ -143,9 +158,7 @@ class DicomSource(ReaderSource):
     def __init__(self, path: str | os.PathLike):
         from usedge.data.dicom import open_dicom
 
-        path = Path(path)
-        if not path.is_file():
-            raise SourceError(f"DICOM file {path} does not exist.", fix="check the path.")
+        path = _existing_file(path, "DICOM file")
         super().__init__(lambda: open_dicom(path), str(path), live=False)
 
 
@@ -205,11 +218,7 @@ class PhantomSource:
             raise SourceError(f"{self.name} is not open.", fix="call open() first (the stream does this for you).")
         if self.frames is not None and self._index >= self.frames:
             return None
-        delay = self._next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        now = time.monotonic()
-        self._next = max(self._next + 1.0 / self.fps, now)       # late: no burst to catch up
+        now, self._next = wait_tick(self._next, self.fps)
         sample = next(self._iter, None)
         if sample is None:
             return None
@@ -265,11 +274,7 @@ class PacedReplay:
             raise SourceError(f"{self.name} is not open.", fix="call open() first (the stream does this for you).")
         if self.loops is not None and self._i >= n * self.loops:
             return None
-        delay = self._next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        now = time.monotonic()
-        self._next = max(self._next + 1.0 / self.fps, now)       # late: no burst to catch up
+        now, self._next = wait_tick(self._next, self.fps)
         frame = replace(self._frames[self._i % n], index=self._i, timestamp_s=self._i / self.fps)
         self._i += 1
         return frame

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from usedge._io import swap_in_dir
 from usedge.errors import DataError, require
 from usedge.models.presets import ModelConfig, build_model
 
@@ -33,20 +34,11 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: Mod
         (tmp / CONFIG).write_text(json.dumps({"model": config.to_dict(), "meta": meta or {}}, indent=2))
         if train_state is not None:
             torch.save(train_state, tmp / STATE)
-        _swap_in(tmp, path)
+        swap_in_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:

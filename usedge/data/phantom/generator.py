@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usedge._io import swap_in_dir
 from usedge.data.fmcuia import SplitWriter
 from usedge.data.phantom.anatomy import DRAWERS
 from usedge.data.phantom.anatomy_base import Drawn
@@ -168,7 +169,7 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
                                               "per_task": per_task, "val_fraction": val_fraction,
                                               "val_per_task": counts["val"],
                                               "tasks": [s.id for s in specs], "splits": written}, indent=2) + "\n")
-        _swap_in(tmp, out)
+        swap_in_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -219,13 +220,3 @@ def _check_replaceable(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise ConfigError(f"{out} exists, is not empty and is not a phantom data set (no {MARKER}).",
                           fix="choose an empty or new folder; a previous phantom set there is replaced.")
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
