@@ -19,3 +19,48 @@ def test_default_student_ships_and_loads():
     assert len(config.tasks) == 27 and source["checkpoint"].startswith("usedge:")
     assert all(p.dtype.is_floating_point and str(p.dtype) == "torch.float32" for p in model.parameters())
     assert "| task |" in (path / "EVAL.md").read_text()
+
+
+def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
+    """usedge/assets/default_bundle must come from the shipped default student (rebuild:
+    python scripts/build_default_bundle.py)."""
+    import usedge
+    from usedge.export.bundle import load_bundle, sha256_file
+    from usedge.export.defaults import default_checkpoint, shipped_bundle
+
+    bundle = load_bundle(shipped_bundle())  # verifies every checksum
+    assert bundle.metadata["slim"]["default_student_sha256"] == sha256_file(default_checkpoint() / "model.safetensors"), \
+        "stale: run python scripts/build_default_bundle.py"
+    assert bundle.precisions == ["int8"] and bundle.metadata["int8"]
+    size_mb = sum(f.stat().st_size for f in bundle.path.iterdir()) / 1e6
+    assert size_mb < 3, f"the packaged bundle should stay small, is {size_mb:.1f} MB"
+    with usedge.load(bundle, backend="onnxruntime") as p:
+        assert len(p.predict(__import__("numpy").zeros((64, 64), "uint8")).tasks) == 27
+
+
+def test_slim_bundle_keeps_only_what_it_is_asked(bundle_dir, tmp_path):
+    from usedge.errors import DataError
+    from usedge.export.bundle import load_bundle, slim_bundle
+    from usedge.export.verify import verify_bundle
+
+    full = load_bundle(bundle_dir)
+    out = slim_bundle(bundle_dir, tmp_path / "slim", (full.precisions[-1],), note={"why": "test"})
+    slim = load_bundle(out)
+    assert slim.precisions == [full.precisions[-1]] and slim.metadata["slim"]["why"] == "test"
+    assert not (out / "parity_inputs.npz").exists() and "parity_inputs.npz" in slim.metadata["slim"]["dropped"]
+    result = verify_bundle(out)
+    assert result["passed"] and "parity_skipped" in result
+    with pytest.raises(DataError, match="no fp16 model"):
+        slim_bundle(bundle_dir, tmp_path / "other", ("fp16",))
+
+
+def test_stream_default_falls_back_to_the_packaged_bundle_without_torch(monkeypatch, tmp_path):
+    import importlib.util
+
+    from usedge.cli import stream as stream_cli
+    from usedge.export.defaults import shipped_bundle
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(stream_cli, "DEFAULT_BUNDLE", tmp_path / "cache")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert stream_cli.default_bundle() == shipped_bundle()

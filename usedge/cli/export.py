@@ -77,6 +77,8 @@ def verify(bundle, as_json) -> None:
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(f"checksums: ok; checker: {result['checker']}")
+        if "parity_skipped" in result:
+            click.echo(f"parity: skipped ({result['parity_skipped']})")
         for p, by in result["parity"].items():
             for b, r in by.items():
                 if r["passed"] is None:

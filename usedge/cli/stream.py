@@ -11,18 +11,18 @@ DEFAULT_BUNDLE = Path("~/.cache/usedge/default-bundle").expanduser()
 
 def default_bundle() -> Path:
     """The built-in default student exported once to ~/.cache/usedge/default-bundle/<weights sha256[:12]>, so a
-    new default student (a usedge upgrade) never reuses a stale bundle. Building it needs torch."""
-    from usedge.errors import ConfigError
+    new default student (a usedge upgrade) never reuses a stale bundle. Building it needs torch; without torch,
+    the packaged INT8 bundle (usedge/assets/default_bundle) is used."""
     from usedge.export.bundle import sha256_file
-    from usedge.export.defaults import default_checkpoint
+    from usedge.export.defaults import default_checkpoint, shipped_bundle
 
     folder = DEFAULT_BUNDLE / sha256_file(default_checkpoint() / "model.safetensors")[:12]
     if (folder / "metadata.json").is_file():
         return folder
     if importlib.util.find_spec("torch") is None:
-        raise ConfigError("no --bundle given, and the default bundle cannot be built here (torch is not installed).",
-                          fix="pass --bundle PATH (a folder written by `usedge export`), or install usedge[train] "
-                              "once to build the default.")
+        click.echo("torch is not installed: using the packaged INT8 default bundle (install usedge[train] once to "
+                   "build the full fp32 + int8 one).", err=True)
+        return shipped_bundle()
     from usedge.export.pipeline import ExportConfig, run_export
 
     click.echo(f"exporting the built-in default student to {folder} (once) ...", err=True)

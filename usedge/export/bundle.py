@@ -66,6 +66,26 @@ def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata
     return out
 
 
+def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = ("int8",),
+                note: dict | None = None) -> Path:
+    """Copy the bundle at ``src`` to ``out`` with only ``precisions``' models (no torch/ weights, no parity inputs):
+    what a scanner or the packaged demo needs. Metadata (accuracy, gate, latency of the kept models) is kept;
+    ``metadata["slim"]`` records what was dropped and ``note``."""
+    bundle = load_bundle(src)
+    unknown = [p for p in precisions if p not in bundle.precisions]
+    if unknown or not precisions:
+        raise DataError(f"bundle {bundle.path} has no {', '.join(unknown) or 'precision'} model to keep.",
+                        fix=f"keep some of: {', '.join(bundle.precisions)}")
+    keep = {MODEL_FILES[p] for p in precisions} | {"README.md", "report.md"}
+    files = {n: bundle.path / n for n in bundle.metadata["files"] if n in keep}
+    dropped = sorted(n for n in bundle.metadata["files"] if n not in keep)
+    meta = {k: v for k, v in bundle.metadata.items() if k not in ("files", "schema_version")}
+    meta["precisions"] = [p for p in meta.get("precisions", bundle.precisions) if p in precisions]
+    meta["latency"] = {k: v for k, v in meta.get("latency", {}).items() if k not in MODEL_FILES or k in precisions}
+    meta["slim"] = {"from": str(src), "dropped": dropped, **(note or {})}
+    return write_bundle(out, files, meta)
+
+
 def zip_bundle(folder: Path, dst: Path) -> Path:
     tmp = dst.with_name(f".{dst.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:

@@ -8,6 +8,8 @@ from usedge.errors import ConfigError
 
 #: what `python scripts/build_default_student.py` writes (see docs/default-student.md)
 DEFAULT_STUDENT = "assets/default_student"
+#: what `python scripts/build_default_bundle.py` writes: the default student's gated INT8 bundle, slim (no torch)
+DEFAULT_BUNDLE = "assets/default_bundle"
 DEFAULT_DATA = Path("data/phantom-export")
 #: held-out images per task in the default gate set: one classification flip = 1 point, the gate's limit
 GATE_PER_TASK = 100
@@ -18,6 +20,15 @@ def default_checkpoint() -> Path:
     if not (path / "model.safetensors").is_file():
         raise ConfigError(f"the built-in default student is missing from this install ({path}).",
                           fix="pass --model CKPT, or rebuild it: python scripts/build_default_student.py")
+    return path
+
+
+def shipped_bundle() -> Path:
+    """The packaged INT8 bundle of the default student: runs without torch and opens in about a second."""
+    path = Path(str(resources.files("usedge").joinpath(DEFAULT_BUNDLE)))
+    if not (path / "metadata.json").is_file():
+        raise ConfigError(f"the built-in default bundle is missing from this install ({path}).",
+                          fix="pass --bundle PATH, or rebuild it: python scripts/build_default_bundle.py")
     return path
 
 

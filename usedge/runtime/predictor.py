@@ -233,7 +233,9 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
         why = "requested"
     gate_ok = bool(bundle.metadata.get("int8", {}).get("passed", False))
     if precision == "auto":
-        if backend == "onnxruntime":
+        if backend in ("openvino", "onnxruntime") and len(bundle.precisions) == 1:
+            precision, note = bundle.precisions[0], "the only precision in this bundle"
+        elif backend == "onnxruntime":
             precision, note = "fp32", "ONNX Runtime int8 measured slower than fp32 on x86 CPUs"
         elif backend == "torch":
             precision, note = "fp32", "torch reference"

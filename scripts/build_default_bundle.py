@@ -1,0 +1,54 @@
+"""Package the built-in default student's gated INT8 bundle (usedge/assets/default_bundle): what `usedge demo`
+(and `usedge stream` / `usedge serve` on a machine without torch) run with no --bundle, so they start in seconds.
+
+It is a slim copy (usedge.export.bundle.slim_bundle) of `usedge export --int8` on the default student: the INT8
+ONNX, metadata (gate report, accuracy, latency) and README only — about 1.8 MB. metadata.json's slim section
+records the sha256 of the default student it came from; tests/export/test_defaults.py checks it is current.
+
+    python scripts/build_default_bundle.py                   # exports the default student first (~5 min)
+    python scripts/build_default_bundle.py --from out/bundle # reuse `make run`'s bundle (checked to match)
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+ASSET = Path(__file__).resolve().parents[1] / "usedge" / "assets" / "default_bundle"
+
+
+def same_weights(bundle: Path, student: Path) -> bool:
+    """True when the bundle's torch/ reference weights are the default student's (fp16 in the package)."""
+    from safetensors.numpy import load_file
+
+    ref, shipped = load_file(bundle / "torch" / "model.safetensors"), load_file(student / "model.safetensors")
+    return ref.keys() == shipped.keys() and all(
+        ref[k].astype(shipped[k].dtype).tobytes() == shipped[k].tobytes() for k in ref)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from", dest="source", type=Path, default=None,
+                    help="an existing `usedge export --int8` bundle of the default student (default: export now)")
+    args = ap.parse_args()
+    from usedge.export.bundle import sha256_file, slim_bundle
+    from usedge.export.defaults import default_checkpoint
+
+    student = default_checkpoint()
+    note = {"default_student_sha256": sha256_file(student / "model.safetensors"),
+            "rebuild": "python scripts/build_default_bundle.py"}
+    with tempfile.TemporaryDirectory(prefix="usedge-default-bundle-") as tmp:
+        source = args.source
+        if source is None:
+            from usedge.export.pipeline import ExportConfig, run_export
+
+            source = Path(tmp) / "bundle"
+            run_export(ExportConfig(int8=True, out=str(source)))
+        if not same_weights(source, student):
+            raise SystemExit(f"{source} was not exported from the shipped default student; drop --from to export it.")
+        slim_bundle(source, ASSET, ("int8",), note=note)
+    print(f"wrote {ASSET}: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.2f} MB" for p in sorted(ASSET.iterdir())))
+
+
+if __name__ == "__main__":
+    main()
