@@ -33,3 +33,15 @@ def test_video_and_image_folder_sinks(image_folder, fake_predictor, tmp_path):
     assert count == 12
     assert sorted(p.name for p in folder.iterdir())[:2] == ["frame_000000.png", "frame_000001.png"]
     assert len(list(folder.iterdir())) == 12
+
+
+def test_webm_sink_writes_vp8_the_browser_plays(image_folder, fake_predictor, tmp_path):
+    video = tmp_path / "out.webm"
+    Stream(ImageFolderSource(image_folder), fake_predictor, sinks=[VideoSink(video, fps=10)]).run()
+    assert video.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML magic: a Matroska / WebM container
+    cap = cv2.VideoCapture(str(video))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    assert count == 12

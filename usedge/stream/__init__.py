@@ -17,11 +17,11 @@ from usedge.stream.pipeline import EVENT_KINDS, FrameBuffer, ReconnectPolicy, St
 from usedge.stream.sinks import CallbackSink, ImageFolderSink, JsonlSink, VideoSink, WindowSink
 from usedge.stream.smoothing import Smoother, SmoothingConfig, TaskSmoothing
 from usedge.stream.sources import (CameraSource, DicomSource, ImageFolderSource, PacedReplay, PhantomSource,
-                                   ReaderSource, Source, UrlSource, VideoFileSource, echo_cine_path, open_source)
+                                   PushSource, ReaderSource, Source, UrlSource, VideoFileSource, echo_cine_path, open_source)
 from usedge.stream.tracker import Tracker
 
 __all__ = ["EVENT_KINDS", "CallbackSink", "CameraSource", "DicomSource", "FrameBuffer", "ImageFolderSink",
-           "ImageFolderSource", "JsonlSink", "PacedReplay", "PhantomSource", "ReaderSource", "ReconnectPolicy", "Smoother",
+           "ImageFolderSource", "JsonlSink", "PacedReplay", "PhantomSource", "PushSource", "ReaderSource", "ReconnectPolicy", "Smoother",
            "SmoothingConfig", "Source", "StopStream", "Stream", "StreamEvent", "TaskSmoothing", "Tracker",
            "UrlSource", "VideoFileSource", "VideoSink", "WindowSink", "draw", "echo_cine_path", "open_source",
            "stream"]

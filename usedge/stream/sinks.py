@@ -77,8 +77,13 @@ class WindowSink:
             self._open = False
 
 
+#: container suffix -> the OpenCV fourcc written (VP8 WebM is the one browsers play that pip OpenCV can encode)
+FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+
+
 class VideoSink:
-    """Writes overlays (or raw frames) to a video: mp4v for .mp4, MJPG for .avi; atomic on close.
+    """Writes overlays (or raw frames) to a video: mp4v for .mp4, MJPG for .avi, VP8 for .webm (plays in
+    browsers); atomic on close.
 
     The size is fixed by the first frame (later frames of another size are resized to it); ``fps`` defaults
     to 30.
@@ -87,8 +92,8 @@ class VideoSink:
     def __init__(self, path: str | os.PathLike, fps: float | None = None, overlay: bool = True,
                  opacity: float = 0.4) -> None:
         self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".avi"):
-            raise ConfigError(f"video sink {self.path}: unsupported suffix.", fix="use a .mp4 or .avi file name.")
+        if self.path.suffix.lower() not in FOURCC:
+            raise ConfigError(f"video sink {self.path}: unsupported suffix.", fix="use a .mp4, .avi or .webm file name.")
         self.fps = float(fps or 30.0)
         self.overlay = overlay
         self.opacity = opacity
@@ -99,14 +104,14 @@ class VideoSink:
 
     def _open(self, width: int, height: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fourcc = "MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"
+        fourcc = FOURCC[self.path.suffix.lower()]
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
         os.close(fd)
         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), self.fps, (width, height), True)
         if not writer.isOpened():
             Path(tmp).unlink(missing_ok=True)
             raise DataError(f"OpenCV cannot write {fourcc} video to {self.path}.",
-                            fix="try the other container (.avi / .mp4), or install opencv-python-headless.")
+                            fix="try another container (.avi / .mp4 / .webm), or install opencv-python-headless.")
         self._writer, self._tmp, self._size = writer, Path(tmp), (width, height)
 
     def write(self, event: Any) -> None:

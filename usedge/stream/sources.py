@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -30,7 +31,7 @@ from usedge.data.frames import DEFAULT_FPS, Frame
 from usedge.errors import ConfigError, SourceError
 
 __all__ = ["CameraSource", "DicomSource", "ImageFolderSource", "PacedReplay", "PhantomSource", "ReaderSource", "Source",
-           "UrlSource", "VideoFileSource", "echo_cine_path", "open_source"]
+           "PushSource", "UrlSource", "VideoFileSource", "echo_cine_path", "open_source"]
 
 #: The 120-frame SonoSite echo cine shipped in pydicom-data (JPEG baseline, 30 frames/s, with a scan region).
 ECHO_CINE = "color3d_jpeg_baseline.dcm"
@@ -232,6 +233,72 @@ class PhantomSource:
 
     def __repr__(self) -> str:
         return f"PhantomSource(task={self.task!r}, fps={self.fps:g}, size={self.size}, seed={self.seed})"
+
+
+class PushSource:
+    """A live source fed from outside: ``push(image)`` from any thread (a browser webcam callback, a scanner SDK),
+    the stream's capture thread ``read``s. Only the newest pushed frame is kept, so a slow model never builds a
+    backlog (latest frame wins here as well as in the stream). ``read`` returns None (a clean end) once no frame
+    has arrived for ``idle_timeout_s`` or after :meth:`end`."""
+
+    live = True
+
+    def __init__(self, name: str = "push", idle_timeout_s: float = 10.0) -> None:
+        if not (isinstance(idle_timeout_s, (int, float)) and idle_timeout_s > 0):
+            raise ConfigError(f"idle_timeout_s must be a positive number, got {idle_timeout_s!r}.")
+        self.name = name
+        self.idle_timeout_s = float(idle_timeout_s)
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._ended = False
+        self._index = 0
+        self._t0: float | None = None
+        self.replaced = 0                        # frames overwritten before the stream read them
+
+    def push(self, image: np.ndarray, region: Any = None) -> bool:
+        """Offer a frame (H×W grey or H×W×3 BGR); False once the source has ended."""
+        with self._cond:
+            if self._ended:
+                return False
+            now = time.monotonic()
+            self._t0 = now if self._t0 is None else self._t0
+            self.replaced += self._latest is not None
+            self._latest = Frame(image=image, index=self._index, timestamp_s=now - self._t0, source=self.name,
+                                 region=region, meta={"kind": "push"})
+            self._index += 1
+            self._cond.notify_all()
+            return True
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        with self._cond:
+            deadline = time.monotonic() + self.idle_timeout_s
+            while self._latest is None and not self._ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._ended = True
+                    break
+                self._cond.wait(left)
+            frame, self._latest = self._latest, None
+            return frame
+
+    def end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    @property
+    def ended(self) -> bool:
+        with self._cond:
+            return self._ended
+
+    def close(self) -> None:
+        self.end()
+
+    def __repr__(self) -> str:
+        return f"PushSource(name={self.name!r}, idle_timeout_s={self.idle_timeout_s:g})"
 
 
 class PacedReplay:
