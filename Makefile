@@ -5,12 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean help
+.PHONY: run test bench browser demo clean help
 
 help:
 	@echo "make run    install the scanner runtime and run the main job on the built-in default"
 	@echo "make test   install the dev extras and run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make demo   install the demo extras (no torch) and open the browser demo on the packaged default"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +36,19 @@ run: $(VENV)/.installed-$(RUN_EXTRAS)
 # Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
 TEST_EXTRAS := dev,train,cpu
 
-test: $(VENV)/.installed-$(TEST_EXTRAS)
+test: $(VENV)/.installed-$(TEST_EXTRAS) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The demo's real-browser test drives Debian's Chromium headless (Playwright, executable /usr/bin/chromium).
+# Installed here when missing and possible (root + apt); otherwise that one test skips and says why.
+browser:
+	@[ -x /usr/bin/chromium ] || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  echo "note: Debian's chromium could not be installed; tests/demo's real-browser test will skip"
+
+demo: $(VENV)/.installed-demo,cpu
+	$(BIN)/usedge demo
 
 bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/python benchmarks/bench_phantom.py

@@ -9,6 +9,7 @@ from usedge import __version__
 from usedge.cli import bench as bench_cli
 from usedge.cli import build as build_cli
 from usedge.cli import data as data_cli
+from usedge.cli import demo as demo_cli
 from usedge.cli import distill as distill_cli
 from usedge.cli import export as export_cli
 from usedge.cli import serve as serve_cli
@@ -50,6 +51,7 @@ cli.add_command(build_cli.build)
 cli.add_command(stream_cli.stream)
 cli.add_command(serve_cli.serve)
 cli.add_command(bench_cli.bench)
+cli.add_command(demo_cli.demo)
 
 
 def main() -> None:

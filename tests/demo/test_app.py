@@ -1,0 +1,138 @@
+"""The Gradio page: handlers, the named API endpoints over gradio_client, and a real browser (Playwright driving
+Debian's headless Chromium)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
+
+CHROMIUM = os.environ.get("USEDGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def test_handlers_wrap_errors_as_page_messages(engine, tmp_path):
+    import gradio as gr
+
+    from usedge.demo.app import DemoHandlers, user_errors
+
+    h = DemoHandlers(engine, tmp_path)
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(gr.Error) as info:
+        user_errors(h.analyze_image)(str(bad), [], "auto", "auto", 0.4)
+    assert "could not be decoded" in info.value.message and "Fix:" in info.value.message
+    assert "Traceback" not in info.value.message
+
+    def boom():
+        raise RuntimeError("internal detail")
+
+    with pytest.raises(gr.Error, match="Could not process this input"):
+        user_errors(boom)()
+
+
+def test_handlers_outputs(engine, demo_examples, tmp_path):
+    from usedge.demo.app import DemoHandlers
+
+    h = DemoHandlers(engine, tmp_path)
+    overlay, rows, latency, status, json_path = h.analyze_image(str(demo_examples.images[0].path), ["fetal_head"],
+                                                                 "auto", "auto", 0.5)
+    assert overlay.dtype == np.uint8 and rows[0][0] == "fetal_head" and Path(json_path).is_file()
+    assert status.startswith("**") and "1 task(s)" in status
+    assert h.tasks("all tasks") == [] and "fetal_head" in h.tasks("organ: fetus")
+    frame = np.zeros((96, 96, 3), np.uint8)
+    out = h.live_frame(frame, ["fetal_head"], "auto", "auto", 0.4, False, None)
+    session = out[-1]
+    try:
+        assert session.alive and out[0].shape[2] == 3
+        again = h.live_frame(frame, ["fetal_head"], "auto", "auto", 0.4, False, session)
+        assert again[-1] is session  # same settings: the same live stream keeps running
+        changed = h.live_frame(frame, ["thyroid_nodule_det"], "auto", "auto", 0.4, False, session)
+        assert changed[-1] is not session and not session.alive
+        changed[-1].close()
+    finally:
+        session.close()
+
+
+def test_named_endpoints_over_gradio_client(served, demo_examples):
+    from gradio_client import Client, handle_file
+
+    url, _ = served
+    client = Client(url, verbose=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/analyze_image", "/analyze_video", "/live_frame", "/tasks"} <= set(endpoints)
+
+    assert "thyroid_nodule_det" in client.predict("kind: detection", api_name="/tasks")
+    overlay, results, latency, status, result_json = client.predict(
+        handle_file(str(demo_examples.images[0].path)), ["fetal_head", "breast_2cls"], "auto", "auto", 0.4,
+        api_name="/analyze_image")
+    assert Path(overlay).is_file() and Path(result_json).is_file()
+    assert [r[0] for r in results["data"]] == ["fetal_head", "breast_2cls"]
+    assert any(r[0] == "infer" for r in latency["data"])
+
+    cine = [e for e in demo_examples.videos if e.path.suffix == ".webm"][0]
+    video, jsonl, summary, status = client.predict(handle_file(str(cine.path)), ["fetal_head"], "auto", "auto", 0.4,
+                                                   True, api_name="/analyze_video")
+    video = video["video"] if isinstance(video, dict) else video
+    assert Path(video).stat().st_size > 0 and len(Path(jsonl).read_text().splitlines()) > 10
+
+
+def test_bad_upload_is_an_error_and_the_server_keeps_serving(served, demo_examples, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, _ = served
+    client = Client(url, verbose=False)
+    bad = tmp_path / "scan.png"
+    bad.write_bytes(b"this is not a PNG")
+    with pytest.raises(Exception, match="could not be decoded"):
+        client.predict(handle_file(str(bad)), [], "auto", "auto", 0.4, api_name="/analyze_image")
+    ok = client.predict(handle_file(str(demo_examples.images[1].path)), [], "auto", "auto", 0.4,
+                        api_name="/analyze_image")
+    assert len(ok[1]["data"]) == 27 or len(ok[1]["data"]) == len(served[1].usedge_engine.tasks)
+
+
+def _browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium; "
+                    ".ci/run does) or set USEDGE_CHROMIUM")
+    return sync_api
+
+
+def test_real_browser_upload_pick_task_and_see_overlay_and_table(served, demo_examples, tmp_path):
+    sync_api = _browser()
+    url, _ = served
+    det = [e for e in demo_examples.images if "thyroid_nodule_det" in e.path.name][0]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#analyze-image", timeout=60_000)
+            # pick a task group: the task picker fills with that group's tasks
+            page.locator("#task-group input").click()
+            page.get_by_role("option", name="organ: thyroid").click()
+            page.wait_for_function("document.querySelectorAll('#tasks .token').length >= 2", timeout=30_000)
+            page.locator("#image-input input[type=file]").set_input_files(str(det.path))
+            page.wait_for_timeout(500)
+            page.click("#analyze-image")
+            page.wait_for_selector("#overlay img", timeout=60_000)
+            page.wait_for_function("document.querySelector('#results') && "
+                                   "document.querySelector('#results').innerText.includes('thyroid_nodule_det')",
+                                   timeout=60_000)
+            table = page.locator("#results").inner_text()
+            assert "thyroid_nodule" in table and "box (" in table and "fetal_head" not in table
+            assert "ms" in page.locator("#usedge-status").inner_text()
+            shot = tmp_path / "demo.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    out = os.environ.get("USEDGE_TEST_ARTIFACTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "demo.png").write_bytes(shot.read_bytes())
