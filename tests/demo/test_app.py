@@ -136,3 +136,27 @@ def test_real_browser_upload_pick_task_and_see_overlay_and_table(served, demo_ex
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "demo.png").write_bytes(shot.read_bytes())
+
+
+def test_demo_builds_and_analyzes_without_torch(demo_examples):
+    """A scanner / laptop installs usedge[demo,cpu] without torch: the page must build and answer."""
+    import subprocess
+    import sys
+    import textwrap
+
+    image = str(demo_examples.images[0].path)
+    code = textwrap.dedent(f"""
+        import sys
+        for name in ("torch", "torchvision", "timm", "segmentation_models_pytorch", "nncf"):
+            sys.modules[name] = None
+        from usedge.demo.app import DemoHandlers, build_app
+        from usedge.demo.examples import ensure_examples
+        app = build_app(examples=ensure_examples({str(Path(image).parent)!r}, size=128))
+        h = DemoHandlers(app.usedge_engine, __import__("pathlib").Path({str(Path(image).parent)!r}))
+        overlay, rows, *_ = h.analyze_image({image!r}, ["fetal_head"], "auto", "auto", 0.4)
+        assert rows[0][0] == "fetal_head"
+        print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm", "nncf") and sys.modules[m]))
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loaded: []" in proc.stdout

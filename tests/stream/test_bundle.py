@@ -75,14 +75,19 @@ def test_import_without_torch():
     assert "loaded: []" in proc.stdout
 
 
-def test_cli_without_bundle_or_torch_says_pass_bundle(monkeypatch, tmp_path):
-    import usedge.cli.stream as cli_stream
-    from usedge.errors import ConfigError
+def test_cli_without_bundle_or_torch_runs_the_packaged_bundle(monkeypatch, tmp_path):
+    import importlib.util
 
+    import usedge.cli.stream as cli_stream
+
+    real = importlib.util.find_spec
     monkeypatch.setattr(cli_stream, "DEFAULT_BUNDLE", tmp_path / "none")
-    monkeypatch.setattr(cli_stream.importlib.util, "find_spec", lambda name: None)
-    res = CliRunner().invoke(cli_stream.stream, ["phantom", "--max-frames", "1"])
-    assert isinstance(res.exception, ConfigError) and "--bundle" in str(res.exception)
+    monkeypatch.setattr(cli_stream.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(cli_stream.stream, ["phantom", "--max-frames", "2", "--jsonl", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "packaged INT8 default bundle" in res.output and len(out.read_text().splitlines()) == 2
+    assert not (tmp_path / "none").exists()  # nothing was exported
 
 
 def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_path):
