@@ -160,3 +160,28 @@ def test_demo_builds_and_analyzes_without_torch(demo_examples):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "loaded: []" in proc.stdout
+
+
+def test_real_browser_live_webcam_streams_through_usedge_stream(served):
+    """Chromium's fake camera (--use-fake-device-for-media-stream) stands in for a webcam / frame grabber."""
+    sync_api = _browser()
+    url, _ = served
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"]).new_page()
+            page.goto(url)
+            page.wait_for_selector("#analyze-image", timeout=60_000)
+            page.locator("#task-group input").click()
+            page.get_by_role("option", name="organ: fetus").click()
+            page.get_by_role("tab", name="Live").click()
+            page.locator("#camera").get_by_role("button", name="Click to Access Webcam").click()
+            page.locator("#camera button", has_text="Record").click()
+            page.wait_for_function("document.querySelector('#usedge-status').innerText.includes('latest frame wins')",
+                                   timeout=60_000)
+            page.wait_for_selector("#live-overlay img", timeout=60_000)
+            status = page.locator("#usedge-status").inner_text()
+            assert "live" in status and "capture→result" in status
+        finally:
+            browser.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from usedge.demo.core import (ALL, LATENCY_COLUMNS, RESULT_COLUMNS, DemoConfig, DemoEngine, LiveSession, analyze_video,
-                              read_image, rgb_to_bgr, write_json)
+                              fit_side, read_image, rgb_to_bgr, write_json)
 from usedge.demo.examples import Examples, ensure_examples
 from usedge.errors import UsedgeError, require
 
@@ -101,7 +101,7 @@ class DemoHandlers:
             from usedge.errors import DataError
 
             raise DataError("no frame received from the camera.", fix="allow camera access in the browser.")
-        image = rgb_to_bgr(np.asarray(frame))
+        image = fit_side(rgb_to_bgr(np.asarray(frame)), self.engine.config.live_max_side)
         key = (self.engine.select(tasks or None), backend, precision, bool(smooth))
         if session is None or not session.alive or session.key != key:
             if session is not None:

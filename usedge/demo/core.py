@@ -43,6 +43,7 @@ class DemoConfig:
     max_image_side: int = 4096
     live_fps: float = 10.0               # frames/s the browser sends from a webcam
     live_idle_s: float = 10.0            # a live stream with no frame for this long ends
+    live_max_side: int = 640             # camera frames are downscaled to this (px) before inference
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -50,7 +51,7 @@ class DemoConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"DemoConfig.{name} must be a positive number, got {value!r}.")
-        for name in ("max_video_frames", "max_image_side"):
+        for name in ("max_video_frames", "max_image_side", "live_max_side"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise ConfigError(f"DemoConfig.{name} must be a positive integer, got {getattr(self, name)!r}.")
 
@@ -104,6 +105,14 @@ def _checked_image(image: np.ndarray, config: DemoConfig) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image
+
+
+def fit_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` downscaled (area interpolation) so its longer side is at most ``max_side``."""
+    h, w = image.shape[:2]
+    k = max_side / max(h, w)
+    return image if k >= 1 else cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))),
+                                           interpolation=cv2.INTER_AREA)
 
 
 def rgb_to_bgr(image: np.ndarray) -> np.ndarray:
