@@ -26,9 +26,17 @@ def _row(result, backend, precision, batch=1) -> BenchRow:
 
 
 def test_every_combination_has_a_row(result):
-    keys = {(r.backend, r.precision, r.batch) for r in result.rows}
-    assert keys == {(b, p, n) for b in ("openvino", "onnxruntime", "tensorrt", "torch")
-                    for p in ("fp32", "int8") for n in (1, 2)}
+    keys = [(r.backend, r.precision, r.batch) for r in result.rows]
+    own = {"openvino": ("fp32", "int8"), "onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8"),
+           "torch": ("fp32", "fp16")}
+    assert keys == [(b, p, n) for b, precs in own.items() for p in precs for n in (1, 2)]
+
+
+def test_explicit_precisions_go_to_every_backend(bundle_dir):
+    result = run_bench(bundle_dir, backends="onnxruntime,torch", precisions="int8", runs=1, warmup=0)
+    assert [(r.backend, r.precision) for r in result.rows] == [("onnxruntime", "int8"), ("torch", "int8")]
+    assert "not in this bundle" in result.rows[0].status
+    assert result.rows[1].status.startswith("torch: int8 is not benchmarked")
 
 
 def test_runnable_rows_are_well_formed(result):
@@ -60,6 +68,18 @@ def test_tensorrt_row_explains_missing_library(result):
         assert row.status == "tensorrt: library not installed"
 
 
+@pytest.mark.skipif(not NO_TRT, reason="TensorRT installed")
+def test_gpu_rows_are_present_and_explained(result):
+    from usedge.bench.harness import cuda_available
+
+    for batch in (1, 2):
+        assert _row(result, "tensorrt", "fp16", batch).status == "tensorrt: library not installed"
+        torch_fp16 = _row(result, "torch", "fp16", batch)
+        if not cuda_available():
+            assert torch_fp16.status == "torch fp16 on CUDA: no CUDA device here"
+            assert all(getattr(torch_fp16, n) is None for n in NUMBERS)
+
+
 def test_machine_and_command(result):
     assert result.command == "test"
     for key in ("cpu", "processor", "cores", "os", "python"):
@@ -81,6 +101,22 @@ def test_writers_parse_back(result, tmp_path):
         assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
+def test_scatter_is_a_png_of_the_scored_rows(result, tmp_path):
+    from usedge.bench.harness import scatter_rows, write_scatter
+
+    rows = scatter_rows(result)
+    assert rows and {r.batch for r in rows} == {1} and all(r.ok and r.dice is not None for r in rows)
+    path = write_reports(result, tmp_path)["scatter"]
+    assert path.name == "bench_scatter.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert width > height > 100
+    unscored = type(result)(result.bundle, tuple(r for r in result.rows if not r.ok), result.machine, "x")
+    assert write_scatter(unscored, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
 def test_cli(bundle_dir, tmp_path):
     from click.testing import CliRunner
 
@@ -93,7 +129,7 @@ def test_cli(bundle_dir, tmp_path):
     assert "| onnxruntime | CPU | fp32 |" in res.output and "tensorrt" in res.output
     assert {p.name for p in out.iterdir()} >= {"bench.md", "bench.csv", "bench.json"}
     data = json.loads((out / "bench.json").read_text())
-    assert [r["backend"] for r in data["rows"]] == ["onnxruntime"] * 2 + ["tensorrt"] * 2
+    assert [r["backend"] for r in data["rows"]] == ["onnxruntime"] * 2 + ["tensorrt"] * 3
     assert data["command"].startswith("usedge bench --bundle")
 
 

@@ -29,6 +29,10 @@ from usedge.errors import ConfigError
 PRECISIONS = ("fp32", "int8")
 KNOWN_PRECISIONS = ("fp32", "int8", "fp16")
 CPU_BACKENDS = ("openvino", "onnxruntime")
+#: what ``precisions="all"`` means per backend (an explicit list gives every backend every precision in it);
+#: torch runs fp32 on the CPU (the reference) and fp16 on CUDA
+BACKEND_PRECISIONS = {"openvino": PRECISIONS, "onnxruntime": PRECISIONS, "tensorrt": ("fp32", "fp16", "int8"),
+                      "torch": ("fp32", "fp16")}
 #: task family -> (metric in the evaluator's family summary, column name)
 SCORES = {"segmentation": ("dice", "dice"), "classification": ("accuracy", "accuracy"),
           "detection": ("iou", "iou"), "regression": ("mre", "mre_px")}
@@ -117,12 +121,20 @@ def parse_backends(backends: str | Sequence[str]) -> list[str]:
 
 
 def parse_precisions(precisions: str | Sequence[str]) -> list[str]:
-    wanted = list(PRECISIONS) if precisions == "all" else _split(precisions)
+    """A comma list / sequence of precisions ("all": every known one; :func:`precisions_for` narrows it)."""
+    wanted = list(KNOWN_PRECISIONS) if precisions == "all" else _split(precisions)
     unknown = [p for p in wanted if p not in KNOWN_PRECISIONS]
     if unknown or not wanted:
         raise ConfigError(f"Unknown precision(s): {', '.join(unknown) or '(none given)'}.",
                           fix=f"use all or a comma list of: {', '.join(KNOWN_PRECISIONS)}")
     return list(dict.fromkeys(wanted))
+
+
+def precisions_for(backend: str, precisions: str | Sequence[str]) -> list[str]:
+    """The precisions one backend gets: its own (``BACKEND_PRECISIONS``) for "all", else those asked for."""
+    if precisions == "all":
+        return list(BACKEND_PRECISIONS.get(backend, PRECISIONS))
+    return parse_precisions(precisions)
 
 
 def parse_batches(batches: str | int | Sequence[int]) -> list[int]:
@@ -156,7 +168,9 @@ def skip_reason(bundle, backend: str, precision: str) -> str | None:
     if backend == "torch":
         if "torch" not in installed or not (Path(bundle.path) / "torch" / "config.json").is_file():
             return "torch: needs the bundle's torch/ weights and the train extra"
-        return None if precision == "fp32" else f"torch: {precision} is not benchmarked (fp32 reference only)"
+        if precision == "fp16":
+            return None if cuda_available() else "torch fp16 on CUDA: no CUDA device here"
+        return None if precision == "fp32" else f"torch: {precision} is not benchmarked (fp32 on CPU, fp16 on CUDA)"
     if backend not in installed:
         return f"{backend}: library not installed"
     if backend == "tensorrt":
@@ -168,6 +182,15 @@ def skip_reason(bundle, backend: str, precision: str) -> str | None:
     if precision not in bundle.precisions:
         return f"{precision}: not in this bundle"
     return None
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False without torch)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _error_status(exc: BaseException) -> str:
@@ -210,7 +233,10 @@ def _device(backend: str, predictor) -> str:
         return "CPU"
     be = predictor.backend
     if backend == "torch":
-        return str(getattr(be, "device", "cpu")).upper()
+        device = getattr(be, "device", "cpu")
+        if getattr(device, "type", "cpu") == "cuda":
+            return be.torch.cuda.get_device_name(device)
+        return str(device).upper()
     try:
         from usedge.engine.tensorrt import machine_info as gpu_info
 
@@ -247,14 +273,20 @@ def _scores(predictor, samples: list | None) -> dict[str, float | None]:
     return out
 
 
-def _measure(predictor, batch: int, runs: int, warmup: int) -> dict[str, float]:
+def bench_inputs(predictor, batch: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(preprocessed batch for the bare backend, the same frames raw for the Predictor): ``batch`` copies of
+    one model-sized random grey frame."""
     from usedge.runtime.preprocess import preprocess
 
     size = predictor.spec.size
     frame = np.random.default_rng(0).integers(0, 255, (size, size), np.uint8)
     x = np.ascontiguousarray(np.repeat(preprocess(frame, predictor.spec)[None], batch, axis=0))
+    return x, [frame] * batch
+
+
+def _measure(predictor, batch: int, runs: int, warmup: int) -> dict[str, float]:
+    x, frames = bench_inputs(predictor, batch)
     bare = timed(lambda: predictor.backend.infer(x), runs, warmup)
-    frames = [frame] * batch
     full = timed(lambda: predictor.predict_batch(frames), runs, warmup)
     p50 = float(np.median(bare))
     return {"p50_ms": p50, "p95_ms": float(np.percentile(bare, 95)), "p99_ms": float(np.percentile(bare, 99)),
@@ -270,6 +302,8 @@ def _bench_pair(bundle, backend: str, precision: str, batches: list[int], thread
     if reason:
         return [BenchRow(backend, precision, b, status=reason) for b in batches]
     options = {"threads": threads} if threads and backend != "tensorrt" else {}
+    if backend == "torch" and precision == "fp16":
+        options["device"] = "cuda"
     try:
         predictor = usedge.load(bundle, backend=backend, precision=precision, **options)
     except Exception as exc:  # noqa: BLE001 - any failure becomes the row's status
@@ -302,7 +336,8 @@ def run_bench(bundle: str | Path, backends: str | Sequence[str] = "all", precisi
 
     Args:
         bundle: bundle folder or .zip (``usedge export``).
-        backends / precisions: "all" or a comma list / sequence of names.
+        backends / precisions: "all" or a comma list / sequence of names ("all" precisions: each backend's
+            own, ``BACKEND_PRECISIONS``; an explicit list: every backend gets each, unrunnable rows explained).
         batches: batch sizes (comma list or ints).
         threads: pin the CPU backends' (and torch's) threads; None leaves their defaults.
         runs / warmup: timed calls per row, and untimed calls before them.
@@ -321,13 +356,13 @@ def run_bench(bundle: str | Path, backends: str | Sequence[str] = "all", precisi
     samples = _eval_samples(data, b.tasks, max_eval_per_task) if data is not None else None
     rows: list[BenchRow] = []
     for backend in names:
-        for precision in precs:
+        for precision in precisions_for(backend, precisions):
             for row in _bench_pair(b, backend, precision, sizes, threads, runs, warmup, samples):
                 rows.append(row)
                 if progress:
                     progress(row)
-    settings = {"backends": names, "precisions": precs, "batches": sizes, "threads": threads, "runs": runs,
-                "warmup": warmup, "data": str(data) if data is not None else None,
+    settings = {"backends": names, "precisions": "all" if precisions == "all" else precs, "batches": sizes,
+                "threads": threads, "runs": runs, "warmup": warmup, "data": str(data) if data is not None else None,
                 "max_eval_per_task": max_eval_per_task, "eval_images": len(samples or [])}
     return BenchResult(str(b.path), tuple(rows), machine_info(), command or shlex.join(sys.argv), settings)
 
@@ -375,37 +410,88 @@ def to_csv(result: BenchResult) -> str:
     return buf.getvalue()
 
 
-def write_chart(result: BenchResult, path: str | Path) -> Path | None:
-    """Bar chart of bare p50 latency per backend × precision (× batch); None when matplotlib is missing or no
-    row ran."""
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot); None when matplotlib is not installed."""
     if importlib.util.find_spec("matplotlib") is None:
-        return None
-    rows = [r for r in result.rows if r.ok and r.p50_ms is not None]
-    if not rows:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig, path: str | Path, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG atomically (``tight``: tight_layout first)."""
+    from usedge._io import atomic_write_bytes
+
+    if tight:
+        fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_chart(result: BenchResult, path: str | Path) -> Path | None:
+    """Bar chart of bare p50 latency per backend × precision (× batch); None when matplotlib is missing or no
+    row ran."""
+    rows = [r for r in result.rows if r.ok and r.p50_ms is not None]
+    fig = new_figure(max(4.0, 1.2 * len(rows)), 3.5) if rows else None
+    if fig is None:
+        return None
     many = len({r.batch for r in rows}) > 1
     labels = [f"{r.backend}\n{r.precision}" + (f" b{r.batch}" if many else "") for r in rows]
-    fig = Figure(figsize=(max(4.0, 1.2 * len(rows)), 3.5), dpi=100)
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     bars = ax.bar(range(len(rows)), [r.p50_ms for r in rows], color="tab:blue")
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel("p50 latency (ms)")
     ax.set_title(f"usedge bench: {Path(result.bundle).name}", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    from usedge._io import atomic_write_bytes
+    return save_png(fig, path)
 
-    return atomic_write_bytes(path, buf.getvalue())
+
+SCORE_LABELS = {"dice": "mean Dice", "accuracy": "mean accuracy", "iou": "mean IoU",
+                "mre_px": "mean MRE px (lower is better)"}
+
+
+def scatter_rows(result: BenchResult) -> list[BenchRow]:
+    """The rows a latency-vs-accuracy scatter shows: ok rows with scores at the smallest batch that has any."""
+    rows = [r for r in result.rows if r.ok and r.p50_ms is not None
+            and any(getattr(r, c) is not None for c in SCORE_LABELS)]
+    smallest = min((r.batch for r in rows), default=None)
+    return [r for r in rows if r.batch == smallest]
+
+
+def write_scatter(result: BenchResult, path: str | Path) -> Path | None:
+    """Latency vs accuracy: one subplot per task family scored, x = bare p50 ms, one point per backend /
+    precision (smallest batch), named in the legend; None when matplotlib is missing or no row has scores."""
+    rows = scatter_rows(result)
+    families = [c for c in SCORE_LABELS if any(getattr(r, c) is not None for r in rows)]
+    fig = new_figure(2.9 * len(families) + 1.6, 3.0) if families else None
+    if fig is None:
+        return None
+    markers = dict(zip(sorted({r.backend for r in rows}), "osD^v"))
+    for i, column in enumerate(families):
+        ax = fig.add_subplot(1, len(families), i + 1)
+        for n, r in enumerate(rows):
+            if getattr(r, column) is not None:
+                ax.scatter(r.p50_ms, getattr(r, column), s=30, marker=markers[r.backend], color=f"C{n}",
+                           label=f"{r.backend}/{r.precision}", alpha=0.8)
+        ax.set_xlabel(f"p50 ms (batch {rows[0].batch})", fontsize=8)
+        ax.set_ylabel(SCORE_LABELS[column], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.margins(0.2)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.suptitle(f"latency vs accuracy: {Path(result.bundle).name}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
+    fig.legend(handles, labels, loc="center right", fontsize=7)
+    return save_png(fig, path, tight=False)
 
 
 def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
-    """bench.md, bench.csv, bench.json (and bench.png when matplotlib is installed) in ``out``, atomically."""
+    """bench.md, bench.csv, bench.json in ``out``, atomically; with matplotlib also bench.png (p50 bars) and,
+    when rows were scored, bench_scatter.png (latency vs accuracy)."""
     from usedge._io import atomic_write_json, atomic_write_text
 
     folder = Path(out)
@@ -413,11 +499,14 @@ def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
     paths = {"md": atomic_write_text(folder / "bench.md", to_markdown(result)),
              "csv": atomic_write_text(folder / "bench.csv", to_csv(result)),
              "json": atomic_write_json(folder / "bench.json", result.to_dict())}
-    png = write_chart(result, folder / "bench.png")
-    if png is not None:
-        paths["png"] = png
+    for key, write, name in (("png", write_chart, "bench.png"), ("scatter", write_scatter, "bench_scatter.png")):
+        png = write(result, folder / name)
+        if png is not None:
+            paths[key] = png
     return paths
 
 
-__all__ = ["COLUMNS", "BenchResult", "BenchRow", "machine_info", "parse_backends", "parse_batches",
-           "parse_precisions", "run_bench", "skip_reason", "to_csv", "to_markdown", "write_chart", "write_reports"]
+__all__ = ["BACKEND_PRECISIONS", "COLUMNS", "BenchResult", "BenchRow", "bench_inputs", "cuda_available",
+           "machine_info", "new_figure", "parse_backends", "parse_batches", "parse_precisions", "precisions_for",
+           "run_bench", "save_png", "skip_reason", "timed", "to_csv", "to_markdown", "write_chart", "write_reports",
+           "write_scatter"]
