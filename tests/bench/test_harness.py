@@ -133,6 +133,30 @@ def test_cli(bundle_dir, tmp_path):
     assert data["command"].startswith("usedge bench --bundle")
 
 
+def test_cli_profile_scaling_stream(bundle_dir, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from usedge.cli.bench import bench
+
+    out = tmp_path / "bench"
+    args = ["--bundle", str(bundle_dir), "--backends", "onnxruntime", "--precisions", "fp32", "--runs", "2",
+            "--warmup", "1", "--threads", "1", "--profile", "--scaling", "--scaling-sizes", "64",
+            "--scaling-batches", "1,2", "--scaling-tasks", "1", "--scaling-rounds", "1", "--stream",
+            "--stream-fps", "30", "--stream-seconds", "0.5", "--out", str(out)]
+    res = CliRunner().invoke(bench, args)
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in out.iterdir()}
+    assert {"bench.md", "profile.md", "profile.json", "scaling.md", "scaling.csv", "scaling.json", "stream.md",
+            "stream.json"} <= names
+    command = json.loads((out / "scaling.json").read_text())["command"]
+    assert command.startswith("usedge bench --bundle") and "--scaling --scaling-sizes 64" in command
+    assert "--stream-seconds 0.5" in command and "--teacher" not in command
+    stream = json.loads((out / "stream.json").read_text())["rows"]
+    assert [r["fps"] for r in stream] == [30, 30] and stream[1]["status"] == "ok"
+    assert "| 64 | onnxruntime |" in res.output
+
+
 def test_cli_without_bundle_says_to_export(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

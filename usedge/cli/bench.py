@@ -1,4 +1,5 @@
-"""``usedge bench``: one table of latency, size, memory and accuracy per backend × precision × batch."""
+"""``usedge bench``: one table of latency, size, memory and accuracy per backend × precision × batch; on request
+the Predictor's pre / infer / post profile, scaling curves (size, batch, tasks) and live streaming rows."""
 from __future__ import annotations
 
 import shlex
@@ -9,6 +10,8 @@ import click
 from usedge.errors import ConfigError
 
 DEFAULT_BUNDLE = Path("out/bundle")
+#: options always written into the recorded command line (the others only when not at their default)
+ALWAYS = ("bundle", "backends", "precisions", "batch", "runs", "warmup", "out")
 
 
 def _default_bundle() -> Path:
@@ -18,13 +21,14 @@ def _default_bundle() -> Path:
                       fix="run `usedge export` first, or pass --bundle PATH.")
 
 
-def _command(bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval, out) -> str:
-    args = ["usedge", "bench", "--bundle", str(bundle), "--backends", backends, "--precisions", precisions,
-            "--batch", batch, "--runs", str(runs), "--warmup", str(warmup), "--out", str(out)]
-    if threads:
-        args += ["--threads", str(threads)]
-    if data:
-        args += ["--data", str(data), "--max-eval-per-task", str(max_eval)]
+def _command(ctx: click.Context, bundle: Path) -> str:
+    """The command line that reproduces this run (recorded in every report)."""
+    args = ["usedge", "bench"]
+    for param in ctx.command.params:
+        value = bundle if param.name == "bundle" else ctx.params[param.name]
+        if value is None or value is False or (param.name not in ALWAYS and value == param.default):
+            continue
+        args += [param.opts[0]] if value is True else [param.opts[0], str(value)]
     return shlex.join(args)
 
 
@@ -33,7 +37,9 @@ def _command(bundle, backends, precisions, batch, threads, runs, warmup, data, m
               help="Bundle folder or .zip (default: out/bundle).")
 @click.option("--backends", default="all", show_default=True,
               help="all, or a comma list of openvino, onnxruntime, tensorrt, torch.")
-@click.option("--precisions", default="all", show_default=True, help="all (fp32,int8), or a comma list.")
+@click.option("--precisions", default="all", show_default=True,
+              help="all (each backend's own: fp32,int8 on OpenVINO / ONNX Runtime; fp32,fp16,int8 on TensorRT; "
+                   "fp32 on CPU and fp16 on CUDA for torch), or a comma list given to every backend.")
 @click.option("--batch", default="1", show_default=True, help="Batch sizes, comma list (e.g. 1,4).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Pin backend threads (default: theirs).")
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True, help="Timed calls per row.")
@@ -45,20 +51,51 @@ def _command(bundle, backends, precisions, batch, threads, runs, warmup, data, m
               help="Also time the B4 teacher (as shipped: one torch forward per task; and one pass) at the bundle's "
                    "input size, and print the ratios (needs the train extra).")
 @click.option("--teacher-runs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--profile/--no-profile", default=False, show_default=True,
+              help="Split the Predictor's time into preprocess / infer / postprocess per backend × precision "
+                   "(batch 1; a model-sized frame and a 640×480 grab): profile.md / .json.")
+@click.option("--scaling/--no-scaling", default=False, show_default=True,
+              help="Latency vs input size, batch and tasks decoded on the CPU backends (fp32, re-exported from the "
+                   "bundle's torch/ weights; needs the train extra): scaling.md / .csv / .json / .png.")
+@click.option("--scaling-sizes", default="128,256,384,512", show_default=True, help="Input sizes (batch 1).")
+@click.option("--scaling-batches", default="1,2,4,8,16", show_default=True, help="Batches (at --scaling-size).")
+@click.option("--scaling-tasks", default="1,3,9,27", show_default=True,
+              help="Tasks decoded per frame (at --scaling-size, batch 1).")
+@click.option("--scaling-size", type=click.IntRange(min=32), default=None,
+              help="Input size of the batch and task curves (default: the bundle's).")
+@click.option("--scaling-model", default=None,
+              help="A preset (e.g. student-s) with random weights instead of the bundle's torch/ weights.")
+@click.option("--scaling-rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Spread each point's --runs over this many interleaved rounds.")
+@click.option("--stream/--no-stream", default=False, show_default=True,
+              help="Live streaming rows: echo cine and phantom cine × --stream-fps through usedge.load's choice "
+                   "(latest frame wins): stream.md / .json.")
+@click.option("--stream-fps", default="30,60", show_default=True, help="Frame rates of the stream rows.")
+@click.option("--stream-seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True,
+              help="Length of each stream row; its first second (a quarter of shorter rows) is warm-up.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/bench", show_default=True)
-def bench(bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, teacher, teacher_runs,
-          out) -> None:
+@click.pass_context
+def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, teacher,
+          teacher_runs, profile, scaling, scaling_sizes, scaling_batches, scaling_tasks, scaling_size, scaling_model,
+          scaling_rounds, stream, stream_fps, stream_seconds, out) -> None:
     """Benchmark a bundle on every backend × precision × batch (rows that cannot run say why)."""
     from usedge.bench import run_bench, to_markdown, write_reports
 
     bundle = Path(bundle) if bundle else _default_bundle()
-    command = _command(bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, out)
+    command, out = _command(ctx, bundle), Path(out)
     result = run_bench(bundle, backends=backends, precisions=precisions, batches=batch, threads=threads,
                        runs=runs, warmup=warmup, data=data, max_eval_per_task=max_eval_per_task, command=command)
     paths = write_reports(result, out)
     click.echo(to_markdown(result))
     if teacher:
-        paths["teacher"] = _teacher(result, threads, teacher_runs, Path(out))
+        paths["teacher"] = _teacher(result, threads, teacher_runs, out)
+    if profile:
+        paths.update(_profile(bundle, backends, precisions, threads, runs, warmup, command, out))
+    if scaling:
+        paths.update(_scaling(bundle, backends, scaling_sizes, scaling_batches, scaling_tasks, scaling_size,
+                              scaling_model, scaling_rounds, threads, runs, warmup, command, out))
+    if stream:
+        paths.update(_stream(bundle, stream_fps, stream_seconds, threads, command, out))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -73,3 +110,31 @@ def _teacher(result, threads, runs: int, out: Path) -> Path:
     click.echo(text)
     atomic_write_text(out / "teacher.md", text)
     return out / "teacher.md"
+
+
+def _profile(bundle, backends, precisions, threads, runs, warmup, command, out: Path) -> dict:
+    from usedge.bench.profile import profile_markdown, run_profile, write_profile_reports
+
+    result = run_profile(bundle, backends=backends, precisions=precisions, threads=threads, runs=runs,
+                         warmup=warmup, command=command)
+    click.echo(profile_markdown(result))
+    return write_profile_reports(result, out)
+
+
+def _scaling(bundle, backends, sizes, batches, tasks, size, model, rounds, threads, runs, warmup, command,
+             out: Path) -> dict:
+    from usedge.bench.scaling import run_scaling, scaling_markdown, write_scaling_reports
+
+    result = run_scaling(bundle, model=model, backends=backends, sizes=sizes, batches=batches, task_counts=tasks,
+                         size=size, threads=threads, runs=runs, warmup=warmup, rounds=rounds, command=command)
+    click.echo(scaling_markdown(result))
+    return write_scaling_reports(result, out)
+
+
+def _stream(bundle, fps, seconds: float, threads, command, out: Path) -> dict:
+    from usedge.bench.streaming import run_stream_bench, stream_markdown, write_stream_reports
+
+    result = run_stream_bench(bundle, fps=fps, seconds=seconds, warmup_s=min(1.0, seconds / 4), threads=threads,
+                              command=command)
+    click.echo(stream_markdown(result))
+    return write_stream_reports(result, out)
