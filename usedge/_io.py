@@ -13,17 +13,30 @@ import numpy as np
 
 from usedge.errors import DataError
 
+# mkstemp / mkdtemp create 0600 / 0700 entries; finished files and folders get the usual umask-based modes
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
+
 
 def swap_in_dir(tmp: Path, path: Path) -> Path:
     """Replace folder ``path`` with the finished folder ``tmp`` (same parent): the old one is moved aside
     first and removed only after the rename, so a crash never leaves ``path`` half written."""
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
+    os.chmod(tmp, DIR_MODE)
     if path.exists():
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Rename a finished temp file (made by mkstemp, mode 0600) onto ``path`` with the usual file mode."""
+    os.chmod(tmp, FILE_MODE)
+    os.replace(tmp, path)
+    return Path(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -36,6 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -75,6 +75,7 @@ def _phantom_cine(folder: Path, size: int) -> Example | None:
     import os
     import tempfile
 
+    from usedge._io import publish
     from usedge.data.phantom import iter_cine
 
     path = folder / f"phantom_{CINE_TASK}_cine.webm"
@@ -89,7 +90,7 @@ def _phantom_cine(folder: Path, size: int) -> Example | None:
         for sample in iter_cine(CINE_TASK, CINE_FRAMES, seed=7, size=size):
             writer.write(cv2.cvtColor(sample.image, cv2.COLOR_GRAY2BGR))
         writer.release()
-        os.replace(tmp, path)
+        publish(tmp, path)
     return Example(path, f"phantom {CINE_TASK} cine, {CINE_FRAMES} frames")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from usedge._io import publish
 from usedge.errors import ConfigError, DataError
 from usedge.stream.overlay import draw, to_bgr8
 
@@ -129,7 +130,7 @@ class VideoSink:
         if writer is None:
             return
         writer.release()
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path)
 
 
 class ImageFolderSink:

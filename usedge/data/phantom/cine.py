@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from usedge._io import atomic_write_json
+from usedge._io import atomic_write_json, publish
 from usedge.data.phantom.anatomy import DRAWERS
 from usedge.data.phantom.generator import PhantomConfig, PhantomSample, check_size, finish_label, sample_meta
 from usedge.data.phantom.physics import Geometry, render, sample_acquisition
@@ -221,7 +221,7 @@ def write_cine(out: str | os.PathLike, task_id: str, frames: int = 60, fps: floa
             i = sample.meta["frame"]
             entries.append({"index": i, "timestamp_s": round(i / fps, 6), "label": label_to_json(spec, sample.label)})
         writer.release()
-        os.replace(tmp, video)
+        publish(tmp, video)
     except BaseException:
         writer.release()
         tmp.unlink(missing_ok=True)
