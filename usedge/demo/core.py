@@ -233,7 +233,11 @@ class DemoEngine:
         with self._lock:
             if key not in self._predictors:
                 options = {"threads": self.config.threads} if self.config.threads else {}
-                self._predictors[key] = usedge.load(self.bundle, backend=backend, precision=precision, **options)
+                predictor = usedge.load(self.bundle, backend=backend, precision=precision, **options)
+                blank = np.zeros((predictor.spec.size, predictor.spec.size), np.uint8)
+                for _ in range(2):  # warm-up: the first calls allocate; the page should show steady-state latency
+                    draw_for_display(blank, predictor.predict(blank), 0.4)
+                self._predictors[key] = predictor
                 self._locks[key] = threading.Lock()
             return self._predictors[key], self._locks[key]
 

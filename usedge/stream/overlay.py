@@ -77,12 +77,18 @@ def _lut(shift: int) -> np.ndarray:
 
 def _masks(out: np.ndarray, masks: list, opacity: float, contours: bool, thick: int) -> None:
     """Composite every mask into one colour layer (later tasks on top), blend once, then draw the contours."""
-    colour = np.zeros_like(out)
-    fg = np.zeros(out.shape[:2], bool)
+    # one id map over all masks (task k's class c -> its own id; later tasks overwrite), one colour gather at the end
+    ids = np.zeros(out.shape[:2], np.uint16)
+    table, used = [np.zeros((1, 3), np.uint8)], 1
     for shift, task in masks:
-        m = task.mask > 0
-        colour[m] = _lut(shift)[task.mask[m]]
-        fg |= m
+        n = int(task.mask.max()) if task.mask.size else 0
+        if n == 0:
+            continue
+        np.copyto(ids, task.mask.astype(np.uint16) + np.uint16(used - 1), where=task.mask > 0)
+        table.append(_lut(shift)[1:n + 1])
+        used += n
+    fg = ids > 0
+    colour = np.concatenate(table)[ids]
     if fg.any():
         blended = cv2.addWeighted(out, 1.0 - opacity, colour, opacity, 0.0)
         np.copyto(out, blended, where=fg[..., None])
