@@ -185,3 +185,28 @@ def test_real_browser_live_webcam_streams_through_usedge_stream(served):
             assert "live" in status and "capture→result" in status
         finally:
             browser.close()
+
+
+def test_real_browser_video_tab_plays_the_overlay_video(served, demo_examples):
+    sync_api = _browser()
+    url, _ = served
+    cine = [e for e in demo_examples.videos if e.path.suffix == ".webm"][0]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#analyze-image", timeout=60_000)
+            page.get_by_role("tab", name="Video / cine").click()
+            page.locator("#video-input input[type=file]").set_input_files(str(cine.path))
+            page.wait_for_timeout(500)
+            page.click("#process-video")
+            page.wait_for_selector("#video-output video", timeout=90_000)
+            # the browser decodes the VP8 WebM: it knows the duration and the picture size
+            page.wait_for_function("(() => { const v = document.querySelector('#video-output video');"
+                                   " return v && v.readyState >= 1 && v.videoWidth > 0 && v.duration > 0; })()",
+                                   timeout=60_000)
+            assert "frames" in page.locator("#usedge-status").inner_text()
+            assert page.locator("#video-jsonl").inner_text().strip() != ""
+        finally:
+            browser.close()
