@@ -210,3 +210,17 @@ def test_real_browser_video_tab_plays_the_overlay_video(served, demo_examples):
             assert page.locator("#video-jsonl").inner_text().strip() != ""
         finally:
             browser.close()
+
+
+def test_old_result_files_are_pruned(engine, demo_examples, tmp_path):
+    import time
+
+    from usedge.demo.app import DemoHandlers
+
+    h = DemoHandlers(engine, tmp_path, keep_s=60)
+    old = tmp_path / "result-old.json"
+    old.write_text("{}")
+    past = time.time() - 120
+    os.utime(old, (past, past))
+    h.analyze_image(str(demo_examples.images[0].path), ["fetal_head"], "auto", "auto", 0.4)
+    assert not old.exists() and len(list(tmp_path.glob("result-*.json"))) == 1

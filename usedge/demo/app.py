@@ -63,9 +63,24 @@ def user_errors(fn: Callable) -> Callable:
 class DemoHandlers:
     """The page's callbacks, bound to one engine; plain methods so tests can call them without a browser."""
 
-    def __init__(self, engine: DemoEngine, out_dir: Path) -> None:
+    def __init__(self, engine: DemoEngine, out_dir: Path, keep_s: float = 3600.0) -> None:
         self.engine = engine
         self.out = out_dir
+        self.keep_s = keep_s
+
+    def prune(self) -> int:
+        """Delete result files older than ``keep_s`` (a demo left running must not fill the disk)."""
+        import time
+
+        cutoff, removed = time.time() - self.keep_s, 0
+        for f in self.out.glob("*") if self.out.is_dir() else ():
+            try:
+                if f.is_file() and f.stat().st_mtime < cutoff:
+                    f.unlink()
+                    removed += 1
+            except OSError:  # another request removed it first
+                pass
+        return removed
 
     def tasks(self, group: str) -> list[str]:
         """The tasks of a picker group ([] for "all tasks": an empty selection means all)."""
@@ -78,6 +93,7 @@ class DemoHandlers:
 
     def analyze_image(self, file: str | None, tasks: list[str] | None, backend: str, precision: str,
                       opacity: float) -> tuple:
+        self.prune()
         image, region, info = read_image(file, self.engine.config)
         a = self.engine.analyze(image, region, tasks or None, backend, precision, opacity, info=info)
         status = f"**{a.ran}** · {len(a.rows)} task(s) · {info} · {a.latency[-2][1]:.1f} ms"
@@ -89,6 +105,7 @@ class DemoHandlers:
             if progress is not None:
                 progress((done, total) if total else done / (done + 1), desc="frames", unit="frames")
 
+        self.prune()
         v = analyze_video(self.engine, file, self.out, tasks or None, backend, precision, opacity, bool(smooth), tick)
         status = f"**{v.ran}** · {v.frames} frames · overlay video and JSON-lines ready"
         return str(v.video), str(v.jsonl), v.summary, status
@@ -134,7 +151,8 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
     groups = engine.groups()
     meta = engine.bundle.metadata
 
-    with gr.Blocks(title="usedge demo", fill_width=True) as app:
+    # Gradio's own upload / output cache: files older than an hour are removed every 30 minutes
+    with gr.Blocks(title="usedge demo", fill_width=True, delete_cache=(1800, 3600)) as app:
         app.usedge_engine = engine
         gr.Markdown(f"# {TITLE}\nOne backbone pass answers every task you pick. Model **{meta['model']['name']}** "
                     f"({len(engine.tasks)} tasks, {engine.bundle.preprocess.size}² input, precisions "
