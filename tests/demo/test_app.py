@@ -2,6 +2,7 @@
 Debian's headless Chromium)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -103,39 +104,82 @@ def _browser():
     return sync_api
 
 
-def test_real_browser_upload_pick_task_and_see_overlay_and_table(served, demo_examples, tmp_path):
+@contextlib.contextmanager
+def _page(url: str, camera: bool = False):
+    """A page of the served demo in headless Chromium (with a fake camera when asked), closed afterwards."""
     sync_api = _browser()
-    url, _ = served
-    det = [e for e in demo_examples.images if "thyroid_nodule_det" in e.path.name][0]
+    args = [*CHROMIUM_ARGS, *(("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream") if camera else ())]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                          permissions=["camera"] if camera else [])
+            page = context.new_page()
             page.goto(url)
             page.wait_for_selector("#analyze-image", timeout=60_000)
-            # pick a task group: the task picker fills with that group's tasks
-            page.locator("#task-group input").click()
-            page.get_by_role("option", name="organ: thyroid").click()
-            page.wait_for_function("document.querySelectorAll('#tasks .token').length >= 2", timeout=30_000)
-            page.locator("#image-input input[type=file]").set_input_files(str(det.path))
-            page.wait_for_timeout(500)
-            page.click("#analyze-image")
-            page.wait_for_selector("#overlay img", timeout=60_000)
-            page.wait_for_function("document.querySelector('#results') && "
-                                   "document.querySelector('#results').innerText.includes('thyroid_nodule_det')",
-                                   timeout=60_000)
-            table = page.locator("#results").inner_text()
-            assert "thyroid_nodule" in table and "box (" in table and "fetal_head" not in table
-            assert "ms" in page.locator("#usedge-status").inner_text()
-            shot = tmp_path / "demo.png"
-            page.screenshot(path=str(shot), full_page=True)
+            yield page
         finally:
             browser.close()
+
+
+def test_real_browser_upload_pick_task_and_see_overlay_and_table(served, demo_examples, tmp_path):
+    url, _ = served
+    det = [e for e in demo_examples.images if "thyroid_nodule_det" in e.path.name][0]
+    with _page(url) as page:
+        # pick a task group: the task picker fills with that group's tasks
+        page.locator("#task-group input").click()
+        page.get_by_role("option", name="organ: thyroid").click()
+        page.wait_for_function("document.querySelectorAll('#tasks .token').length >= 2", timeout=30_000)
+        page.locator("#image-input input[type=file]").set_input_files(str(det.path))
+        page.wait_for_timeout(500)
+        page.click("#analyze-image")
+        page.wait_for_selector("#overlay img", timeout=60_000)
+        page.wait_for_function("document.querySelector('#results') && "
+                               "document.querySelector('#results').innerText.includes('thyroid_nodule_det')",
+                               timeout=60_000)
+        table = page.locator("#results").inner_text()
+        assert "thyroid_nodule" in table and "box (" in table and "fetal_head" not in table
+        assert "ms" in page.locator("#usedge-status").inner_text()
+        shot = tmp_path / "demo.png"
+        page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     out = os.environ.get("USEDGE_TEST_ARTIFACTS")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "demo.png").write_bytes(shot.read_bytes())
+
+
+def test_real_browser_live_webcam_streams_through_usedge_stream(served):
+    """Chromium's fake camera (--use-fake-device-for-media-stream) stands in for a webcam / frame grabber."""
+    url, _ = served
+    with _page(url, camera=True) as page:
+        page.locator("#task-group input").click()
+        page.get_by_role("option", name="organ: fetus").click()
+        page.get_by_role("tab", name="Live").click()
+        page.locator("#camera").get_by_role("button", name="Click to Access Webcam").click()
+        page.locator("#camera button", has_text="Record").click()
+        page.wait_for_function("document.querySelector('#usedge-status').innerText.includes('latest frame wins')",
+                               timeout=60_000)
+        page.wait_for_selector("#live-overlay img", timeout=60_000)
+        status = page.locator("#usedge-status").inner_text()
+        assert "live" in status and "capture→result" in status
+
+
+def test_real_browser_video_tab_plays_the_overlay_video(served, demo_examples):
+    url, _ = served
+    cine = [e for e in demo_examples.videos if e.path.suffix == ".webm"][0]
+    with _page(url) as page:
+        page.get_by_role("tab", name="Video / cine").click()
+        page.locator("#video-input input[type=file]").set_input_files(str(cine.path))
+        page.wait_for_timeout(500)
+        page.click("#process-video")
+        page.wait_for_selector("#video-output video", timeout=90_000)
+        # the browser decodes the VP8 WebM: it knows the duration and the picture size
+        page.wait_for_function("(() => { const v = document.querySelector('#video-output video');"
+                               " return v && v.readyState >= 1 && v.videoWidth > 0 && v.duration > 0; })()",
+                               timeout=60_000)
+        assert "frames" in page.locator("#usedge-status").inner_text()
+        assert page.locator("#video-jsonl").inner_text().strip() != ""
 
 
 def test_demo_builds_and_analyzes_without_torch(demo_examples):
@@ -160,56 +204,6 @@ def test_demo_builds_and_analyzes_without_torch(demo_examples):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "loaded: []" in proc.stdout
-
-
-def test_real_browser_live_webcam_streams_through_usedge_stream(served):
-    """Chromium's fake camera (--use-fake-device-for-media-stream) stands in for a webcam / frame grabber."""
-    sync_api = _browser()
-    url, _ = served
-    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"]).new_page()
-            page.goto(url)
-            page.wait_for_selector("#analyze-image", timeout=60_000)
-            page.locator("#task-group input").click()
-            page.get_by_role("option", name="organ: fetus").click()
-            page.get_by_role("tab", name="Live").click()
-            page.locator("#camera").get_by_role("button", name="Click to Access Webcam").click()
-            page.locator("#camera button", has_text="Record").click()
-            page.wait_for_function("document.querySelector('#usedge-status').innerText.includes('latest frame wins')",
-                                   timeout=60_000)
-            page.wait_for_selector("#live-overlay img", timeout=60_000)
-            status = page.locator("#usedge-status").inner_text()
-            assert "live" in status and "capture→result" in status
-        finally:
-            browser.close()
-
-
-def test_real_browser_video_tab_plays_the_overlay_video(served, demo_examples):
-    sync_api = _browser()
-    url, _ = served
-    cine = [e for e in demo_examples.videos if e.path.suffix == ".webm"][0]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#analyze-image", timeout=60_000)
-            page.get_by_role("tab", name="Video / cine").click()
-            page.locator("#video-input input[type=file]").set_input_files(str(cine.path))
-            page.wait_for_timeout(500)
-            page.click("#process-video")
-            page.wait_for_selector("#video-output video", timeout=90_000)
-            # the browser decodes the VP8 WebM: it knows the duration and the picture size
-            page.wait_for_function("(() => { const v = document.querySelector('#video-output video');"
-                                   " return v && v.readyState >= 1 && v.videoWidth > 0 && v.duration > 0; })()",
-                                   timeout=60_000)
-            assert "frames" in page.locator("#usedge-status").inner_text()
-            assert page.locator("#video-jsonl").inner_text().strip() != ""
-        finally:
-            browser.close()
 
 
 def test_old_result_files_are_pruned(engine, demo_examples, tmp_path):

@@ -489,16 +489,23 @@ def write_scatter(result: BenchResult, path: str | Path) -> Path | None:
     return save_png(fig, path, tight=False)
 
 
-def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
-    """bench.md, bench.csv, bench.json in ``out``, atomically; with matplotlib also bench.png (p50 bars) and,
-    when rows were scored, bench_scatter.png (latency vs accuracy)."""
+def write_outputs(out: str | Path, files: dict[str, tuple[str, object]]) -> dict[str, Path]:
+    """Write ``files`` (key -> (file name, text or JSON-serialisable object)) into ``out`` atomically; returns
+    key -> path. Every report writer of ``usedge bench`` goes through here."""
     from usedge._io import atomic_write_json, atomic_write_text
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"md": atomic_write_text(folder / "bench.md", to_markdown(result)),
-             "csv": atomic_write_text(folder / "bench.csv", to_csv(result)),
-             "json": atomic_write_json(folder / "bench.json", result.to_dict())}
+    return {key: atomic_write_text(folder / name, body) if isinstance(body, str) else
+            atomic_write_json(folder / name, body) for key, (name, body) in files.items()}
+
+
+def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
+    """bench.md, bench.csv, bench.json in ``out``, atomically; with matplotlib also bench.png (p50 bars) and,
+    when rows were scored, bench_scatter.png (latency vs accuracy)."""
+    folder = Path(out)
+    paths = write_outputs(folder, {"md": ("bench.md", to_markdown(result)), "csv": ("bench.csv", to_csv(result)),
+                                   "json": ("bench.json", result.to_dict())})
     for key, write, name in (("png", write_chart, "bench.png"), ("scatter", write_scatter, "bench_scatter.png")):
         png = write(result, folder / name)
         if png is not None:

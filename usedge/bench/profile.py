@@ -172,12 +172,10 @@ def profile_markdown(result: ProfileResult) -> str:
 
 def write_profile_reports(result: ProfileResult, out: str | Path) -> dict[str, Path]:
     """profile.md and profile.json in ``out``, atomically."""
-    from usedge._io import atomic_write_json, atomic_write_text
+    from usedge.bench.harness import write_outputs
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    return {"profile_md": atomic_write_text(folder / "profile.md", profile_markdown(result)),
-            "profile_json": atomic_write_json(folder / "profile.json", result.to_dict())}
+    return write_outputs(out, {"profile_md": ("profile.md", profile_markdown(result)),
+                               "profile_json": ("profile.json", result.to_dict())})
 
 
 __all__ = ["ProfileResult", "ProfileRow", "STAGES", "profile_frames", "profile_markdown", "profile_predictor",

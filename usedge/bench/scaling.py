@@ -421,13 +421,12 @@ def write_scaling_chart(result: ScalingResult, path: str | Path) -> Path | None:
 
 def write_scaling_reports(result: ScalingResult, out: str | Path) -> dict[str, Path]:
     """scaling.md, scaling.csv, scaling.json (and scaling.png with matplotlib) in ``out``, atomically."""
-    from usedge._io import atomic_write_json, atomic_write_text
+    from usedge.bench.harness import write_outputs
 
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {"scaling_md": atomic_write_text(folder / "scaling.md", scaling_markdown(result)),
-             "scaling_csv": atomic_write_text(folder / "scaling.csv", scaling_csv(result)),
-             "scaling_json": atomic_write_json(folder / "scaling.json", result.to_dict())}
+    paths = write_outputs(folder, {"scaling_md": ("scaling.md", scaling_markdown(result)),
+                                   "scaling_csv": ("scaling.csv", scaling_csv(result)),
+                                   "scaling_json": ("scaling.json", result.to_dict())})
     png = write_scaling_chart(result, folder / "scaling.png")
     if png is not None:
         paths["scaling_png"] = png

@@ -160,12 +160,10 @@ def stream_markdown(result: StreamResult) -> str:
 
 def write_stream_reports(result: StreamResult, out: str | Path) -> dict[str, Path]:
     """stream.md and stream.json in ``out``, atomically."""
-    from usedge._io import atomic_write_json, atomic_write_text
+    from usedge.bench.harness import write_outputs
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    return {"stream_md": atomic_write_text(folder / "stream.md", stream_markdown(result)),
-            "stream_json": atomic_write_json(folder / "stream.json", result.to_dict())}
+    return write_outputs(out, {"stream_md": ("stream.md", stream_markdown(result)),
+                               "stream_json": ("stream.json", result.to_dict())})
 
 
 __all__ = ["SOURCES", "StreamResult", "StreamRow", "make_source", "run_stream_bench", "stream_markdown",

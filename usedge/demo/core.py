@@ -380,10 +380,10 @@ def analyze_video(engine: DemoEngine, path: str | Path | None, out_dir: str | Pa
             progress(count[0], total)
 
     sinks = [VideoSink(video, fps=fps or 30.0, opacity=_opacity(opacity)), JsonlSink(jsonl), CallbackSink(tick)]
-    with lock:
-        s = Stream(open_source(str(p)), predictor, tasks=chosen, mode="lossless", smoothing=smoothing_config(smooth),
-                   sinks=sinks, warmup=0, max_frames=engine.config.max_video_frames)
-        summary = s.run()
+    # the predictor is shared: hold its lock per frame, so live sessions and image requests interleave with a video
+    s = Stream(open_source(str(p)), _Locked(predictor, lock), tasks=chosen, mode="lossless",
+               smoothing=smoothing_config(smooth), sinks=sinks, warmup=0, max_frames=engine.config.max_video_frames)
+    summary = s.run()
     if count[0] == 0:
         raise DataError(f"{p.name}: no frame could be decoded.", fix="check the file plays elsewhere; re-encode it.")
     return VideoAnalysis(video, jsonl, summary_rows(summary), f"{predictor.choice.backend} {predictor.choice.precision}",
