@@ -88,10 +88,8 @@ def _masks(out: np.ndarray, masks: list, opacity: float, contours: bool, thick: 
         table.append(_lut(shift)[1:n + 1])
         used += n
     fg = ids > 0
-    colour = np.concatenate(table)[ids]
-    if fg.any():
-        blended = cv2.addWeighted(out, 1.0 - opacity, colour, opacity, 0.0)
-        np.copyto(out, blended, where=fg[..., None])
+    if used > 1 and fg.any():  # blend the covered pixels only (N×3), same arithmetic as a full-frame addWeighted
+        out[fg] = cv2.addWeighted(out[fg], 1.0 - opacity, np.concatenate(table)[ids[fg]], opacity, 0.0)
     if contours:
         for shift, task in masks:
             lut = _lut(shift)
