@@ -34,12 +34,30 @@ def test_student_presets_contract(name):
     x = torch.randn(2, 3, SIZE, SIZE)
     with torch.no_grad():
         out = model(x)
-        _check_shapes(out, ALL_TASKS)
+        _check_shapes(out, ALL_TASKS, seg_stride=MODELS.get(name).dense_stride)
         sub = model(x, tasks=["fetal_plane_cls", "FUGC"])
     assert set(sub) == {"fetal_plane_cls.logits", "FUGC.points"}
     torch.testing.assert_close(sub["FUGC.points"], out["FUGC.points"])
     with pytest.raises(ConfigError, match="no head"):
         model(x, tasks=["nope"])
+
+
+def test_dense_stride_two_uses_the_stride_two_feature():
+    """dense_stride=2: the dense map is refined with the backbone's stride-2 feature; outputs at size / 2."""
+    from dataclasses import replace
+
+    from usedge.models.presets import resolve_config
+
+    for stride in (2, 4):
+        config = replace(resolve_config("student-s", "fetal_head,thyroid_nodule_det,FUGC"), dense_stride=stride)
+        model = build_model(config).eval()
+        assert model.backbone.reductions[0] == stride and model.neck.stride == stride
+        with torch.no_grad():
+            out = model(torch.randn(1, 3, SIZE, SIZE))
+        assert out["fetal_head.logits"].shape[-1] == SIZE // stride
+        assert out["thyroid_nodule_det.objectness"].shape[-1] == SIZE // stride
+    with pytest.raises(ConfigError, match="dense_stride"):
+        build_model(replace(resolve_config("student-s"), dense_stride=8))
 
 
 def test_student_trains_one_step():

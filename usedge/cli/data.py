@@ -29,11 +29,14 @@ def data() -> None:
               help="Image side in pixels.")
 @click.option("--tasks", "selection", default="all", show_default=True,
               help="'all', task ids, a kind or an organ, comma separated.")
-def phantom(out: Path, per_task: int, seed: int, size: int, selection: str) -> None:
+@click.option("--val-per-task", type=click.IntRange(min=0), default=None,
+              help="Held-out (val/) images per task (default: 20 % of --per-task, at least 1).")
+def phantom(out: Path, per_task: int, seed: int, size: int, selection: str, val_per_task: int | None) -> None:
     """Generate a labelled ultrasound phantom data set for the 27 tasks, in the challenge layout."""
     from usedge.data.phantom import generate_dataset
 
-    info = generate_dataset(out, per_task=per_task, seed=seed, size=size, tasks=parse_tasks(selection))
+    info = generate_dataset(out, per_task=per_task, seed=seed, size=size, tasks=parse_tasks(selection),
+                            val_per_task=val_per_task)
     click.echo(f"wrote {out} in {info['seconds']:.1f} s ({info['frames_per_s']:.0f} frames/s)")
     _print_summary(out)
 

@@ -9,35 +9,86 @@ import click
 from usedge._io import atomic_write_json, atomic_write_text
 
 
+def data_option(f):
+    """``--data``: a data set root, or ``phantom`` for fresh phantom images every step."""
+    def check(ctx, param, value: str) -> str:
+        if value != "phantom" and not Path(value).is_dir():
+            raise click.BadParameter(f"'{value}' is not a folder.", ctx, param)
+        return value
+
+    return click.option("--data", required=True, callback=check,
+                        help="Data set root in the FMC-UIA layout (train/ and optionally val/), or 'phantom' "
+                             "for fresh, seeded phantom images every step (held-out set: --val-data, or "
+                             "generated once into OUT/heldout).")(f)
+
+
+def recipe_options(f):
+    """Options shared by ``usedge train`` and ``usedge distill`` (the mixed-batch recipe)."""
+    opts = [
+        click.option("--tasks", default="all", show_default=True, help="'all', task ids, kinds or organs, comma separated."),
+        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True),
+        click.option("--steps-per-epoch", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="0: one pass over the training images (phantom: 200)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+                     help="Images per step, split evenly over --tasks-per-batch tasks."),
+        click.option("--tasks-per-batch", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="Distinct tasks in each step's one forward pass."),
+        click.option("--sampling", type=click.Choice(["uniform", "size", "temperature"]), default="uniform",
+                     show_default=True, help="How a step's tasks are drawn: uniform, by size, or p ∝ n^(1/T)."),
+        click.option("--sampling-temperature", "sampling_temperature", type=click.FloatRange(min=0, min_open=True),
+                     default=2.0, show_default=True, help="T of --sampling temperature."),
+        click.option("--input-size", type=click.IntRange(min=32), default=None,
+                     help="Square input side the images are resized to (default: the preset's)."),
+        click.option("--dense-stride", type=click.Choice(["2", "4"]), default=None,
+                     help="Stride of the dense map (default: the preset's)."),
+        click.option("--warmup-steps", type=click.IntRange(min=0), default=200, show_default=True),
+        click.option("--val-data", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Held-out set for checkpoint selection (its val/ split)."),
+        click.option("--val-per-task", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="Held-out images per task generated for --data phantom."),
+        click.option("--phantom-size", type=click.IntRange(min=64, max=2048), default=256, show_default=True,
+                     help="Side of the generated phantom images (--data phantom)."),
+        click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
+                     help="DataLoader worker processes (phantom generation, augmentation)."),
+        click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="torch intra-op threads (0: torch's default)."),
+        click.option("--freeze-norm", is_flag=True, help="Keep BatchNorm statistics frozen (tiny per-process batches)."),
+        click.option("--no-augment", is_flag=True, help="Disable augmentation."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--resume", is_flag=True, help="Continue from OUT/last."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return data_option(f)
+
+
+def recipe_config(kw: dict) -> dict:
+    """TrainConfig fields from the shared options (consumes them from ``kw``)."""
+    stride = kw.pop("dense_stride")
+    return dict(data=kw.pop("data"), tasks=kw.pop("tasks"), epochs=kw.pop("epochs"),
+                steps_per_epoch=kw.pop("steps_per_epoch"), batch_size=kw.pop("batch_size"),
+                tasks_per_batch=kw.pop("tasks_per_batch"), sampling=kw.pop("sampling"),
+                temperature=kw.pop("sampling_temperature"), input_size=kw.pop("input_size") or 0,
+                dense_stride=int(stride) if stride else 0, warmup_steps=kw.pop("warmup_steps"),
+                val_data=kw.pop("val_data") or "", val_per_task=kw.pop("val_per_task"),
+                phantom_size=kw.pop("phantom_size"), workers=kw.pop("workers"), threads=kw.pop("threads"),
+                freeze_norm=kw.pop("freeze_norm"), augment=not kw.pop("no_augment"), device=kw.pop("device"),
+                seed=kw.pop("seed"), resume=kw.pop("resume"))
+
+
 @click.command()
-@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Data set root in the FMC-UIA layout (train/ and optionally val/).")
+@recipe_options
 @click.option("--model", default="student-s", show_default=True,
               help="Preset (baseline-b4, student-s, student-m, ...) or timm/<name> / smp/<name>.")
-@click.option("--tasks", default="all", show_default=True, help="'all', task ids, kinds or organs, comma separated.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--steps-per-epoch", type=click.IntRange(min=0), default=0, show_default=True,
-              help="0: one pass over the training images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--input-size", type=click.IntRange(min=32), default=None,
-              help="Square input side the images are resized to (default: the preset's, 256).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--sampling", type=click.Choice(["uniform", "temperature"]), default="uniform", show_default=True)
-@click.option("--freeze-norm", is_flag=True, help="Keep BatchNorm statistics frozen (tiny per-process batches).")
-@click.option("--no-augment", is_flag=True, help="Disable augmentation.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.")
-def train(data, model, tasks, epochs, steps_per_epoch, batch_size, input_size, lr, sampling, freeze_norm, no_augment,
-          device, seed, out, resume) -> None:
-    """Train a multi-task model (teacher or student) on a labelled data set."""
+def train(model, lr, out, **kw) -> None:
+    """Train a multi-task model (teacher or student): mixed-task batches, label-true augmentation, cosine
+    schedule; on a data set on disk or on fresh phantom images (--data phantom)."""
     from usedge.train.loop import TrainConfig, Trainer
 
-    cfg = TrainConfig(data=data, out=out, model=model, tasks=tasks, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                      batch_size=batch_size, input_size=input_size or 0, lr=lr, sampling=sampling,
-                      augment=not no_augment, freeze_norm=freeze_norm, device=device,
-                      seed=seed, resume=resume)
+    cfg = TrainConfig(out=out, model=model, lr=lr, **recipe_config(kw))
     last = Trainer(cfg).fit()
     click.echo(f"done: val score {last.get('val_score', float('nan')):.4f}; checkpoints in {out}/best and {out}/last; "
                f"curves {out}/curves.png")

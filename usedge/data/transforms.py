@@ -1,8 +1,17 @@
-"""Preprocessing and label-consistent augmentation (numpy + OpenCV, no torch).
+"""Preprocessing and label-true augmentation (numpy + OpenCV, no torch).
 
-One affine matrix moves the image, the mask (nearest), the box corners and the points together, so
-labels stay exact. Orientation-coded classification tasks (head / sacrum position) are never flipped
-or rotated, because that would change their true class.
+One affine matrix moves the image, the mask (nearest), the box corners and the points together. What a
+geometric transform does to each task's label is declared in ONE place, :data:`AUGMENT_POLICY` (read through
+:func:`task_policy`), and applied by :func:`augment`:
+
+- orientation classes (occiput / sacrum direction in 8 clock sectors): a horizontal flip remaps the class
+  (left_anterior <-> right_anterior, ...); rotation is off (a rotated sector boundary would change the class);
+- fetal_femur's two ends are ordered left to right: they are re-sorted after the transform;
+- detection boxes: no rotation (the box of a rotated box is not the object's tight box);
+- every other label is anatomical (named points, masks, classes): it moves with the image unchanged.
+
+A transform that would push a landmark or box out of the frame is dropped for that sample (the label would
+be clipped, i.e. wrong); the image is then used unmoved.
 """
 from __future__ import annotations
 
@@ -16,8 +25,46 @@ import numpy as np
 from usedge.errors import DataError
 from usedge.tasks import TaskKind, TaskSpec
 
-#: Tasks whose class is a direction in the image: geometric augmentation would change the label.
+#: Tasks whose class is a direction in the image (8 clock sectors, 0 = anterior = up, clockwise).
 ORIENTATION_TASKS = frozenset({"fetal_head_pos_cls", "fetal_sacral_pos_cls"})
+
+#: Clock sector k seen in a horizontal mirror: the direction's angle from 'up' changes sign.
+CLOCK_FLIP = tuple((8 - k) % 8 for k in range(8))
+
+
+@dataclass(frozen=True)
+class TaskAugment:
+    """How geometric augmentation keeps one task's label true.
+
+    Attributes:
+        flip: horizontal flips allowed.
+        rotate: rotations allowed.
+        flip_classes: class ``c`` becomes ``flip_classes[c]`` under a flip (None: the class is unchanged).
+        point_order: ``anatomical`` (points keep their names through any transform) or ``left_to_right``
+            (the task defines its points by image x: re-sorted after the transform).
+    """
+
+    flip: bool = True
+    rotate: bool = True
+    flip_classes: tuple[int, ...] | None = None
+    point_order: str = "anatomical"
+
+
+#: The per-task exceptions; every task not named here uses :func:`task_policy`'s default for its kind.
+AUGMENT_POLICY: dict[str, TaskAugment] = {
+    "fetal_head_pos_cls": TaskAugment(rotate=False, flip_classes=CLOCK_FLIP),
+    "fetal_sacral_pos_cls": TaskAugment(rotate=False, flip_classes=CLOCK_FLIP),
+    "fetal_femur": TaskAugment(point_order="left_to_right"),
+}
+
+
+def task_policy(spec: TaskSpec) -> TaskAugment:
+    """The augmentation policy of one task (detection: no rotation; the rest as declared or free)."""
+    if spec.id in AUGMENT_POLICY:
+        return AUGMENT_POLICY[spec.id]
+    if spec.kind is TaskKind.DETECTION:
+        return TaskAugment(rotate=False)
+    return TaskAugment()
 
 
 def to_gray_or_bgr_uint8(image: np.ndarray) -> np.ndarray:
@@ -77,16 +124,19 @@ class AugmentConfig:
     gamma: tuple[float, float] = (0.8, 1.25)
 
 
-def random_affine(rng: np.random.Generator, size: int, cfg: AugmentConfig, geometric: bool) -> np.ndarray:
-    """A 2×3 affine on a size×size image: optional flip, rotation, scale, shift about the centre."""
+def random_affine(rng: np.random.Generator, size: int, cfg: AugmentConfig, geometric: bool,
+                  policy: TaskAugment = TaskAugment()) -> np.ndarray:
+    """A 2×3 affine on a size×size image: optional flip, rotation, scale, shift about the centre.
+
+    A flip shows as a negative determinant of the 2×2 part (:func:`is_flip`)."""
     m = np.eye(3)
     if not geometric:
         return m[:2]
     c = size / 2.0
-    if cfg.hflip and rng.random() < cfg.p:
+    if cfg.hflip and policy.flip and rng.random() < cfg.p:
         m = np.array([[-1, 0, size], [0, 1, 0], [0, 0, 1]], float) @ m
     if rng.random() < cfg.p:
-        angle = rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg)
+        angle = rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg) if policy.rotate else 0.0
         scale = rng.uniform(*cfg.scale)
         r = np.vstack([cv2.getRotationMatrix2D((c, c), angle, scale), [0, 0, 1]])
         m = r @ m
@@ -96,11 +146,18 @@ def random_affine(rng: np.random.Generator, size: int, cfg: AugmentConfig, geome
     return m[:2]
 
 
+def is_flip(m: np.ndarray) -> bool:
+    """Whether a 2×3 affine mirrors the image (negative determinant)."""
+    return float(np.linalg.det(np.asarray(m, float)[:, :2])) < 0
+
+
 def apply_affine(m: np.ndarray, image: np.ndarray, label: object, spec: TaskSpec, size: int) -> tuple[np.ndarray, object]:
-    """Warp image and label together; boxes become the bounding box of their moved corners (clipped)."""
+    """Warp image and label together, keeping the label true (:func:`task_policy`): flipped orientation
+    classes are remapped, left-to-right points re-sorted; boxes become the box of their moved corners."""
     if np.allclose(m, np.eye(3)[:2]):
         return image, label
     image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    policy = task_policy(spec)
     if spec.kind is TaskKind.SEGMENTATION:
         return image, cv2.warpAffine(label, m, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
     if spec.kind is TaskKind.DETECTION:
@@ -109,10 +166,36 @@ def apply_affine(m: np.ndarray, image: np.ndarray, label: object, spec: TaskSpec
         lo, hi = np.clip(pts.min(0), 0, size), np.clip(pts.max(0), 0, size)
         return image, (lo[0], lo[1], hi[0], hi[1])
     if spec.kind is TaskKind.REGRESSION:
-        # landmarks are anatomical (not left/right-named): they keep their order through a flip
         pts = _move(m, np.asarray(label, float))
+        if policy.point_order == "left_to_right":
+            pts = pts[np.argsort(pts[:, 0], kind="stable")]
         return image, tuple(map(tuple, np.clip(pts, 0, size)))
+    if policy.flip_classes is not None and is_flip(m):
+        return image, policy.flip_classes[int(label)]  # type: ignore[call-overload]
     return image, label
+
+
+def stays_inside(m: np.ndarray, label: object, spec: TaskSpec, size: int) -> bool:
+    """Whether the transform keeps every landmark / box corner inside the frame (so no clipping)."""
+    if spec.kind is TaskKind.DETECTION:
+        x0, y0, x1, y1 = label  # type: ignore[misc]
+        pts = np.array([[x0, y0], [x1, y1], [x0, y1], [x1, y0]], float)
+    elif spec.kind is TaskKind.REGRESSION:
+        pts = np.asarray(label, float)
+    else:
+        return True
+    moved = _move(m, pts)
+    return bool(np.all((moved >= 0) & (moved <= size)))
+
+
+def augment(rng: np.random.Generator, image: np.ndarray, label: object, spec: TaskSpec, size: int,
+            cfg: AugmentConfig) -> tuple[np.ndarray, object]:
+    """The training augmentation of one size×size sample: a random affine allowed by the task's policy
+    (dropped if it would push a landmark or box out of the frame), then photometric jitter."""
+    m = random_affine(rng, size, cfg, geometric=True, policy=task_policy(spec))
+    if stays_inside(m, label, spec, size):
+        image, label = apply_affine(m, image, label, spec, size)
+    return photometric(rng, image, cfg), label
 
 
 def _move(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """``usedge distill``: the training loop of :mod:`usedge.train.loop` with teachers in it.
 
-Each labelled step draws one task, as in training, and adds to its ground-truth loss the distillation loss
-against the task's teacher; every ``unlabelled_every``-th step instead takes a batch of unlabelled frames and
-distils ALL the student's tasks on it from one student pass and one pass per teacher. Feature distillation
+Each labelled step is a mixed-task batch, as in training: one student pass and one pass per teacher over
+the whole batch, and each task's loss (ground truth + distillation against the task's teacher) on its own
+samples. Tasks named in ``no_kd`` learn from their labels only (where a teacher is worse than the ground
+truth). Every ``unlabelled_every``-th step instead takes a batch of unlabelled frames and distils ALL the
+student's tasks on it. Feature distillation
 matches the student's dense map to each teacher's through a 1×1 adapter (kept in ``last/train_state.pt``,
 not in the student). Multi-process under torchrun exactly like ``usedge train``.
 """
@@ -18,6 +20,7 @@ from usedge.distill.teachers import FeatureTap, Teacher, TeacherSet, load_teache
 from usedge.distill.unlabelled import UnlabelledDataset, collate_images, read_unlabelled
 from usedge.errors import ConfigError
 from usedge.models.presets import ModelConfig
+from usedge.train.batches import MixedBatch
 from usedge.train.distributed import ShardedBatchSampler
 from usedge.train.loop import TrainConfig, Trainer
 from usedge.train.losses import task_loss
@@ -35,6 +38,7 @@ class DistillConfig(TrainConfig):
     unlabelled_every: int = 4          # every k-th step is an unlabelled batch (when sources are given)
     unlabelled_stride: int = 1         # keep every n-th frame of a video / cine
     weights: KDWeights = field(default_factory=KDWeights)
+    no_kd: tuple[str, ...] = ()        # tasks trained on labels only
 
 
 class Distiller(Trainer):
@@ -120,26 +124,40 @@ class Distiller(Trainer):
                 yield next(labelled)
                 continue
             try:
-                yield UNLABELLED, next(frames)
+                x, _ = next(frames)
             except StopIteration:
                 frames = iter(self.unlabelled)
-                yield UNLABELLED, next(frames)
+                x, _ = next(frames)
+            every = slice(0, int(x.shape[0]))
+            yield MixedBatch(x, {t: every for t in self.model.task_ids if self._kd_on(t)}, {})
 
-    def compute_loss(self, task: str, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        tasks = [t for t in self.model.task_ids if t in self.teacher_set.owner] if task == UNLABELLED else [task]
+    def _kd_on(self, task: str) -> bool:
+        return task in self.teacher_set.owner and task not in self.cfg.no_kd  # type: ignore[attr-defined]
+
+    def compute_loss(self, batch: MixedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per task: ``gt`` × label loss (labelled samples) + ``kd`` × distillation loss (KD tasks), on the
+        task's own samples; the step's loss is their mean, plus the feature term over the whole batch.
+        Unlabelled batches report their total as ``unlabelled``."""
         want_features = self.kd.feature > 0
         with FeatureTap(self.model, enabled=want_features) as tap:
-            student = self.net(x, tasks=tasks)
-        teacher, t_feats = self.teacher_set.predict(x, tasks, self.model_config, features=want_features)
-        loss = x.new_zeros(())
-        if y is not None:
-            loss = loss + self.kd.gt * task_loss(self.model.task_specs[task], student, y)
-        kd = [task_kd(self.model.task_specs[t], student, teacher, self.kd) for t in tasks if t in self.teacher_set.owner]
-        if kd:
-            loss = loss + self.kd.kd * torch.stack(kd).mean()
+            student = self.net(batch.images, groups=batch.groups)
+        kd_groups = {t: sl for t, sl in batch.groups.items() if self._kd_on(t)}
+        teacher, t_feats = self.teacher_set.predict(batch.images, list(kd_groups), self.model_config,
+                                                    features=want_features, groups=kd_groups)
+        per_task: dict[str, torch.Tensor] = {}
+        for t in batch.tasks:
+            spec = self.model.task_specs[t]
+            terms = []
+            if t in batch.targets:
+                terms.append(self.kd.gt * task_loss(spec, student, batch.targets[t]))
+            if t in kd_groups:
+                terms.append(self.kd.kd * task_kd(spec, student, teacher, self.kd))
+            if terms:
+                per_task[t] = torch.stack(terms).sum()
+        loss = torch.stack(list(per_task.values())).mean() if per_task else batch.images.new_zeros(())
         if want_features and tap.value is not None and t_feats:
             loss = loss + self.kd.feature * self.adapters.loss(tap.value, t_feats)
-        return loss
+        return loss, (per_task if batch.targets else {UNLABELLED: loss})
 
     def after_backward(self) -> None:
         """The adapters live outside the DDP-wrapped student: average their gradients here."""

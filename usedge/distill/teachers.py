@@ -102,8 +102,10 @@ class TeacherSet:
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, tasks: Sequence[str], student: ModelConfig,
-                features: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                features: bool = False, groups: Mapping[str, slice] | None = None,
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Soft targets for ``tasks`` on a student-normalised batch, grouped so each teacher runs once.
+        With ``groups`` (task -> slice, a mixed-task batch) each head answers only its task's samples.
 
         Returns (named outputs, {teacher name: dense feature map}) — features only when asked and captured.
         """
@@ -117,7 +119,9 @@ class TeacherSet:
             teacher = next(t for t in self.teachers if t.name == name)
             x = adapt_input(images, student, teacher.config)
             with FeatureTap(teacher.model, enabled=features) as tap:
-                outputs.update({k: v.float() for k, v in teacher.model(x, tasks=ts).items()})
+                out = (teacher.model(x, tasks=ts) if groups is None else
+                       teacher.model(x, groups={t: groups[t] for t in ts}))
+                outputs.update({k: v.float() for k, v in out.items()})
             if tap.value is not None:
                 feats[name] = tap.value.float()
         return outputs, feats

@@ -88,8 +88,11 @@ class BaselineB4(nn.Module):
             return self.heads[task_id](self.fpn_decoder(features))
         return self.heads[task_id](features)
 
-    def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        chosen = list(tasks) if tasks is not None else self.task_ids
+    def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None,
+                groups: Mapping[str, slice] | None = None) -> dict[str, torch.Tensor]:
+        """Named outputs of ``tasks`` (all when None); with ``groups`` (task -> slice of the batch, mixed-task
+        training) the encoder and decoder run once and each head only on its slice."""
+        chosen = list(groups) if groups is not None else list(tasks) if tasks is not None else self.task_ids
         unknown = [t for t in chosen if t not in self.heads]
         if unknown:
             raise ConfigError(f"baseline-b4 has no head for {unknown}.", fix=f"use some of: {', '.join(self.task_ids)}")
@@ -99,7 +102,9 @@ class BaselineB4(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for t in chosen:
             spec = self.task_specs[t]
-            raw = self.heads[t](fpn if spec.kind in (TaskKind.SEGMENTATION, TaskKind.DETECTION) else features)
+            sl = groups[t] if groups is not None else slice(None)
+            dense_task = spec.kind in (TaskKind.SEGMENTATION, TaskKind.DETECTION)
+            raw = self.heads[t](fpn[sl] if dense_task else [f[sl] for f in features])
             out.update(to_named_outputs(spec, raw))
         return out
 

@@ -1,4 +1,4 @@
-"""Per-task heads. Dense heads read the fused stride-4 FPN map, global heads the stride-32 feature.
+"""Per-task heads. Dense heads read the fused dense map (stride 4, or 2 with ``dense_stride=2``), global heads the stride-32 feature.
 
 The neck's final 3×3 conv is the shared dense trunk, so every dense head is a single 1×1 conv: with 21
 dense tasks, per-task 3×3 convs cost ~1.8 GFLOPs at 256² (32.7 ms OpenVINO fp32 on 2 cores for
@@ -23,6 +23,10 @@ class Features:
     image_size: tuple[int, int]
     top: torch.Tensor
     fused: torch.Tensor | None = None
+
+    def slice(self, sl: slice) -> Features:
+        """The features of a slice of the batch (mixed-task training: each head reads its own samples)."""
+        return Features(self.image_size, self.top[sl], None if self.fused is None else self.fused[sl])
 
 
 class SegmentationHead(nn.Module):

@@ -1,7 +1,7 @@
 """The one-pass multi-task network: backbone and neck run ONCE per batch for every requested task."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -18,13 +18,18 @@ class MultiTaskNet(nn.Module):
 
     ``forward(images, tasks=None)`` returns ``{output_name: tensor}`` for the requested task ids (all
     when None). The neck is skipped when no requested head needs the dense map.
+
+    ``forward(images, groups={task: slice})`` is the mixed-batch training form: backbone and neck run once
+    on the whole batch, each head only on its task's slice (outputs have that slice's length).
     """
 
     def __init__(self, backbone: Backbone, tasks: Sequence[TaskSpec], neck_channels: int = 96,
                  dense_channels: int = 64, regression: str = "heatmap") -> None:
         super().__init__()
         self.backbone = backbone
-        self.neck = FPNNeck(backbone.channels, neck_channels, dense_channels)
+        fine = backbone.reductions[0] == 2
+        pyramid = backbone.channels[1:] if fine else backbone.channels
+        self.neck = FPNNeck(pyramid, neck_channels, dense_channels, backbone.channels[0] if fine else None)
         self.task_specs = {t.id: t for t in tasks}
         self.heads = nn.ModuleDict({t.id: make_head(t, backbone.channels[-1], dense_channels, regression)
                                     for t in tasks})
@@ -49,10 +54,11 @@ class MultiTaskNet(nn.Module):
             f.fused, levels = self.neck(feats)
         return f, levels
 
-    def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        chosen = self.select(tasks)
+    def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None,
+                groups: Mapping[str, slice] | None = None) -> dict[str, torch.Tensor]:
+        chosen = self.select(list(groups) if groups is not None else tasks)
         f, _ = self.features(images, dense=any(self.heads[t].needs_dense for t in chosen))
         out: dict[str, torch.Tensor] = {}
         for t in chosen:
-            out.update(self.heads[t](f))
+            out.update(self.heads[t](f if groups is None else f.slice(groups[t])))
         return out

@@ -23,7 +23,9 @@ class ModelConfig:
         name: preset name or ``custom``.
         arch: ``multitask`` (usedge's one-pass net) or ``baseline-b4``.
         backbone: ``timm/<model>`` or ``smp/<encoder>`` (multitask only).
-        neck_channels / dense_channels: FPN pyramid width and fused stride-4 map width.
+        neck_channels / dense_channels: FPN pyramid width and fused dense map width.
+        dense_stride: stride of the dense map every dense head reads: 4 (FPN trunk) or 2 (trunk refined with
+            the backbone's stride-2 feature; see docs/models.md for the measured accuracy x latency choice).
         regression: ``heatmap`` (soft-argmax) or ``direct`` landmark heads.
         input_size: square input side; images are RGB, ``mean``/``std`` normalised after /255.
         tasks: task ids the model answers.
@@ -34,6 +36,7 @@ class ModelConfig:
     backbone: str = "timm/mobilenetv4_conv_small"
     neck_channels: int = 64
     dense_channels: int = 48
+    dense_stride: int = 4
     regression: str = "heatmap"
     input_size: int = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -59,7 +62,9 @@ class ModelConfig:
 MODELS: Registry[ModelConfig] = Registry("model")
 MODELS.register("baseline-b4", ModelConfig("baseline-b4", arch="baseline-b4", backbone="smp/efficientnet-b4",
                                            regression="direct"))
-MODELS.register("student-s", ModelConfig("student-s", backbone="timm/mobilenetv4_conv_small"))
+# 128² input with a stride-2 dense map: the measured accuracy x latency choice on CPU (docs/models.md)
+MODELS.register("student-s", ModelConfig("student-s", backbone="timm/mobilenetv4_conv_small", input_size=128,
+                                         dense_stride=2))
 MODELS.register("student-m", ModelConfig("student-m", backbone="timm/mobilenetv3_large_100",
                                          neck_channels=96, dense_channels=64))
 MODELS.register("student-l", ModelConfig("student-l", backbone="timm/efficientnet_b0",
@@ -97,10 +102,13 @@ def build_model(model: str | ModelConfig, tasks: Sequence[str] | str | None = No
         return BaselineB4(config.task_specs, encoder_name=config.backbone.removeprefix("smp/"))
     if config.arch != "multitask":
         raise ConfigError(f"Unknown arch '{config.arch}'.", fix="use 'multitask' or 'baseline-b4'.")
+    if config.dense_stride not in (2, 4):
+        raise ConfigError(f"dense_stride {config.dense_stride} is not supported.", fix="use 4 or 2.")
     if config.regression not in ("heatmap", "direct"):
         raise ConfigError(f"Unknown regression head '{config.regression}'.", fix="use 'heatmap' or 'direct'.")
-    from usedge.models.backbones import create_backbone
+    from usedge.models.backbones import STRIDES, STRIDES_FINE, create_backbone
     from usedge.models.multitask import MultiTaskNet
 
-    return MultiTaskNet(create_backbone(config.backbone), config.task_specs, config.neck_channels,
+    strides = STRIDES_FINE if config.dense_stride == 2 else STRIDES
+    return MultiTaskNet(create_backbone(config.backbone, strides=strides), config.task_specs, config.neck_channels,
                         config.dense_channels, config.regression)

@@ -1,10 +1,13 @@
 """The multi-task training loop behind ``usedge train``.
 
-Each step draws one task (uniformly, or with temperature over task sizes) and one single-task batch of
-it; backbone and neck are shared, so every task's gradient trains them. AdamW with two groups (backbone;
-neck + heads — the official baseline left its FPN decoder out of every group, we do not), cosine schedule
-with warm-up, AMP on GPU, label-consistent augmentation. Each epoch: eval on val, metrics CSV, curves
-PNG, ``last/`` (resumable) and ``best/`` checkpoints, all written atomically.
+Each step is a mixed-task batch (:mod:`usedge.train.batches`): several tasks drawn by a configurable
+sampler, their images through ONE forward, each head's loss on its own samples, the step's loss the mean
+over its tasks; BatchNorm sees mixed batches. Data come from a data set on disk (held in memory at the input
+size) or, with ``data="phantom"``, fresh seeded phantom images generated in DataLoader worker processes
+(both cores busy); selection uses a fixed held-out split. AdamW (backbone and heads at the same learning
+rate by default: students start from random weights), cosine schedule with warm-up, AMP on GPU,
+label-true augmentation. Each epoch: eval on the held-out split, metrics CSV, curves PNG (loss, score and
+per-family scores), ``last/`` (resumable) and ``best/`` checkpoints, all written atomically.
 """
 from __future__ import annotations
 
@@ -23,30 +26,49 @@ from usedge.data.fmcuia import Sample, find_splits, load_split
 from usedge.data.transforms import AugmentConfig
 from usedge.errors import ConfigError, UsedgeError
 from usedge.models.presets import ModelConfig, build_model, resolve_config
+from usedge.tasks import ALL_TASKS, TaskKind, get_task
+from usedge.train.batches import (ItemDataset, MixedBatch, MixedBatchSampler, PhantomStream, TaskSampler,
+                                  collate_mixed)
 from usedge.train.checkpoint import load_train_state, save_checkpoint
-from usedge.train.dataset import TaskDataset, collate, load_items
-from usedge.train.distributed import DistContext, ShardedBatchSampler
+from usedge.train.dataset import load_items
+from usedge.train.distributed import DistContext
 from usedge.train.evaluate import evaluate_model
 from usedge.train.losses import task_loss
+
+PHANTOM = "phantom"  # TrainConfig.data value for online phantom data
+LOG_EVERY = 50       # steps between progress lines when the output is not a terminal
+TASK_IDS = frozenset(t.id for t in ALL_TASKS)
+FAMILIES = {TaskKind.SEGMENTATION: "seg", TaskKind.CLASSIFICATION: "cls", TaskKind.DETECTION: "det",
+            TaskKind.REGRESSION: "lmk"}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of one training run (recorded in the checkpoint)."""
+    """Options of one training run (recorded in the checkpoint).
+
+    ``data`` is a data set root in the FMC-UIA layout, or ``"phantom"`` for fresh phantom images every step
+    (``phantom_size`` px, seeded by ``seed``); ``val_data`` is the held-out set used for selection (default:
+    the data set's val/ split, or for phantom data a set of ``val_per_task`` images per task generated once
+    into ``<out>/heldout`` with seed ``seed + 1000``). ``batch_size`` images per step are split evenly over
+    ``tasks_per_batch`` distinct tasks. ``workers`` DataLoader processes prepare batches; ``threads`` sets
+    torch's intra-op threads (0: torch's default).
+    """
 
     data: str
     out: str = "runs/train"
     model: str = "student-s"
     tasks: str = "all"
     epochs: int = 10
-    steps_per_epoch: int = 0          # 0: one pass over the training images
-    batch_size: int = 16
-    input_size: int = 0               # 0: the preset's (256); images are resized to this square side
-    lr: float = 1e-3
-    backbone_lr_mult: float = 0.5
+    steps_per_epoch: int = 0          # 0: one pass over the training images (phantom: 200 steps)
+    batch_size: int = 32
+    tasks_per_batch: int = 8
+    input_size: int = 0               # 0: the preset's; images are resized to this square side
+    dense_stride: int = 0             # 0: the preset's; 2 or 4
+    lr: float = 2e-3
+    backbone_lr_mult: float = 1.0
     weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    sampling: str = "uniform"         # uniform | temperature
+    warmup_steps: int = 200
+    sampling: str = "uniform"         # uniform | size | temperature
     temperature: float = 2.0
     augment: bool = True
     freeze_norm: bool = False         # BatchNorm in eval mode (tiny per-process batches, fine-tuning)
@@ -54,6 +76,11 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = False
     val_fraction: float = 0.2         # used only when the data set has no val/ split
+    val_data: str = ""
+    val_per_task: int = 100
+    phantom_size: int = 256
+    workers: int = 1
+    threads: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -64,8 +91,11 @@ def resolve_device(device: str) -> torch.device:
 
 
 def split_samples(cfg: TrainConfig, task_ids: list[str]) -> tuple[list[Sample], list[Sample]]:
-    """Train and val samples; val is a deterministic hold-out of train when the set has no val/."""
+    """Train and val samples of a stored data set; val is ``val_data``'s val split when given, else the
+    set's val/ split, else a deterministic hold-out of train."""
     train = load_split(cfg.data, "train", task_ids)
+    if cfg.val_data:
+        return train, load_split(cfg.val_data, "val", task_ids)
     if "val" in find_splits(cfg.data):
         return train, load_split(cfg.data, "val", task_ids)
     rng = np.random.default_rng(cfg.seed)
@@ -73,19 +103,22 @@ def split_samples(cfg: TrainConfig, task_ids: list[str]) -> tuple[list[Sample], 
     return [s for s, v in zip(train, is_val) if not v], [s for s, v in zip(train, is_val) if v]
 
 
-class TaskSampler:
-    """Draws the task of each step: uniform, or p ∝ n^(1/T) over task sizes."""
+def heldout_phantom(cfg: TrainConfig, task_ids: list[str]) -> list[Sample]:
+    """The fixed held-out split for online phantom training (generated once into ``<out>/heldout``)."""
+    if cfg.val_data:
+        return load_split(cfg.val_data, "val", task_ids)
+    import json
 
-    def __init__(self, sizes: dict[str, int], mode: str, temperature: float, seed: int) -> None:
-        if mode not in ("uniform", "temperature"):
-            raise ConfigError(f"Unknown sampling '{mode}'.", fix="use 'uniform' or 'temperature'.")
-        self.tasks = list(sizes)
-        w = np.ones(len(sizes)) if mode == "uniform" else np.array([sizes[t] ** (1 / temperature) for t in sizes])
-        self.p = w / w.sum()
-        self.rng = np.random.default_rng(seed)
+    from usedge.data.phantom.generator import MARKER, generate_dataset
 
-    def __call__(self) -> str:
-        return self.tasks[self.rng.choice(len(self.tasks), p=self.p)]
+    root = Path(cfg.out) / "heldout"
+    want = {"seed": cfg.seed + 1000, "size": cfg.phantom_size, "val_per_task": cfg.val_per_task}
+    marker = root / MARKER
+    have = json.loads(marker.read_text()) if marker.is_file() else {}
+    if any(have.get(k) != v for k, v in want.items()) or not set(task_ids) <= set(have.get("tasks", [])):
+        generate_dataset(root, per_task=1, seed=want["seed"], size=cfg.phantom_size, progress=True,
+                         val_per_task=cfg.val_per_task, tasks=[get_task(t) for t in task_ids])
+    return load_split(root, "val", task_ids)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
@@ -107,19 +140,36 @@ def cosine_with_warmup(opt: torch.optim.Optimizer, warmup: int, total: int) -> t
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def primary(r: dict) -> tuple[str, float] | None:
+    """The primary metric of one task's results: dice, accuracy, iou or mre."""
+    for key in ("dice", "accuracy", "iou", "mre"):
+        if key in r:
+            return key, float(r[key])
+    return None
+
+
 def score_of(results: dict[str, dict]) -> float:
     """One number to pick the best epoch: mean over tasks of Dice / accuracy / IoU and 1/(1 + MRE/10 px)."""
     vals = []
     for r in results.values():
-        if "dice" in r:
-            vals.append(r["dice"])
-        elif "accuracy" in r:
-            vals.append(r["accuracy"])
-        elif "iou" in r:
-            vals.append(r["iou"])
-        elif "mre" in r:
-            vals.append(1.0 / (1.0 + r["mre"] / 10.0))
+        m = primary(r)
+        if m is not None:
+            vals.append(1.0 / (1.0 + m[1] / 10.0) if m[0] == "mre" else m[1])
     return float(np.nanmean(vals)) if vals else float("nan")
+
+
+def family_scores(results: dict[str, dict]) -> dict[str, float]:
+    """Mean primary metric per task family: seg (Dice), cls (accuracy), det (IoU), lmk (MRE, pixels)."""
+    by: dict[str, list[float]] = {}
+    for task, r in results.items():
+        m = primary(r)
+        if m is not None:
+            by.setdefault(FAMILIES[get_task(task).kind], []).append(m[1])
+    return {f: float(np.nanmean(v)) for f, v in sorted(by.items(), key=lambda kv: list(FAMILIES.values()).index(kv[0]))}
+
+
+def describe_families(scores: dict[str, float]) -> str:
+    return " ".join(f"{f} {v:.1f}px" if f == "lmk" else f"{f} {v:.3f}" for f, v in scores.items())
 
 
 class Trainer:
@@ -129,47 +179,63 @@ class Trainer:
                  model: torch.nn.Module | None = None) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)
         self.dist = DistContext.from_env(device)
         self.device = self.dist.device(device)
         torch.manual_seed(cfg.seed)
-        self.model_config = model_config or resolve_config(cfg.model, cfg.tasks)
-        if cfg.input_size % 32:
-            raise ConfigError(f"input_size {cfg.input_size} is not a multiple of 32 (the backbone's stride).",
-                              fix="use 128, 160, 192, 224, 256, ...")
-        if cfg.input_size and model_config is None:
-            self.model_config = replace(self.model_config, input_size=cfg.input_size)
+        self.model_config = model_config or self._resolve_model_config()
         self.model = (model or build_model(self.model_config)).to(self.device)
         self.net = self.dist.wrap(self.model)  # what training steps call (DDP under torchrun)
-        train, self.val = split_samples(cfg, list(self.model_config.tasks))
-        if not train:
-            raise UsedgeError(f"No training samples for the selected tasks in {cfg.data}.",
-                              fix="check --data and --tasks (`usedge data summary DIR`).")
-        self.loaders = self._loaders(train)
-        self.sampler = TaskSampler({t: len(dl.dataset) for t, dl in self.loaders.items()},
-                                   cfg.sampling, cfg.temperature, cfg.seed)
-        self.steps = cfg.steps_per_epoch or max(1, math.ceil(len(train) / cfg.batch_size))
+        tasks = list(self.model_config.tasks)
+        dataset, self.val = self._data(tasks)
+        self.steps = cfg.steps_per_epoch or (200 if cfg.data == PHANTOM else
+                                             max(1, math.ceil(len(dataset) / cfg.batch_size)))
+        sizes = dataset.sizes()
+        self.batch_sampler = MixedBatchSampler(sizes, TaskSampler(sizes, cfg.sampling, cfg.temperature),
+                                               cfg.batch_size, cfg.tasks_per_batch, self.steps, cfg.seed,
+                                               self.dist.rank, self.dist.world)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.batch_sampler, collate_fn=collate_mixed, num_workers=cfg.workers,
+            persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
         self.opt = make_optimizer(self.model, cfg, self.extra_parameters())
-        self.sched = cosine_with_warmup(self.opt, min(cfg.warmup_steps, self.steps), self.steps * cfg.epochs)
+        self.sched = cosine_with_warmup(self.opt, min(cfg.warmup_steps, self.steps * cfg.epochs // 4 + 1),
+                                        self.steps * cfg.epochs)
         self.history: list[dict] = []
         self.start_epoch = 0
         self.best = -math.inf
         if cfg.resume:
             self._resume()
 
-    def _loaders(self, train: list[Sample]) -> dict[str, torch.utils.data.DataLoader]:
-        items = load_items(train, self.model_config.input_size)
+    def _resolve_model_config(self) -> ModelConfig:
+        cfg = self.cfg
+        config = resolve_config(cfg.model, cfg.tasks)
+        if cfg.input_size % 32:
+            raise ConfigError(f"input_size {cfg.input_size} is not a multiple of 32 (the backbone's stride).",
+                              fix="use 128, 160, 192, 224, 256, ...")
+        if cfg.input_size:
+            config = replace(config, input_size=cfg.input_size)
+        if cfg.dense_stride:
+            config = replace(config, dense_stride=cfg.dense_stride)
+        return config
+
+    def _data(self, tasks: list[str]) -> tuple[ItemDataset | PhantomStream, list[Sample]]:
+        """The training dataset (stored or online phantom) and the held-out samples used for selection."""
+        cfg, aug = self.cfg, AugmentConfig() if self.cfg.augment else None
+        seed = cfg.seed + 1000 * self.dist.rank
+        if cfg.data == PHANTOM:
+            val = heldout_phantom(cfg, tasks) if self.dist.is_main else []
+            self.dist.barrier()
+            return PhantomStream(tasks, self.model_config, aug, seed, cfg.phantom_size), val
+        train, val = split_samples(cfg, tasks)
+        if not train:
+            raise UsedgeError(f"No training samples for the selected tasks in {cfg.data}.",
+                              fix="check --data and --tasks (`usedge data summary DIR`).")
         by_task: dict[str, list] = {}
-        for it in items:
+        for it in load_items(train, self.model_config.input_size):
             by_task.setdefault(it.task.id, []).append(it)
-        aug = AugmentConfig() if self.cfg.augment else None
-        batch, d = self.cfg.batch_size, self.dist
-        d.per_rank_batch(batch)
-        return {t: torch.utils.data.DataLoader(
-                    TaskDataset(v, self.model_config, aug, self.cfg.seed + 1000 * d.rank),
-                    batch_sampler=ShardedBatchSampler(len(v), batch, d.rank, d.world, self.cfg.seed + i),
-                    collate_fn=collate)
-                for i, (t, v) in enumerate(sorted(by_task.items()))}
+        return ItemDataset(by_task, self.model_config, aug, seed), val
 
     def extra_parameters(self) -> list[torch.nn.Parameter]:
         """Trainable parameters outside the model (e.g. distillation adapters); trained with the heads."""
@@ -189,28 +255,27 @@ class Trainer:
     def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         pass
 
-    def compute_loss(self, task: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss of one single-task batch (subclasses add distillation terms)."""
-        return task_loss(self.model.task_specs[task], self.net(x, tasks=[task]), y)
+    def compute_loss(self, batch: MixedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The step's loss (mean over its tasks) and each task's own loss; subclasses add distillation."""
+        out = self.net(batch.images, groups=batch.groups)
+        per_task = {t: task_loss(self.model.task_specs[t], out, y) for t, y in batch.targets.items()}
+        return torch.stack(list(per_task.values())).mean(), per_task
 
     def _batches(self):
-        iters = {t: iter(dl) for t, dl in self.loaders.items()}
+        """Mixed batches, epoch after epoch (the sampler is re-seeded per epoch, so resuming is exact)."""
+        epoch = self.start_epoch
         while True:
-            task = self.sampler()
-            try:
-                yield task, next(iters[task])
-            except StopIteration:
-                iters[task] = iter(self.loaders[task])
-                yield task, next(iters[task])
+            self.batch_sampler.set_epoch(epoch)
+            yield from self.loader
+            epoch += 1
 
-    def _step(self, task: str, x: torch.Tensor, y: torch.Tensor | None) -> float:
-        x = x.to(self.device, non_blocking=True)
-        y = y.to(self.device, non_blocking=True) if y is not None else None
+    def _step(self, batch: MixedBatch) -> dict[str, float]:
+        batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            loss = self.compute_loss(task, x, y)
+            loss, per_task = self.compute_loss(batch)
         value = self.dist.mean(float(loss.detach()))  # every rank sees the same value: all stop together
         if not math.isfinite(value):
-            raise UsedgeError(f"Loss of task {task} became {value} at step {self.sched.last_epoch}.",
+            raise UsedgeError(f"Loss of tasks {batch.tasks} became {value} at step {self.sched.last_epoch}.",
                               fix="lower --lr; the last good checkpoint is in " + str(self.out / "last"))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -218,28 +283,48 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 5.0)
         self.opt.step()
         self.sched.step()
-        return value
+        return {t: float(v.detach()) for t, v in per_task.items()}
 
     def fit(self, progress: bool = True) -> dict:
         from rich.progress import Progress
 
         batches = self._batches()
-        with Progress(disable=not (progress and self.dist.is_main), transient=False) as bar:
+        show = progress and self.dist.is_main
+        with Progress(disable=not show, transient=False) as bar:
             job = bar.add_task("train", total=(self.cfg.epochs - self.start_epoch) * self.steps)
+            log_lines = show and not bar.console.is_terminal  # a log file: a line every LOG_EVERY steps
             for epoch in range(self.start_epoch, self.cfg.epochs):
-                self.model.train()
-                if self.cfg.freeze_norm:
-                    for m in self.model.modules():
-                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                            m.eval()
-                t0, losses, recent = time.perf_counter(), {}, []
-                for _ in range(self.steps):
-                    task, (x, y) = next(batches)
-                    recent.append(self._step(task, x, y))
-                    losses.setdefault(task, []).append(recent[-1])
-                    bar.update(job, advance=1, description=f"epoch {epoch + 1}/{self.cfg.epochs} loss {np.mean(recent[-20:]):.3f}")
+                self._train_mode()
+                t0, losses = time.perf_counter(), {}
+                for step in range(1, self.steps + 1):
+                    for task, value in self._step(next(batches)).items():
+                        losses.setdefault(task, []).append(value)
+                    text = self._describe(epoch, losses)
+                    bar.update(job, advance=1, description=text)
+                    if log_lines and step % LOG_EVERY == 0:
+                        rate = (time.perf_counter() - t0) / step
+                        print(f"step {epoch * self.steps + step}/{self.cfg.epochs * self.steps} ({rate:.2f} s/step): {text}",
+                              flush=True)
                 self._end_epoch(epoch, {t: float(np.mean(v)) for t, v in losses.items()}, time.perf_counter() - t0)
         return self.history[-1] if self.history else {}
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze_norm:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    def _describe(self, epoch: int, losses: dict[str, list[float]]) -> str:
+        """Progress text: running loss per family (last 50 values per task) and the last held-out scores."""
+        fam: dict[str, list[float]] = {}
+        for task, v in losses.items():
+            family = FAMILIES[get_task(task).kind] if task in TASK_IDS else task  # e.g. 'unlabelled'
+            fam.setdefault(family, []).append(float(np.mean(v[-50:])))
+        text = f"epoch {epoch + 1}/{self.cfg.epochs} loss " + " ".join(f"{f} {np.mean(v):.3f}" for f, v in fam.items())
+        if self.history:
+            text += " | val " + describe_families(self.history[-1].get("families", {}))
+        return text
 
     def close(self) -> None:
         """Leave the process group (multi-process runs)."""
@@ -252,12 +337,13 @@ class Trainer:
             self.dist.barrier()
             return
         results = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)).results() if self.val else {}
-        score = score_of(results)
+        score, families = score_of(results), family_scores(results)
         loss = float(np.mean(list(task_losses.values())))
         row = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps, "train_loss": loss, "val_score": score,
-               "seconds": seconds, **{f"loss.{t}": v for t, v in sorted(task_losses.items())},
+               "seconds": seconds, "families": families, **{f"loss.{t}": v for t, v in sorted(task_losses.items())},
                **{f"{t}.{k}": v for t, r in results.items() for k, v in r.items() if k != "n"}}
         self.history.append(row)
+        print(f"epoch {epoch + 1}: val score {score:.4f} ({describe_families(families)}), {seconds:.0f} s", flush=True)
         meta = {"train_config": asdict(self.cfg), "epoch": epoch + 1, "val_score": score, "val": results,
                 **self.checkpoint_meta()}
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "epoch": epoch + 1,
@@ -270,11 +356,13 @@ class Trainer:
         self.dist.barrier()
 
     def _write_logs(self) -> None:
-        keys = list(dict.fromkeys(k for row in self.history for k in row))
+        flat = [{k: v for k, v in row.items() if k != "families"} |
+                {f"family.{f}": v for f, v in row.get("families", {}).items()} for row in self.history]
+        keys = list(dict.fromkeys(k for row in flat for k in row))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.history)
+        writer.writerows(flat)
         atomic_write_text(self.out / "metrics.csv", buf.getvalue())
         atomic_write_json(self.out / "history.json", self.history)
         plot_curves(self.history, self.out / "curves.png")
@@ -294,7 +382,8 @@ class Trainer:
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
-    """Train loss and val score per epoch, as a PNG (skipped quietly if matplotlib is missing)."""
+    """Train loss, val score and the per-family held-out scores per epoch, as a PNG (skipped quietly if
+    matplotlib is missing)."""
     try:
         import matplotlib
 
@@ -302,12 +391,19 @@ def plot_curves(history: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    epochs = [r["epoch"] for r in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [r["train_loss"] for r in history], marker="o")
-    a.set(title="train loss", xlabel="epoch")
-    b.plot(epochs, [r["val_score"] for r in history], marker="o", color="tab:green")
-    b.set(title="val score (mean primary metric)", xlabel="epoch")
+    steps = [r["step"] for r in history]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    axes[0].plot(steps, [r["train_loss"] for r in history], marker="o")
+    axes[0].set(title="train loss (task-balanced)", xlabel="step")
+    axes[1].plot(steps, [r["val_score"] for r in history], marker="o", color="tab:green")
+    axes[1].set(title="held-out score", xlabel="step")
+    names = {"seg": "Dice", "cls": "accuracy", "det": "IoU"}
+    for fam, name in names.items():
+        axes[2].plot(steps, [r.get("families", {}).get(fam, float("nan")) for r in history], marker="o", label=name)
+    axes[2].set(title="held-out per family", xlabel="step", ylim=(0, 1))
+    axes[2].legend(fontsize=8)
+    axes[3].plot(steps, [r.get("families", {}).get("lmk", float("nan")) for r in history], marker="o", color="tab:red")
+    axes[3].set(title="landmark MRE (px, lower is better)", xlabel="step")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
