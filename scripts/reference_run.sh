@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The reference recipe behind docs/reference-run.md and the built-in default student
-# (usedge/assets/default_student). CPU only; on the 2-core workplace machine it takes about an hour.
-#   bash scripts/reference_run.sh            # everything, logs and wall times in runs/ref-*.log
+# (usedge/assets/default_student). CPU only, online phantom data (fresh images every step).
+#   bash scripts/reference_run.sh            # everything; logs in runs/ref-*.log, wall times in runs/ref-times.log
+# Every training step resumes: re-running the script after an interruption continues where it stopped.
+# Steps:
+#   1. teacher: student-s architecture, 4000 mixed-task steps (2 threads)
+#   2. labels-only student and distilled student side by side, 2000 steps each (1 thread each), the same
+#      held-out split (runs/ref-teacher/heldout, seed 1001) for checkpoint selection
+#   3. a test set of a seed never trained or selected on (2027, 100 images per task) and the report on it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-DATA=data/phantom-ref
-COMMON="--data $DATA --input-size 128 --batch-size 16 --lr 2e-3"
-ECHO=$($BIN/python -c "from pydicom.data import get_testdata_file as g; print(g('color3d_jpeg_baseline.dcm'))")
+RECIPE="--data phantom --input-size 128 --dense-stride 2 --batch-size 32 --tasks-per-batch 8 --lr 2e-3 --steps-per-epoch 500"
+HELDOUT=runs/ref-teacher/heldout
+TEST=data/phantom-test-2027
 mkdir -p runs
 stamp() { date -u +%FT%TZ; }
 timed() {  # name, command...
@@ -17,13 +23,20 @@ timed() {  # name, command...
   "$@" > "runs/$name.log" 2>&1
   echo "$(stamp) done  $name in $((SECONDS - t0)) s" | tee -a runs/ref-times.log
 }
-[ -f $DATA/phantom.json ] || timed ref-data $BIN/usedge data phantom --out $DATA --per-task 120 --seed 2026 --size 256
-# teacher and labels-only student side by side, one thread each (2 cores)
-OMP_NUM_THREADS=1 timed ref-teacher-b4 $BIN/usedge train $COMMON --model baseline-b4 --epochs 8 \
-    --steps-per-epoch 100 --out runs/ref-teacher-b4 &
-OMP_NUM_THREADS=1 timed ref-student-s $BIN/usedge train $COMMON --model student-s --epochs 10 \
-    --steps-per-epoch 150 --out runs/ref-student-s &
+resume() { [ -f "$1/last/train_state.pt" ] && echo --resume || true; }
+
+timed ref-teacher $BIN/usedge train $RECIPE --model student-s --epochs 8 --threads 2 --seed 1 \
+    --out runs/ref-teacher $(resume runs/ref-teacher)
+# the two students share the 2 cores, one thread each (no OpenMP spin contention)
+export OMP_NUM_THREADS=1
+timed ref-student $BIN/usedge train $RECIPE --model student-s --epochs 4 --threads 1 --seed 2 \
+    --val-data $HELDOUT --out runs/ref-student $(resume runs/ref-student) &
+timed ref-distill $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
+    --threads 1 --seed 2 --val-data $HELDOUT --no-ablation --no-report --out runs/ref-distill \
+    $(resume runs/ref-distill) &
 wait
-timed ref-distill $BIN/usedge distill --teacher runs/ref-teacher-b4/best --student student-s $COMMON \
-    --unlabelled "$ECHO" --unlabelled-every 4 --epochs 10 --steps-per-epoch 150 \
-    --labels-only runs/ref-student-s/best --out runs/ref-distill
+unset OMP_NUM_THREADS
+[ -f $TEST/phantom.json ] || timed ref-test-data $BIN/usedge data phantom --out $TEST --seed 2027 --per-task 1 \
+    --val-per-task 100 --size 256
+timed ref-report $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
+    --val-data $HELDOUT --labels-only runs/ref-student/best --report-only --report-data $TEST --out runs/ref-distill

@@ -33,9 +33,13 @@ from usedge.cli.train import recipe_config, recipe_options
 @click.option("--labels-only", "labels_only", type=click.Path(exists=True, file_okay=False), default=None,
               help="Use this labels-only checkpoint (same budget) for the ablation instead of training one.")
 @click.option("--report/--no-report", default=True, show_default=True)
+@click.option("--report-only", is_flag=True, help="Do not train: write the report from the checkpoints in OUT.")
+@click.option("--report-data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Score the report on this set's val/ split (e.g. a test seed) instead of the selection split.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/distill", show_default=True)
 def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every, unlabelled_stride, lr, temperature,
-            gt_weight, kd_weight, feature_weight, ablation, labels_only, report, out, **kw) -> None:
+            gt_weight, kd_weight, feature_weight, ablation, labels_only, report, report_only, report_data, out,
+            **kw) -> None:
     """Distil one or more teachers into a compact student (labelled mixed-task batches + unlabelled frames).
 
     Multi-process: torchrun --nproc_per_node N -m usedge.cli.main distill ... (gloo on CPU, NCCL on GPU).
@@ -52,6 +56,7 @@ def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every
                         unlabelled_every=unlabelled_every, unlabelled_stride=unlabelled_stride,
                         no_kd=tuple(t.id for t in parse_tasks(no_kd)) if no_kd else (),
                         weights=KDWeights(gt=gt_weight, kd=kd_weight, temperature=temperature, feature=feature_weight))
-    payload = run_distillation(cfg, ablation=ablation, report=report, labels_only=labels_only)
+    payload = run_distillation(cfg, ablation=ablation, report=report, labels_only=labels_only, train=not report_only,
+                               report_data=report_data)
     if payload:
         click.echo(f"report: {out}/distill_report.md (+ .json, .png); student: {out}/best")

@@ -107,7 +107,9 @@ def train(model, lr, out, **kw) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default="runs/eval", show_default=True,
               help="Gets the submission files, eval.md and eval.json.")
 @click.option("--device", default="auto", show_default=True)
-def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device) -> None:
+@click.option("--montage", type=click.Path(dir_okay=False), default=None,
+              help="With --bundle: also write a PNG of truth vs prediction for one image per task.")
+def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
     from usedge.data.fmcuia import load_split
     from usedge.errors import ConfigError
@@ -123,8 +125,16 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         predictor = load(bundle, backend=backend, precision=precision)
         click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
         task_ids = [t for t in task_ids if t in predictor.model_tasks]
-        report = evaluate_with_predictor(predictor, load_split(data, split, task_ids), task_ids, submission=out)
+        samples = load_split(data, split, task_ids)
+        report = evaluate_with_predictor(predictor, samples, task_ids, submission=out)
+        if montage:
+            from usedge.stream.montage import prediction_montage
+
+            click.echo(f"wrote {prediction_montage(predictor, samples, montage)}")
     else:
+        if montage:
+            raise ConfigError("--montage draws the runtime's results: use it with --bundle.",
+                              fix="export the checkpoint (usedge export) and pass --bundle.")
         from usedge.train.checkpoint import load_checkpoint
         from usedge.train.evaluate import evaluate_model
         from usedge.train.loop import resolve_device

@@ -151,14 +151,16 @@ def plot(rows: list[dict], roles: Sequence[str], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_report(out: Path, entries: Sequence[ModelEntry], owner: dict[str, str]) -> dict:
-    """Write distill_report.{md,json,png} under ``out``; return the JSON payload."""
+def write_report(out: Path, entries: Sequence[ModelEntry], owner: dict[str, str], data: str = "") -> dict:
+    """Write distill_report.{md,json,png} under ``out``; return the JSON payload. ``data`` names the
+    labelled split every model was scored on."""
     rows = build_rows(entries, owner)
     roles = [e.role for e in entries if e.role != "teacher"]
     families = family_summary(rows, roles)
     payload = {"models": [{k: v for k, v in e.__dict__.items() if k != "results"} for e in entries],
-               "tasks": rows, "families": families}
+               "tasks": rows, "families": families, "data": data}
     atomic_write_json(out / "distill_report.json", payload)
-    atomic_write_text(out / "distill_report.md", "# Distillation report\n\n" + to_markdown(entries, rows, families))
+    scored = f"Scored on {data}.\n\n" if data else ""
+    atomic_write_text(out / "distill_report.md", "# Distillation report\n\n" + scored + to_markdown(entries, rows, families))
     plot(rows, roles, out / "distill_report.png")
     return payload

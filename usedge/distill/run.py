@@ -17,26 +17,32 @@ def labels_only_config(cfg: DistillConfig):
 
 
 def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = True, progress: bool = True,
-                     latency_runs: int = 50, labels_only: str | None = None) -> dict:
+                     latency_runs: int = 50, labels_only: str | None = None, train: bool = True,
+                     report_data: str | None = None) -> dict:
     """Distil into ``cfg.out`` (best/, last/), optionally train ``cfg.out/labels-only``, write the report.
 
     ``labels_only``: an existing labels-only checkpoint trained with the same budget, used instead of
-    training the ablation again (its train config is recorded in the report).
+    training the ablation again (its train config is recorded in the report). ``train=False`` only writes
+    the report from the checkpoints already in ``cfg.out``. ``report_data``: score the report on this set's
+    val/ split (e.g. a test set of a seed never trained or selected on) instead of the selection split.
 
     Returns the report payload (empty when ``report`` is False or on non-main ranks).
     """
+    from usedge.data.fmcuia import load_split
     from usedge.train.checkpoint import load_checkpoint
     from usedge.train.loop import Trainer
 
     distiller = Distiller(cfg)
-    distiller.fit(progress=progress)
+    if train:
+        distiller.fit(progress=progress)
     ablation_path = Path(labels_only) if labels_only else Path(cfg.out) / "labels-only" / "best"
-    if ablation and not labels_only:
+    if train and ablation and not labels_only:
         Trainer(labels_only_config(cfg), model_config=distiller.model_config).fit(progress=progress)
     if not report or not distiller.dist.is_main:
         distiller.close()
         return {}
-    val, device = distiller.val, str(distiller.device)
+    val = load_split(report_data, "val", list(distiller.model_config.tasks)) if report_data else distiller.val
+    device = str(distiller.device)
     entries = []
     for t in distiller.teacher_set.teachers:
         entries.append(_entry(t.name, "teacher", t.model, t.config, val, device, latency_runs))
@@ -45,7 +51,8 @@ def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = T
         model, config, _ = load_checkpoint(path, device=device)
         entries.append(_entry(f"{config.name} ({role})", role, model, config, val, device, latency_runs))
     distiller.close()
-    return write_report(Path(cfg.out), entries, distiller.teacher_set.assignment())
+    return write_report(Path(cfg.out), entries, distiller.teacher_set.assignment(),
+                        data=f"{report_data}/val" if report_data else "the selection (held-out) split")
 
 
 def _entry(name, role, model, config, val, device, runs) -> ModelEntry:
