@@ -11,14 +11,19 @@ from usedge.runtime.backends.base import Backend, InputSpec, dims_to_spec
 
 class OpenVINOBackend(Backend):
     """Options: ``device`` ("CPU", "GPU", "NPU", "AUTO"), ``threads`` (INFERENCE_NUM_THREADS; None = all
-    cores), ``hint`` ("LATENCY" for batch-1 streaming, "THROUGHPUT" for offline batches)."""
+    cores), ``hint`` ("LATENCY" for batch-1 streaming, "THROUGHPUT" for offline batches),
+    ``inference_precision`` (INFERENCE_PRECISION_HINT, "f32" by default: on CPUs with AVX512_BF16 or AMX
+    OpenVINO otherwise runs float layers in bf16, so an "fp32" model would silently lose ~3 digits;
+    pass "bf16" / "f16" to opt in, or None for the plugin's default)."""
 
     name = "openvino"
 
     def _open(self, path: Path, device: str = "CPU", threads: int | None = None,
-              hint: str = "LATENCY") -> tuple[InputSpec, list[str]]:
+              hint: str = "LATENCY", inference_precision: str | None = "f32") -> tuple[InputSpec, list[str]]:
         ov = require("openvino", "cpu", "the OpenVINO backend")
-        config = {"PERFORMANCE_HINT": hint}
+        config: dict[str, object] = {"PERFORMANCE_HINT": hint}
+        if inference_precision and device.upper() == "CPU":
+            config["INFERENCE_PRECISION_HINT"] = inference_precision
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
