@@ -133,3 +133,38 @@ def test_cli_distill_writes_the_report(data, teacher, tmp_path):
     assert (tmp_path / "distill_report.png").stat().st_size > 1000
     assert "retention" in (tmp_path / "distill_report.md").read_text()
     assert (tmp_path / "labels-only" / "best" / "model.safetensors").is_file()
+
+
+def test_distil_from_a_baseline_pth_saved_like_the_challenge_code(data, tmp_path):
+    """`torch.save(model.state_dict(), 'best_model.pth')`, as the FMC-UIA baseline's train.py saves it: the
+    file name has a dot, and it must still be a usable teacher (named 'best_model')."""
+    from usedge.distill.teachers import teacher_name
+    from usedge.models.baseline import BaselineB4
+    from usedge.tasks import parse_tasks
+
+    torch.manual_seed(0)
+    pth = tmp_path / "best_model.pth"
+    torch.save(BaselineB4(parse_tasks(TASKS)).state_dict(), pth)
+    assert teacher_name(pth) == "best_model" and teacher_name(tmp_path / "runs" / "t1" / "best") == "t1"
+    d = Distiller(_cfg(data, tmp_path / "out", pth, epochs=1, steps_per_epoch=2))
+    assert d.teacher_set.assignment() == {t: "best_model" for t in TASKS.split(",")}
+    d.fit(progress=False)
+    assert len(d.history) == 1 and all(v == v for k, v in d.history[0].items() if k.startswith("loss."))
+
+
+def test_per_task_kd_can_be_switched_off(data, teacher, tmp_path):
+    """no_kd: those tasks learn from labels only (their loss equals the labels-only loss on the same batch)."""
+    d = Distiller(_cfg(data, tmp_path, teacher, no_kd=("organ_cls",), augment=False))
+    batch = next(d._batches())
+    d.model.eval()
+    _, per_task = d.compute_loss(batch)
+    from usedge.train.losses import task_loss
+
+    out = d.model(batch.images, groups=batch.groups)
+    with torch.no_grad():
+        for task in batch.tasks:
+            gt = task_loss(d.model.task_specs[task], out, batch.targets[task])
+            if task == "organ_cls":
+                assert float(per_task[task]) == pytest.approx(float(gt), rel=1e-5)
+            else:
+                assert float(per_task[task]) > float(gt)  # + the distillation term

@@ -40,7 +40,15 @@ def load_teacher(path: str | Path, device: str = "cpu", name: str | None = None)
     model, config, _ = load_checkpoint(path, device=device)
     for p in model.parameters():
         p.requires_grad_(False)
-    return Teacher(name or Path(path).name, str(path), model.eval(), config)
+    return Teacher(name or teacher_name(path), str(path), model.eval(), config)
+
+
+def teacher_name(path: str | Path) -> str:
+    """A default teacher name that is a valid module key: ``runs/t1/best`` -> ``t1``, ``best_model.pth`` ->
+    ``best_model`` (no dots: the name keys the feature adapters' ModuleDict)."""
+    p = Path(path)
+    stem = p.stem if p.is_file() else (p.parent.name if p.name in ("best", "last") and p.parent.name else p.name)
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem) or "teacher"
 
 
 def parse_task_teachers(pairs: Sequence[str]) -> dict[str, str]:
@@ -70,6 +78,11 @@ class TeacherSet:
         if not teachers:
             raise ConfigError("No teacher given.", fix="pass --teacher CKPT (a usedge checkpoint or a baseline .pth).")
         self.teachers = list(teachers)
+        seen = [t.name for t in self.teachers]
+        if len(set(seen)) != len(seen):
+            raise ConfigError(f"Two teachers have the same name ({', '.join(seen)}).",
+                              fix="give each a folder of its own name (runs/<name>/best), or use t0, t1, ... "
+                                  "in --task-teacher.")
         names = {t.name: t for t in self.teachers} | {f"t{i}": t for i, t in enumerate(self.teachers)}
         self.owner: dict[str, Teacher] = {}
         for task, who in (task_teacher or {}).items():
