@@ -4,9 +4,10 @@
 #   bash scripts/reference_run.sh            # everything; logs in runs/ref-*.log, wall times in runs/ref-times.log
 # Every training step resumes: re-running the script after an interruption continues where it stopped.
 # Steps:
-#   1. teacher: student-s architecture, 4000 mixed-task steps (2 threads)
-#   2. labels-only student and distilled student side by side, 2000 steps each (1 thread each), the same
-#      held-out split (runs/ref-teacher/heldout, seed 1001) for checkpoint selection
+#   1. teacher (student-s architecture, 4000 mixed-task steps) and the labels-only student (2000 steps) side
+#      by side, one thread each (no OpenMP spin contention); the student selects on the teacher's held-out
+#      split (runs/ref-teacher/heldout: seed 1001, 100 images per task)
+#   2. the distilled student: the same 2000-step budget, schedule and seed as the labels-only one (2 threads)
 #   3. a test set of a seed never trained or selected on (2027, 100 images per task) and the report on it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,17 +26,19 @@ timed() {  # name, command...
 }
 resume() { [ -f "$1/last/train_state.pt" ] && echo --resume || true; }
 
-timed ref-teacher $BIN/usedge train $RECIPE --model student-s --epochs 8 --threads 2 --seed 1 \
-    --out runs/ref-teacher $(resume runs/ref-teacher)
-# the two students share the 2 cores, one thread each (no OpenMP spin contention)
 export OMP_NUM_THREADS=1
+# the teacher's held-out split (what `usedge train --data phantom` would generate into OUT/heldout: seed + 1000)
+[ -f $HELDOUT/phantom.json ] || $BIN/usedge data phantom --out $HELDOUT --seed 1001 --per-task 1 \
+    --val-per-task 100 --size 256
+timed ref-teacher $BIN/usedge train $RECIPE --model student-s --epochs 8 --threads 1 --seed 1 \
+    --out runs/ref-teacher $(resume runs/ref-teacher) &
 timed ref-student $BIN/usedge train $RECIPE --model student-s --epochs 4 --threads 1 --seed 2 \
     --val-data $HELDOUT --out runs/ref-student $(resume runs/ref-student) &
-timed ref-distill $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
-    --threads 1 --seed 2 --val-data $HELDOUT --no-ablation --no-report --out runs/ref-distill \
-    $(resume runs/ref-distill) &
 wait
 unset OMP_NUM_THREADS
+timed ref-distill $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
+    --threads 2 --seed 2 --val-data $HELDOUT --no-ablation --no-report --out runs/ref-distill \
+    $(resume runs/ref-distill)
 [ -f $TEST/phantom.json ] || timed ref-test-data $BIN/usedge data phantom --out $TEST --seed 2027 --per-task 1 \
     --val-per-task 100 --size 256
 timed ref-report $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
