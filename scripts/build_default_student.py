@@ -1,15 +1,9 @@
 """Package a trained student as the built-in default (usedge/assets/default_student): fp16 safetensors +
 config.json + its eval table. The default is what `usedge export` and `usedge demo` use with no --model.
 
-Rebuild from scratch (about an hour on a 2-core CPU; docs/reference-run.md has the whole recipe):
-    usedge data phantom --out data/phantom-ref --per-task 120 --seed 2026 --size 256
-    usedge train --data data/phantom-ref --model baseline-b4 --input-size 128 --epochs 8 --steps-per-epoch 100 \
-        --batch-size 16 --lr 2e-3 --out runs/ref-teacher-b4
-    usedge train --data data/phantom-ref --model student-s --input-size 128 --epochs 10 --steps-per-epoch 150 \
-        --batch-size 16 --lr 2e-3 --out runs/ref-student-s
-    usedge distill --teacher runs/ref-teacher-b4/best --data data/phantom-ref --input-size 128 --epochs 10 \
-        --steps-per-epoch 150 --batch-size 16 --lr 2e-3 --labels-only runs/ref-student-s/best --out runs/ref-distill
-    python scripts/build_default_student.py runs/ref-distill/best --data data/phantom-ref
+Rebuild from scratch (about 1.5 hours on the 2-core workplace CPU; docs/reference-run.md has the recipe):
+    bash scripts/reference_run.sh          # teacher, labels-only student, distilled student, test-set report
+    python scripts/build_default_student.py runs/ref-distill/best --data data/phantom-test-2027
 """
 from __future__ import annotations
 

@@ -77,6 +77,16 @@ class DistContext:
         dist.all_reduce(t)
         return float(t.item()) / self.world
 
+    def mean_many(self, values: list[float]) -> list[float]:
+        """Element-wise means over ranks of a list of scalars, in one all-reduce (identity in one process)."""
+        if not self.enabled or not values:
+            return list(values)
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t)
+        return (t / self.world).tolist()
+
     def barrier(self) -> None:
         if self.enabled:
             import torch.distributed as dist

@@ -273,7 +273,9 @@ class Trainer:
         batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             loss, per_task = self.compute_loss(batch)
-        value = self.dist.mean(float(loss.detach()))  # every rank sees the same value: all stop together
+        tasks = list(per_task)  # every rank drew the same tasks: reduce the step's and each task's loss at once
+        value, *task_values = self.dist.mean_many([float(loss.detach())] + [float(per_task[t].detach()) for t in tasks])
+        # every rank sees the same values: all stop together, and the logged losses are the global batch's
         if not math.isfinite(value):
             raise UsedgeError(f"Loss of tasks {batch.tasks} became {value} at step {self.sched.last_epoch}.",
                               fix="lower --lr; the last good checkpoint is in " + str(self.out / "last"))
@@ -283,7 +285,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 5.0)
         self.opt.step()
         self.sched.step()
-        return {t: float(v.detach()) for t, v in per_task.items()}
+        return dict(zip(tasks, task_values))
 
     def fit(self, progress: bool = True) -> dict:
         from rich.progress import Progress
