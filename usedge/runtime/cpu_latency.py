@@ -19,7 +19,8 @@ def cpu_latency_ms(onnx_path: str | Path, size: int = 256, threads: int = 2, run
         import openvino as ov
 
         compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                     "PERFORMANCE_HINT": "LATENCY"})
+                                                                     "PERFORMANCE_HINT": "LATENCY",
+                                                                     "INFERENCE_PRECISION_HINT": "f32"})
         req = compiled.create_infer_request()
         run, name = (lambda: req.infer({0: x})), f"OpenVINO {ov.__version__.split('-')[0]} fp32"
     except ImportError:
