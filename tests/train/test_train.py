@@ -38,7 +38,7 @@ def trained(phantom_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=str(phantom_set), out=str(out), model="student-s", tasks=TASKS, epochs=4,
                       steps_per_epoch=60, batch_size=8, lr=3e-3, warmup_steps=10)
-    model_config = replace(resolve_config("student-s", TASKS), input_size=128)
+    model_config = replace(resolve_config("student-s", TASKS), input_size=96)
     trainer = Trainer(cfg, model_config=model_config)
     trainer.fit(progress=False)
     return out, trainer.history
@@ -68,7 +68,7 @@ def test_resume_continues_from_last(trained, phantom_set):
 
     cfg = TrainConfig(data=str(phantom_set), out=str(out), model="student-s", tasks=TASKS, epochs=5,
                       steps_per_epoch=5, batch_size=8, resume=True)
-    trainer = Trainer(cfg, model_config=replace(resolve_config("student-s", TASKS), input_size=128))
+    trainer = Trainer(cfg, model_config=replace(resolve_config("student-s", TASKS), input_size=96))
     assert trainer.start_epoch == 4 and len(trainer.history) == 4
     trainer.fit(progress=False)
     assert [r["epoch"] for r in trainer.history] == [1, 2, 3, 4, 5]
@@ -126,6 +126,7 @@ def test_checkpoint_with_wrong_architecture_is_refused(tmp_path):
         load_checkpoint(tmp_path)
 
 
+@pytest.mark.slow
 def test_online_phantom_training_improves_every_family_and_resumes(tmp_path):
     """--data phantom: fresh images every step, a held-out set generated once; a short run lowers the loss of
     every task family (one task of each here), and a stopped run continues where it left off."""
