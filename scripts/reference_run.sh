@@ -9,6 +9,7 @@
 #      split (runs/ref-teacher/heldout: seed 1001, 100 images per task)
 #   2. the distilled student: the same 2000-step budget, schedule and seed as the labels-only one (2 threads)
 #   3. a test set of a seed never trained or selected on (2027, 100 images per task) and the report on it
+#   4. the distillation again with --no-kd detection, its report, and the curves of all runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -43,3 +44,11 @@ timed ref-distill $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --
     --val-per-task 100 --size 256
 timed ref-report $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s --epochs 4 \
     --val-data $HELDOUT --labels-only runs/ref-student/best --report-only --report-data $TEST --out runs/ref-distill
+# the same distillation with detection learning from its labels only (the teacher's boxes are worse than them)
+timed ref-distill-nodetkd $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s \
+    --epochs 4 --threads 2 --seed 2 --val-data $HELDOUT --no-kd detection --no-ablation --no-report \
+    --out runs/ref-distill-nodetkd $(resume runs/ref-distill-nodetkd)
+timed ref-report-nodetkd $BIN/usedge distill $RECIPE --teacher runs/ref-teacher/best --student student-s \
+    --epochs 4 --val-data $HELDOUT --no-kd detection --labels-only runs/ref-student/best --report-only \
+    --report-data $TEST --out runs/ref-distill-nodetkd
+$BIN/python scripts/plot_reference_curves.py runs/ref-teacher runs/ref-student runs/ref-distill runs/ref-distill-nodetkd
