@@ -36,21 +36,12 @@ def export(size: int, stride: int, path: Path) -> None:
 
 def time_one(path: str, size: int, runtime: str, threads: int, runs: int) -> float:
     """p50 ms of one runtime on one ONNX file (run in a child process)."""
+    from usedge.bench.harness import timed
     from usedge.runtime.backends import open_backend
 
-    options = {"threads": threads}
-    backend = open_backend(runtime, path, **options)
+    backend = open_backend(runtime, path, threads=threads)
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    import time
-
-    for _ in range(20):
-        backend.infer(x)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        backend.infer(x)
-        times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+    return float(np.median(timed(lambda: backend.infer(x), runs, warmup=20)))
 
 
 def main() -> None:

@@ -131,11 +131,6 @@ class MixedBatch:
         return MixedBatch(self.images.to(device, non_blocking=True), self.groups,
                           {t: y.to(device, non_blocking=True) for t, y in self.targets.items()})
 
-    def only(self, task: str) -> MixedBatch:
-        """The batch restricted to one task (its images and target)."""
-        sl = self.groups[task]
-        return MixedBatch(self.images[sl], {task: slice(0, sl.stop - sl.start)}, {task: self.targets[task]})
-
 
 def collate_mixed(samples: Sequence[tuple[str, torch.Tensor, torch.Tensor]]) -> MixedBatch:
     """``(task, x, target)`` samples (grouped by task, as the sampler yields them) -> :class:`MixedBatch`."""

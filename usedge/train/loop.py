@@ -38,6 +38,8 @@ from usedge.train.losses import task_loss
 PHANTOM = "phantom"  # TrainConfig.data value for online phantom data
 LOG_EVERY = 50       # steps between progress lines when the output is not a terminal
 TASK_IDS = frozenset(t.id for t in ALL_TASKS)
+PRIMARY_METRIC = {TaskKind.SEGMENTATION: "dice", TaskKind.CLASSIFICATION: "accuracy", TaskKind.DETECTION: "iou",
+                  TaskKind.REGRESSION: "mre"}
 FAMILIES = {TaskKind.SEGMENTATION: "seg", TaskKind.CLASSIFICATION: "cls", TaskKind.DETECTION: "det",
             TaskKind.REGRESSION: "lmk"}
 
@@ -158,14 +160,11 @@ def score_of(results: dict[str, dict]) -> float:
     return float(np.nanmean(vals)) if vals else float("nan")
 
 
-def family_scores(results: dict[str, dict]) -> dict[str, float]:
-    """Mean primary metric per task family: seg (Dice), cls (accuracy), det (IoU), lmk (MRE, pixels)."""
-    by: dict[str, list[float]] = {}
-    for task, r in results.items():
-        m = primary(r)
-        if m is not None:
-            by.setdefault(FAMILIES[get_task(task).kind], []).append(m[1])
-    return {f: float(np.nanmean(v)) for f, v in sorted(by.items(), key=lambda kv: list(FAMILIES.values()).index(kv[0]))}
+def family_scores(summary: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The primary metric of each family from :meth:`EvalReport.family_summary`: seg (Dice), cls (accuracy),
+    det (IoU), lmk (MRE, pixels)."""
+    return {FAMILIES[kind]: summary[kind.value][metric] for kind, metric in PRIMARY_METRIC.items()
+            if kind.value in summary}
 
 
 def describe_families(scores: dict[str, float]) -> str:
@@ -338,8 +337,9 @@ class Trainer:
         if not self.dist.is_main:  # rank 0 evaluates and writes; the others wait for it
             self.dist.barrier()
             return
-        results = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)).results() if self.val else {}
-        score, families = score_of(results), family_scores(results)
+        report = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)) if self.val else None
+        results = report.results() if report else {}
+        score, families = score_of(results), family_scores(report.family_summary(results) if report else {})
         loss = float(np.mean(list(task_losses.values())))
         row = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps, "train_loss": loss, "val_score": score,
                "seconds": seconds, "families": families, **{f"loss.{t}": v for t, v in sorted(task_losses.items())},
