@@ -86,7 +86,8 @@ def test_bundle_refuses_tampering_truncation_and_zip_slip(exported, tmp_path):
 
 @pytest.mark.slow
 def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, tmp_path):
-    """A gate no model can pass (max drop -1 point) -> GateFailed after the bundle and report are written."""
+    """A gate no model can pass (every limit below zero) -> PTQ fails, QAT runs and fails, the sensitivity
+    search tries 1, 2, 3 float activations, then GateFailed after the bundle and its report are written."""
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, GateFailed, run_export
     from usedge.export.verify import verify_bundle
@@ -97,18 +98,44 @@ def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, t
     ckpt = save_checkpoint(tmp_path / "ck", model, config)
     data = tmp_path / "data"
     generate_dataset(data, per_task=12, seed=5, size=96, tasks=TASKS.split(","), progress=False)
-    cfg = ExportConfig(model=str(ckpt), data=str(data), out=str(tmp_path / "bundle"), per_task=10,
-                       gate=GateConfig(max_drop_points=-1.0, max_mre_increase=-1.0), latency_runs=5, max_float=3)
+    never = GateConfig(max_drop_points=-1.0, max_mre_increase=-1.0, hard_drop_points=-1.0, hard_mre_increase=-1.0)
+    cfg = ExportConfig(model=str(ckpt), data=str(data), out=str(tmp_path / "bundle"), per_task=10, gate=never,
+                       latency_runs=5, max_float=3, qat="auto", qat_steps=2)
     with pytest.raises(GateFailed, match="INT8 gate failed"):
         run_export(cfg)
     bundle = load_bundle(tmp_path / "bundle")
     meta = bundle.metadata
     assert meta["precisions"] == ["fp32", "int8"] and meta["int8"]["passed"] is False
-    # the sensitivity search tried 1, 2, then 3 float activations, then gave up
-    assert meta["int8"]["attempts"] == 4 and len(meta["int8"]["float_activations"]) == 3
-    assert "/FUGC/.*" in meta["int8"]["float_layers"] and meta["int8"]["gate_samples"]["organ_cls"] > 0
+    assert meta["int8"]["method"] == "qat" and meta["int8"]["qat"]["steps"] == 2
+    # PTQ, QAT, then the sensitivity search with 1, 2 and 3 float activations
+    assert meta["int8"]["attempts"] == 5 and len(meta["int8"]["float_activations"]) == 3
+    assert "/FUGC/(?!block/).*" in meta["int8"]["float_layers"] and meta["int8"]["gate_samples"]["organ_cls"] > 0
+    assert all(np.isfinite(r["p_value"]) for r in meta["int8"]["gate"])   # paired per-image comparison
     assert meta["calibration"]["per_task"] == {t: 10 for t in TASKS.split(",")}
-    assert "FAIL" in (bundle.path / "report.md").read_text()
+    report = (bundle.path / "report.md").read_text()
+    assert "FAIL" in report and "quantization-aware fine-tuning" in report and "Gate resolution" in report
     result = verify_bundle(bundle.path)
     assert result["checksums"] and result["checker"] == {"fp32": "ok", "int8": "ok"}
     assert all(r["passed"] for r in result["parity"]["fp32"].values())
+
+
+@pytest.mark.slow
+def test_cli_export_with_a_forced_gate_exits_nonzero_and_prints_the_per_task_report(exported, tmp_path):
+    from click.testing import CliRunner
+
+    from usedge.cli.main import cli
+    from usedge.data.phantom import generate_dataset
+    from usedge.train.checkpoint import save_checkpoint
+
+    model, config, _ = exported
+    ckpt = save_checkpoint(tmp_path / "ck", model, config)
+    generate_dataset(tmp_path / "data", per_task=12, seed=6, size=96, tasks=TASKS.split(","), progress=False)
+    result = CliRunner().invoke(cli, ["export", "--model", str(ckpt), "--data", str(tmp_path / "data"),
+                                      "--per-task", "10", "--max-drop", "-1", "--max-mre-increase", "-1",
+                                      "--hard-drop", "-1", "--hard-mre-increase", "-1", "--qat", "never",
+                                      "--max-float", "0", "--out", str(tmp_path / "bundle")])
+    assert result.exit_code != 0
+    assert "INT8 gate failed" in result.output
+    for task in TASKS.split(","):
+        assert f"| {task} |" in result.output          # the per-task table, printed
+    assert (tmp_path / "bundle" / "report.md").is_file()

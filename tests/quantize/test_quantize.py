@@ -57,6 +57,60 @@ def test_gate_judges_points_and_relative_mre():
     assert failing(apply_gate(fp32, {}, GateConfig())) == list(fp32)  # a missing result never passes
 
 
+def test_a_one_image_loss_is_exactly_one_point_not_more():
+    """100 * (0.95 - 0.94) is 1.0000000000000009 in floats: the old gate failed it as "more than 1 point"."""
+    rows = apply_gate({"organ_cls": {"accuracy": 0.95}}, {"organ_cls": {"accuracy": 0.94}}, GateConfig())
+    assert not failing(rows) and rows[0].change == "-1.00 pt"
+
+
+def _flips(n: int, lost: int, gained: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image correctness of fp32 and int8 on n images: ``lost`` right only in fp32, ``gained`` only int8."""
+    a, b = np.ones(n), np.ones(n)
+    b[:lost] = 0
+    a[lost:lost + gained] = 0
+    return a, b
+
+
+@pytest.mark.parametrize("lost, gained, fails", [(2, 0, False),   # 2 points, p = 0.25: noise
+                                                 (3, 1, False),   # 2 points net, p = 0.31
+                                                 (5, 0, True),    # 5 points: beyond the hard limit
+                                                 (3, 0, False)])  # 3 points, p = 0.125, at the hard limit
+def test_gate_fails_significant_or_large_losses_only(lost, gained, fails):
+    a, b = _flips(100, lost, gained)
+    fp32 = {"organ_cls": {"accuracy": a.mean(), "n": 100}}
+    int8 = {"organ_cls": {"accuracy": b.mean(), "n": 100}}
+    row = apply_gate(fp32, int8, GateConfig(), {"organ_cls": a}, {"organ_cls": b})[0]
+    assert (not row.passed) == fails
+    assert 0 < row.p_value <= 1 and row.ci_low <= 100 * (a.mean() - b.mean()) <= row.ci_high
+
+
+def test_gate_fails_a_small_but_consistent_dice_loss_and_passes_noise():
+    from usedge.quantize.gate import paired_loss
+
+    rng = np.random.default_rng(0)
+    fp32 = rng.uniform(0.7, 0.95, 100)
+    consistent = fp32 - rng.uniform(0.01, 0.02, 100)           # every image loses 1-2 points
+    noisy = fp32 + rng.normal(0, 0.03, 100) - 0.003             # no systematic loss
+    mean, p, lo, hi = paired_loss(fp32, consistent, higher_is_better=True)
+    assert 0.01 <= mean <= 0.02 and p < 0.001 and 0.01 <= lo <= hi <= 0.02
+    rows = apply_gate({"fetal_head": {"dice": fp32.mean(), "n": 100}, "lung": {"dice": fp32.mean(), "n": 100}},
+                      {"fetal_head": {"dice": consistent.mean()}, "lung": {"dice": noisy.mean()}}, GateConfig(),
+                      {"fetal_head": fp32, "lung": fp32}, {"fetal_head": consistent, "lung": noisy})
+    assert failing(rows) == ["fetal_head"]
+    # landmarks: lower is better; a 10 % larger error on every image fails, with the loss in % of fp32's MRE
+    err = rng.uniform(3, 9, 100)
+    row = apply_gate({"FUGC": {"mre": err.mean(), "n": 100}}, {"FUGC": {"mre": 1.1 * err.mean()}}, GateConfig(),
+                     {"FUGC": err}, {"FUGC": 1.1 * err})[0]
+    assert not row.passed and row.change == "+10.0 %" and 9 < row.ci_low <= 10 <= row.ci_high < 11
+
+
+def test_gate_resolution_is_stated():
+    from usedge.quantize.gate import resolution
+
+    text = resolution(100, GateConfig())
+    assert "1.0 points" in text and "from 5 images (5 points)" in text
+
+
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("nncf")

@@ -25,7 +25,7 @@ import numpy as np
 
 from usedge.errors import ConfigError, UsedgeError
 from usedge.export.bundle import MODEL_FILES, sha256_file, write_bundle
-from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, to_markdown
+from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, resolution, to_markdown
 from usedge.runtime.preprocess import PreprocessSpec
 
 
@@ -50,6 +50,8 @@ class ExportConfig:
     max_float: int = 64                  # sensitivity search: most activation quantizers kept in float
     sensitivity_images: int = 64         # calibration images of the failing tasks used to rank quantizers
     max_gate_attempts: int = 14          # bound on gate evaluations (doubling + bisection)
+    qat: str = "auto"                    # quantization-aware fine-tuning: auto (when PTQ fails), always, never
+    qat_steps: int = 300
 
 
 def _log(msg: str) -> None:
@@ -79,11 +81,11 @@ def run_export(cfg: ExportConfig) -> dict:
         ref_inputs, ref_outputs = _parity_inputs(model, config, data)
         meta["parity"] = {"fp32": _parity(files["model.fp32.onnx"], ref_inputs, ref_outputs, config, "fp32")}
         val = _val_samples(data, config)
-        fp32_results = _score(files["model.fp32.onnx"], spec, val, config)
-        meta["accuracy"] = {"fp32": fp32_results}
+        fp32_scores = _score(files["model.fp32.onnx"], spec, val, config)
+        meta["accuracy"] = {"fp32": fp32_scores.results}
         rows: list[GateRow] = []
         if cfg.int8:
-            rows = _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, ref_inputs, ref_outputs)
+            rows = _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_scores, val, ref_inputs, ref_outputs)
         meta["latency"] = _latency(files, spec, target, cfg.latency_runs)
         report = _report_markdown(meta, rows, cfg.gate)
         files["report.md"] = report
@@ -171,13 +173,25 @@ def _val_samples(data: Path, config):
     return load_split(data, split, list(config.tasks))
 
 
-def _score(path: Path, spec: PreprocessSpec, val, config) -> dict[str, dict]:
+@dataclass
+class Scores:
+    """Per-task metrics of one model on the gate set, and each image's headline metric (for pairing)."""
+
+    results: dict[str, dict]
+    samples: dict[str, np.ndarray]
+
+
+def _score(path: Path, spec: PreprocessSpec, val, config) -> Scores:
     from usedge.runtime.backends import available_backends, open_backend
     from usedge.runtime.evaluate import evaluate_predictor
 
     backend = open_backend(available_backends()[0], path)
     report = evaluate_predictor(lambda x, task: backend.infer(x), spec, val, list(config.tasks))
-    return report.results()
+    return Scores(report.results(), report.per_sample())
+
+
+def _gate(fp32: Scores, int8: Scores, gate: GateConfig) -> list[GateRow]:
+    return apply_gate(fp32.results, int8.results, gate, fp32.samples, int8.samples)
 
 
 def _calibration(cfg: ExportConfig, data: Path, spec: PreprocessSpec, tasks: list[str], model_sha: str):
@@ -201,43 +215,70 @@ def _calibration(cfg: ExportConfig, data: Path, spec: PreprocessSpec, tasks: lis
                              allow_small=cfg.allow_small_calibration)
 
 
-def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_results, val, ref_x, ref_out) -> list[GateRow]:
+def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32: Scores, val, ref_x, ref_out) -> list[GateRow]:
+    """PTQ, gate; QAT when PTQ fails (or always/never, ``cfg.qat``), gate; then the sensitivity fallback."""
     import onnx
 
-    from usedge.quantize.int8 import assert_trt_compatible, quantize_onnx
+    from usedge.quantize.int8 import assert_trt_compatible
 
     calib = _calibration(cfg, data, spec, list(config.tasks), meta["model_sha256"])
     meta["calibration"] = {"manifest_sha256": calib.sha256, "count": len(calib),
                            "per_task": calib.manifest["per_task"], "per_organ": calib.manifest["per_organ"],
                            "allow_small": calib.manifest["allow_small"]}
     path = tmp / MODEL_FILES["int8"]
-    # ONNX node names of a head are "/<task_id>/..." (the exporter drops the ModuleDict's "heads" scope).
-    # Landmark soft-argmax (softmax -> expected coordinate) loses pixels under int8: always float.
-    ignored = [f"/{s.id}/.*" for s in config.task_specs if s.kind.value == "regression"]
-    _log(f"INT8 quantization (NNCF, {len(calib)} calibration images)"
-         + (f", kept in float: {ignored}" if ignored else ""))
-    qdq = quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
-    assert_trt_compatible(path)
-    results = _score(path, spec, val, config)
-    rows = apply_gate(fp32_results, results, cfg.gate)
-    info = {"quantizers": qdq.quantizers, "float_layers": ignored, "float_activations": [], "attempts": 1}
-    _log("gate attempt 1: " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+    info: dict = {"method": "ptq", "float_activations": [], "attempts": 0}
+    rows: list[GateRow] = []
+    if cfg.qat != "always":
+        info["float_layers"] = _ptq(cfg, config, files, calib, path)
+        rows, scores = _attempt(path, spec, val, config, fp32, cfg.gate, info, "PTQ")
+    if cfg.qat == "always" or (cfg.qat == "auto" and failing(rows)):
+        info.update(_qat(cfg, model, config, data, calib, path), method="qat")
+        rows, scores = _attempt(path, spec, val, config, fp32, cfg.gate, info, "QAT")
     if failing(rows) and cfg.max_float > 0:
-        rows, results = _sensitivity_fallback(cfg, onnx.load(str(path)), path, files, calib, spec, val, config,
-                                              fp32_results, rows, results, info)
+        rows, scores = _sensitivity_fallback(cfg, onnx.load(str(path)), path, files, calib, spec, val, config,
+                                             fp32, rows, scores, info)
     final = assert_trt_compatible(path)
     meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
-                    "float_layers": info["float_layers"], "float_activations": info["float_activations"],
-                    "attempts": info["attempts"], "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
+                    **info, "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
                     "gate_samples": _gate_samples(val, config), "passed": not failing(rows)}
     files[MODEL_FILES["int8"]] = path
     meta["precisions"].append("int8")
-    meta["accuracy"]["int8"] = results
+    meta["accuracy"]["int8"] = scores.results
     meta["parity"]["int8"] = _parity(path, ref_x, ref_out, config, "int8")
     return rows
 
 
-def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp32_results, rows, results, info):
+def _attempt(path, spec, val, config, fp32: Scores, gate: GateConfig, info: dict, what: str):
+    scores = _score(path, spec, val, config)
+    rows = _gate(fp32, scores, gate)
+    info["attempts"] += 1
+    _log(f"gate attempt {info['attempts']} ({what}): " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+    return rows, scores
+
+
+def _ptq(cfg, config, files, calib, path: Path) -> list[str]:
+    """NNCF post-training quantization of the fp32 ONNX; returns the ONNX scopes kept in float."""
+    from usedge.quantize.int8 import assert_trt_compatible, head_arithmetic_scopes, quantize_onnx
+
+    ignored = head_arithmetic_scopes(config.task_specs)
+    _log(f"INT8 post-training quantization (NNCF, {len(calib)} calibration images)"
+         + (f", kept in float: {ignored}" if ignored else ""))
+    quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
+    assert_trt_compatible(path)
+    return ignored
+
+
+def _qat(cfg, model, config, data, calib, path: Path) -> dict:
+    """Quantization-aware fine-tuning of the float model (usedge.quantize.qat) into ``path``."""
+    from usedge.quantize.int8 import head_arithmetic_scopes
+    from usedge.quantize.qat import QATConfig, run_qat
+
+    qcfg = QATConfig(steps=cfg.qat_steps, seed=cfg.seed)
+    result = run_qat(model, config, calib.images, path, data=None if cfg.data is None else data, cfg=qcfg, log=_log)
+    return {"float_layers": head_arithmetic_scopes(config.task_specs), "qat": asdict(result) | {"config": asdict(qcfg)}}
+
+
+def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp32: Scores, rows, scores, info):
     """Rank the failing tasks' activation quantizers by sensitivity; keep the fewest top ones in float that
     pass the gate (doubling, then bisection)."""
     import onnx
@@ -256,22 +297,18 @@ def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp3
     _log(f"sensitivity: {len(ranked)} of the failing tasks' activation quantizers help when float; "
          f"trying the top 1..{limit} of {len(activation_pairs(model))}")
     if limit == 0:
-        return rows, results
+        return rows, scores
 
     def attempt(k: int):
         chosen = [p for p, _ in ranked[:k]]
         onnx.save(bypass(model, [p.q for p in chosen]), str(path))
-        res = _score(path, spec, val, config)
-        gate_rows = apply_gate(fp32_results, res, cfg.gate)
-        info["attempts"] += 1
-        _log(f"gate attempt {info['attempts']} ({k} activations float): "
-             + ("pass" if not failing(gate_rows) else f"failing {failing(gate_rows)}"))
+        gate_rows, res = _attempt(path, spec, val, config, fp32, cfg.gate, info, f"{k} activations float")
         return not failing(gate_rows), (gate_rows, res, [p.tensor for p in chosen])
 
-    k, (rows, results, info["float_activations"]) = fewest_passing(attempt, limit, cfg.max_gate_attempts - 1)
+    k, (rows, scores, info["float_activations"]) = fewest_passing(attempt, limit, cfg.max_gate_attempts - 1)
     if k is not None:
         onnx.save(bypass(model, [p.q for p, _ in ranked[:k]]), str(path))  # the last try may have failed
-    return rows, results
+    return rows, scores
 
 
 def fewest_passing(attempt, limit: int, budget: int):
@@ -348,11 +385,11 @@ def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
     if rows:
         lines += ["", "## Per-task accuracy, fp32 vs int8 (held-out split)", "", to_markdown(rows, gate)]
         q = meta["int8"]
+        lines.append(_method_line(q))
         lines.append(f"Kept in float: layers {q['float_layers'] or 'none'}; {len(q['float_activations'])} activation "
                      f"tensors chosen by the sensitivity search ({q['attempts']} gate attempts).")
         n = min(q["gate_samples"].values()) if q["gate_samples"] else 0
-        lines.append(f"Gate set: {n}+ held-out images per task (one sample = {100 / max(n, 1):.1f} points of "
-                     "accuracy on the smallest task).")
+        lines.append(f"Gate resolution: {resolution(n, gate)}.")
     lines += ["", "## Parity with the torch model", ""]
     for p, by_backend in meta["parity"].items():
         for b, r in by_backend.items():
@@ -361,6 +398,16 @@ def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
             else:
                 lines.append(f"- {p} on {b}: {'pass' if r['passed'] else 'MISMATCH'}")
     return "\n".join(lines) + "\n"
+
+
+def _method_line(q: dict) -> str:
+    if q.get("method") != "qat":
+        return "Method: post-training quantization (NNCF, signed symmetric int8)."
+    r = q["qat"]
+    return (f"Method: quantization-aware fine-tuning (NNCF fake-quant, {r['folded_batchnorms']} BatchNorms folded, "
+            f"{r['quantizers']} quantizers, {r['steps']} steps, distillation loss {r['first_loss']:.4f} -> "
+            f"{r['last_loss']:.4f}, {r['seconds']:.0f} s), after post-training quantization "
+            + ("failed the gate." if q["attempts"] > 1 else "was skipped (--qat always)."))
 
 
 def _agreement_summary(rows: dict) -> str:

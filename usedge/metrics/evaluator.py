@@ -66,6 +66,10 @@ class TaskEvaluator:
         """The task's metrics over all images seen so far."""
         raise NotImplementedError
 
+    def per_sample(self) -> np.ndarray:
+        """The headline metric of each image, in update order (for paired comparisons of two models)."""
+        raise NotImplementedError
+
 
 class SegmentationEvaluator(TaskEvaluator):
     """Dice and HD per foreground class, averaged over images, then over classes."""
@@ -92,6 +96,10 @@ class SegmentationEvaluator(TaskEvaluator):
         out["n"] = self.n
         return out
 
+    def per_sample(self) -> np.ndarray:
+        """Mean Dice over the foreground classes of each image (classes absent from both: left out)."""
+        return np.array([float(np.nanmean(d)) if np.isfinite(d).any() else np.nan for d in self._dice])
+
 
 class ClassificationEvaluator(TaskEvaluator):
     """Collects probabilities and labels; the metrics are computed over all images at :meth:`result`."""
@@ -117,6 +125,10 @@ class ClassificationEvaluator(TaskEvaluator):
         probs = np.stack(self._probs) if self._probs else np.zeros((0, self.spec.num_classes))
         return classification_metrics(np.asarray(self._labels, dtype=np.intp), probs)
 
+    def per_sample(self) -> np.ndarray:
+        """1.0 where the top-1 class is right, else 0.0."""
+        return np.array([float(np.argmax(p) == y) for p, y in zip(self._probs, self._labels)])
+
 
 class DetectionEvaluator(TaskEvaluator):
     """IoU of the predicted box with the ground-truth box, averaged over images."""
@@ -134,6 +146,9 @@ class DetectionEvaluator(TaskEvaluator):
 
     def result(self) -> dict[str, float]:
         return {"iou": float(_mean(self._iou)), "n": self.n}
+
+    def per_sample(self) -> np.ndarray:
+        return np.array(self._iou, dtype=np.float64)
 
 
 class RegressionEvaluator(TaskEvaluator):
@@ -159,6 +174,10 @@ class RegressionEvaluator(TaskEvaluator):
         out.update({f"mre_{name}": float(v) for name, v in zip(self.spec.point_names, per_point)})
         out["n"] = self.n
         return out
+
+    def per_sample(self) -> np.ndarray:
+        """Mean radial error of each image (lower is better)."""
+        return np.array([float(np.mean(e)) for e in self._err], dtype=np.float64)
 
 
 _EVALUATORS: dict[TaskKind, type[TaskEvaluator]] = {
@@ -208,6 +227,10 @@ class EvalReport:
     def results(self) -> dict[str, dict[str, float]]:
         """``{task_id: metrics}`` for every task, in the order given."""
         return {tid: ev.result() for tid, ev in self.evaluators.items()}
+
+    def per_sample(self) -> dict[str, np.ndarray]:
+        """``{task_id: headline metric per image}`` (update order), for paired comparisons."""
+        return {tid: ev.per_sample() for tid, ev in self.evaluators.items()}
 
     def family_summary(self, results: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
         """Per kind: the mean over tasks with ``n > 0`` of each :data:`FAMILY_METRICS` metric (NaNs skipped).

@@ -32,6 +32,14 @@ class QDQReport:
         return self.quantizers > 0 and self.uint8 == 0 and not self.nonzero_zero_points
 
 
+def head_arithmetic_scopes(specs) -> list[str]:
+    """ONNX node-name patterns of the head arithmetic that stays float: everything of a landmark or detection
+    head after its conv ("/<task>/block/..."): the soft-argmax (softmax -> expected coordinate; int8 moved FUGC
+    from 21 to 153 px) and the in-graph box decode. Names are "/<task>/..." (the exporter drops the
+    ModuleDict's "heads" scope) in both the fp32 export and the QAT export."""
+    return [f"/{s.id}/(?!block/).*" for s in specs if s.kind.value in ("regression", "detection")]
+
+
 def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ignored_patterns: Sequence[str] = (),
                   fast_bias_correction: bool = True):
     """NNCF PTQ of ``fp32`` with ``calibration`` (N×3×S×S); writes the signed-int8 Q/DQ graph to ``out``."""
