@@ -32,6 +32,13 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
     assert bundle.metadata["slim"]["default_student_sha256"] == sha256_file(default_checkpoint() / "model.safetensors"), \
         "stale: run python scripts/build_default_bundle.py"
     assert bundle.precisions == ["int8"] and bundle.metadata["int8"]
+    # the packaged default is the QAT model, int8 throughout: every conv / residual Add input quantized
+    assert bundle.metadata["int8"]["method"] == "qat" and bundle.metadata["int8"]["passed"]
+    pytest.importorskip("onnx")
+    from usedge.quantize.placement import check_placement
+
+    placement = check_placement(bundle.model_path("int8"))
+    assert placement.ok and not placement.float_inputs and placement.weighted_ops > 80, placement.summary()
     size_mb = sum(f.stat().st_size for f in bundle.path.iterdir()) / 1e6
     assert size_mb < 3, f"the packaged bundle should stay small, is {size_mb:.1f} MB"
     with usedge.load(bundle, backend="onnxruntime") as p:

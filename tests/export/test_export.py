@@ -111,6 +111,7 @@ def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, t
     assert meta["int8"]["attempts"] == 5 and len(meta["int8"]["float_activations"]) == 3
     assert "/FUGC/(?!block/).*" in meta["int8"]["float_layers"] and meta["int8"]["gate_samples"]["organ_cls"] > 0
     assert all(np.isfinite(r["p_value"]) for r in meta["int8"]["gate"])   # paired per-image comparison
+    assert meta["int8"]["placement"]["weighted_ops"] > 10 and "Q/DQ placement" in (bundle.path / "report.md").read_text()
     assert meta["calibration"]["per_task"] == {t: 10 for t in TASKS.split(",")}
     report = (bundle.path / "report.md").read_text()
     assert "FAIL" in report and "quantization-aware fine-tuning" in report and "Gate resolution" in report

@@ -32,17 +32,20 @@ import click
               help="Quantization-aware fine-tuning: auto = when post-training quantization fails the gate.")
 @click.option("--qat-steps", type=click.IntRange(min=1), default=300, show_default=True,
               help="QAT fine-tuning steps (batch 32, ~1.5 s each on 2 CPU cores at 128²).")
+@click.option("--range-estimator", type=click.Choice(["default", "minmax", "mean_minmax", "median_minmax",
+                                                     "mean_quantile"]), default="default", show_default=True,
+              help="PTQ activation range estimation (NNCF); docs/export.md has the measured comparison.")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
 def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, hard_drop,
-           hard_mre_increase, alpha, max_float, qat, qat_steps, make_zip, out) -> None:
+           hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.quantize.gate import GateConfig
 
     cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
                        allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip, max_float=max_float,
-                       qat=qat, qat_steps=qat_steps, gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))
+                       qat=qat, qat_steps=qat_steps, range_estimator=range_estimator, gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))
     try:
         run_export(cfg)
     finally:
@@ -89,6 +92,8 @@ def verify(bundle, as_json) -> None:
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(f"checksums: ok; checker: {result['checker']}")
+        if "placement" in result:
+            click.echo(f"int8 Q/DQ {result['placement']['summary']}")
         if "parity_skipped" in result:
             click.echo(f"parity: skipped ({result['parity_skipped']})")
         for p, by in result["parity"].items():

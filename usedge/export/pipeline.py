@@ -52,6 +52,7 @@ class ExportConfig:
     max_gate_attempts: int = 14          # bound on gate evaluations (doubling + bisection)
     qat: str = "auto"                    # quantization-aware fine-tuning: auto (when PTQ fails), always, never
     qat_steps: int = 300
+    range_estimator: str = "default"     # PTQ activation ranges (usedge.quantize.int8.RANGE_ESTIMATORS)
 
 
 def _log(msg: str) -> None:
@@ -220,6 +221,7 @@ def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32: Scores, val, r
     import onnx
 
     from usedge.quantize.int8 import assert_trt_compatible
+    from usedge.quantize.placement import check_placement
 
     calib = _calibration(cfg, data, spec, list(config.tasks), meta["model_sha256"])
     meta["calibration"] = {"manifest_sha256": calib.sha256, "count": len(calib),
@@ -238,8 +240,14 @@ def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32: Scores, val, r
         rows, scores = _sensitivity_fallback(cfg, onnx.load(str(path)), path, files, calib, spec, val, config,
                                              fp32, rows, scores, info)
     final = assert_trt_compatible(path)
+    placement = check_placement(path)
+    _log(placement.summary())
     meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
-                    **info, "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
+                    **info, "placement": {"ok": placement.ok, "violations": placement.by_rule(),
+                                          "float_inputs": list(placement.float_inputs),
+                                          "weighted_ops": placement.weighted_ops,
+                                          "residual_adds": placement.residual_adds},
+                    "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
                     "gate_samples": _gate_samples(val, config), "passed": not failing(rows)}
     files[MODEL_FILES["int8"]] = path
     meta["precisions"].append("int8")
@@ -263,7 +271,8 @@ def _ptq(cfg, config, files, calib, path: Path) -> list[str]:
     ignored = head_arithmetic_scopes(config.task_specs)
     _log(f"INT8 post-training quantization (NNCF, {len(calib)} calibration images)"
          + (f", kept in float: {ignored}" if ignored else ""))
-    quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored)
+    quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored,
+                  range_estimator=cfg.range_estimator)
     assert_trt_compatible(path)
     return ignored
 
@@ -386,6 +395,11 @@ def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
         lines += ["", "## Per-task accuracy, fp32 vs int8 (held-out split)", "", to_markdown(rows, gate)]
         q = meta["int8"]
         lines.append(_method_line(q))
+        if "placement" in q:
+            pl = q["placement"]
+            lines.append(f"Q/DQ placement (docs/export.md rules): {pl['weighted_ops']} weighted ops, "
+                         f"{pl['residual_adds']} residual Adds, {len(pl['float_inputs'])} of their inputs float"
+                         + (f"; violations {pl['violations']}" if pl["violations"] else "; no violation") + ".")
         lines.append(f"Kept in float: layers {q['float_layers'] or 'none'}; {len(q['float_activations'])} activation "
                      f"tensors chosen by the sensitivity search ({q['attempts']} gate attempts).")
         n = min(q["gate_samples"].values()) if q["gate_samples"] else 0

@@ -10,7 +10,8 @@ from usedge.tasks import get_task
 
 
 def verify_bundle(path) -> dict:
-    """Returns {"checksums": True, "checker": {...}, "parity": {precision: {backend: {...}}}, "passed": bool}."""
+    """Returns {"checksums": True, "checker": {...}, "placement": {...} (int8, with onnx), "parity": {precision:
+    {backend: {...}}}, "passed": bool}."""
     bundle = load_bundle(path, verify=True)  # raises on a tampered / truncated bundle
     result: dict = {"bundle": str(bundle.path), "checksums": True, "checker": {}, "parity": {}}
     try:
@@ -19,6 +20,11 @@ def verify_bundle(path) -> dict:
         for p in bundle.precisions:
             check(bundle.model_path(p))
             result["checker"][p] = "ok"
+        if "int8" in bundle.precisions:  # informational: where the Q/DQ pairs sit (docs/export.md rules)
+            from usedge.quantize.placement import check_placement
+
+            pl = check_placement(bundle.model_path("int8"))
+            result["placement"] = {"ok": pl.ok, "summary": pl.summary(), "float_inputs": len(pl.float_inputs)}
     except ImportError:
         result["checker"] = {"skipped": "onnx is not installed"}
     if not (bundle.path / "parity_inputs.npz").is_file():  # a slim bundle (slim_bundle) ships without them

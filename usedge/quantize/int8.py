@@ -40,8 +40,12 @@ def head_arithmetic_scopes(specs) -> list[str]:
     return [f"/{s.id}/(?!block/).*" for s in specs if s.kind.value in ("regression", "detection")]
 
 
+# activation range estimators (NNCF RangeEstimatorParametersSet); "default" is NNCF's own choice per preset
+RANGE_ESTIMATORS = ("default", "minmax", "mean_minmax", "median_minmax", "mean_quantile")
+
+
 def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ignored_patterns: Sequence[str] = (),
-                  fast_bias_correction: bool = True):
+                  fast_bias_correction: bool = True, range_estimator: str = "default"):
     """NNCF PTQ of ``fp32`` with ``calibration`` (N×3×S×S); writes the signed-int8 Q/DQ graph to ``out``."""
     onnx = require("onnx", "train", "INT8 quantization")
     nncf = require("nncf", "train", "INT8 quantization")
@@ -49,6 +53,14 @@ def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ig
     data = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))], lambda x: {INPUT_NAME: x})
     scope = nncf.IgnoredScope(patterns=list(ignored_patterns), validate=False) if ignored_patterns else None
     kwargs = {"ignored_scope": scope} if scope else {}
+    if range_estimator not in RANGE_ESTIMATORS:
+        raise DataError(f"unknown range estimator {range_estimator!r}.", fix=f"use one of {', '.join(RANGE_ESTIMATORS)}")
+    if range_estimator != "default":
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        params = getattr(RangeEstimatorParametersSet, range_estimator.upper())
+        kwargs["advanced_parameters"] = AdvancedQuantizationParameters(activations_range_estimator_params=params)
     quantized = nncf.quantize(model, data, preset=nncf.QuantizationPreset.PERFORMANCE,
                               subset_size=len(calibration), fast_bias_correction=fast_bias_correction, **kwargs)
     quantized = to_signed_int8(quantized)
