@@ -20,9 +20,10 @@ run() {  # name, args...
   tail -1 "$OUT/$name.log"
 }
 for m in default distilled labels-only; do
-  run "qat-$m" --model "${MODELS[$m]}" --qat always --max-float 0
+  run "qat-$m" --model "${MODELS[$m]}" --qat always --qat-steps 300 --max-float 0
   run "ptq-$m" --model "${MODELS[$m]}" --qat never --max-float 0
 done
+run qat600-default --model "${MODELS[default]}" --qat always --qat-steps 600 --max-float 0   # the packaged default
 for r in minmax mean_quantile; do
   run "ptq-distilled-$r" --model "${MODELS[distilled]}" --qat never --max-float 0 --range-estimator "$r"
 done

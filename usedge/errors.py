@@ -47,9 +47,13 @@ def require(module: str, extra: str, feature: str):
     import importlib
 
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as exc:
         raise DependencyError(
             f"{feature} needs the '{module}' package, which is not installed ({exc}).",
             fix=f"pip install 'usedge[{extra}]'",
         ) from exc
+    from usedge._logging import tame
+
+    tame(module)  # third-party logs quiet unless `usedge --verbose`
+    return imported

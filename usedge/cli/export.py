@@ -30,8 +30,8 @@ import click
               help="Gate fallback: most activation quantizers the sensitivity search may keep in float (0: none).")
 @click.option("--qat", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Quantization-aware fine-tuning: auto = when post-training quantization fails the gate.")
-@click.option("--qat-steps", type=click.IntRange(min=1), default=300, show_default=True,
-              help="QAT fine-tuning steps (batch 32, ~1.5 s each on 2 CPU cores at 128²).")
+@click.option("--qat-steps", type=click.IntRange(min=1), default=600, show_default=True,
+              help="QAT fine-tuning steps (batch 32, ~1 s each on 2 CPU cores at 128²).")
 @click.option("--range-estimator", type=click.Choice(["default", "minmax", "mean_minmax", "median_minmax",
                                                      "mean_quantile"]), default="default", show_default=True,
               help="PTQ activation range estimation (NNCF); docs/export.md has the measured comparison.")

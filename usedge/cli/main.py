@@ -32,11 +32,15 @@ class UsedgeGroup(click.Group):
 
 @click.group(cls=UsedgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="usedge")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="Show third-party INFO logs (NNCF, OpenVINO, ONNX Runtime, ...).")
+def cli(verbose: bool) -> None:
     """usedge: multi-task ultrasound models at the point of care (FMC-UIA: 27 tasks).
 
     Pipeline: data -> train -> distill -> quantize/export -> engine -> runtime -> stream.
     """
+    from usedge._logging import configure
+
+    configure(True if verbose else None)
 
 
 cli.add_command(data_cli.data)

@@ -51,7 +51,7 @@ class ExportConfig:
     sensitivity_images: int = 64         # calibration images of the failing tasks used to rank quantizers
     max_gate_attempts: int = 14          # bound on gate evaluations (doubling + bisection)
     qat: str = "auto"                    # quantization-aware fine-tuning: auto (when PTQ fails), always, never
-    qat_steps: int = 300
+    qat_steps: int = 600
     range_estimator: str = "default"     # PTQ activation ranges (usedge.quantize.int8.RANGE_ESTIMATORS)
 
 
