@@ -1,0 +1,56 @@
+"""Third-party INFO logs (NNCF's hundreds of quantizer lines) are quiet by default and shown with --verbose."""
+import logging
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def restore_env(monkeypatch):
+    monkeypatch.delenv("USEDGE_VERBOSE", raising=False)
+    yield
+    from usedge._logging import configure
+
+    configure(False)
+
+
+def _quantize_tiny(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("nncf")
+    from torch import nn
+
+    from usedge.quantize.int8 import quantize_onnx
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1)).eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(tmp_path / "m.onnx"), input_names=["images"],
+                      opset_version=17, dynamo=False)
+    calib = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
+    # an ignored scope makes NNCF log its decisions at INFO ("1 ignored nodes were found by patterns ...")
+    quantize_onnx(tmp_path / "m.onnx", calib, tmp_path / "q.onnx", ignored_patterns=["/2/.*"])
+
+
+def test_nncf_info_lines_are_quiet_by_default_and_shown_when_verbose(tmp_path, capsys, restore_env):
+    from usedge._logging import configure
+
+    configure(False)
+    _quantize_tiny(tmp_path)
+    out = capsys.readouterr()
+    assert "INFO:nncf" not in out.out + out.err
+    assert logging.getLogger("nncf").level == logging.WARNING
+    configure(True)
+    _quantize_tiny(tmp_path)
+    out = capsys.readouterr()
+    assert "INFO:nncf" in out.out + out.err        # NNCF does talk here: the quiet run above was silenced
+    assert logging.getLogger("nncf").level == logging.INFO
+
+
+def test_cli_verbose_flag_sets_verbose_mode(restore_env):
+    from click.testing import CliRunner
+
+    from usedge._logging import verbose
+    from usedge.cli.main import cli
+
+    assert CliRunner().invoke(cli, ["--verbose", "tasks", "--json"]).exit_code == 0
+    assert verbose()
+    assert CliRunner().invoke(cli, ["tasks", "--json"]).exit_code == 0
+    assert verbose()  # the environment keeps it for child processes until reset
