@@ -147,3 +147,28 @@ def test_bad_options_say_how_to_fix(image_folder, fake_predictor):
         ReconnectPolicy(max_attempts=-1)
     with pytest.raises(SourceError, match="does not exist"):
         Stream(image_folder / "nope.mp4", fake_predictor)
+
+
+def test_a_stream_failing_before_any_frame_leaves_an_existing_jsonl_untouched(make_live, fake_predictor, tmp_path):
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"event": "result", "from": "yesterday"}\n')
+    src = make_live(frames=20, fail_at={1})     # the very first read fails
+    src.live = False
+    s = Stream(src, fake_predictor, sinks=[JsonlSink(out)], reconnect=FAST)
+    with pytest.raises(SourceError):
+        s.run()
+    assert out.read_text() == '{"event": "result", "from": "yesterday"}\n'      # not replaced by an empty file
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_cli_outcome_check_fails_a_run_where_every_frame_failed(image_folder, make_predictor):
+    from usedge.cli.stream import check_outcome
+    from usedge.errors import UsedgeError
+
+    s = Stream(ImageFolderSource(image_folder), make_predictor(fail_on=set(range(12))))
+    s.run()                                        # the library reports; the command must not exit 0
+    with pytest.raises(UsedgeError, match=r"every frame failed \(12 of 12\); the first: frame 0: .*synthetic"):
+        check_outcome(s)
+    ok = Stream(ImageFolderSource(image_folder), make_predictor(fail_on={3}))
+    ok.run()
+    check_outcome(ok)                              # one good frame is enough: errors are in the summary

@@ -80,6 +80,18 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
         click.echo("interrupted", err=True)
     finally:
         _report(s, plot, summary_json)
+    check_outcome(s)
+
+
+def check_outcome(s) -> None:
+    """A stream in which frames failed and none succeeded is a failed run (non-zero exit), not an empty one."""
+    counts = s.tracker.counts
+    if counts["errors"] and not counts["frames_out"]:
+        from usedge.errors import UsedgeError
+
+        raise UsedgeError(f"every frame failed ({counts['errors']} of {counts['errors']}); the first: "
+                          f"{s.first_frame_error}", fix="check the source's frames and the bundle's input; "
+                                                        "the JSON-lines output (--jsonl) lists every failure.")
 
 
 def _video_fps(src, fps: float | None) -> float:

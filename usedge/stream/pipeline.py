@@ -196,6 +196,7 @@ class Stream:
         self._processed = 0
         self._closed = False
         self.terminal: StreamEvent | None = None
+        self.first_frame_error: str | None = None   # the message of the first frame that failed
 
     # -- public ---------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
@@ -262,7 +263,10 @@ class Stream:
                 log.warning("stream: %s did not stop within 10 s (blocked in the source?)", t.name)
         if self.terminal is None:
             self.terminal = StreamEvent("end", message="stopped")
-        errors = [exc for exc in (_safe_close(s) for s in self.sinks) if exc is not None]
+        failed = self.terminal.kind == "error"
+        # a stream that failed before any frame leaves no empty output file behind (and an earlier one intact)
+        errors = [exc for exc in (_safe_abort(s) if failed and getattr(s, "records", 1) == 0 and hasattr(s, "abort")
+                                  else _safe_close(s) for s in self.sinks) if exc is not None]
         if self._owns_predictor:
             _safe_close(self.predictor)
         if errors:
@@ -286,6 +290,8 @@ class Stream:
     def _handle(self, ev: StreamEvent) -> Iterator[StreamEvent]:
         if ev.kind in ("result", "frame_error"):
             self._processed += 1
+            if ev.kind == "frame_error" and self.first_frame_error is None:
+                self.first_frame_error = ev.message
             self._deliver(ev)
         elif ev.kind in TERMINAL:
             self.terminal = ev
@@ -459,6 +465,15 @@ def _predictor(model: Any, backend: str, precision: str) -> tuple[Any, bool]:
         return load(model, backend=backend, precision=precision), True
     raise ConfigError(f"cannot run a stream on a {type(model).__name__}.",
                       fix="pass a bundle folder (usedge export) or a Predictor from usedge.load(...).")
+
+
+def _safe_abort(sink: Any) -> BaseException | None:
+    try:
+        sink.abort()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("stream: aborting %r failed: %s", sink, exc)
+        return exc
+    return None
 
 
 def _safe_close(obj: Any) -> BaseException | None:

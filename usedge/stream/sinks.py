@@ -205,6 +205,16 @@ class JsonlSink:
         self._line({"event": "frame_error", "seq": event.seq, "frame_index": frame.index if frame else None,
                     "timestamp_s": frame.timestamp_s if frame else None, "error": event.message})
 
+    def abort(self) -> None:
+        """The stream failed: drop what was written, leave any existing file at ``path`` untouched."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.partial.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self._closed:
             return
