@@ -61,13 +61,23 @@ def test_slim_bundle_keeps_only_what_it_is_asked(bundle_dir, tmp_path):
         slim_bundle(bundle_dir, tmp_path / "other", ("fp16",))
 
 
-def test_stream_default_falls_back_to_the_packaged_bundle_without_torch(monkeypatch, tmp_path):
-    import importlib.util
+def test_one_default_everywhere_opens_the_packaged_bundle_and_never_exports(monkeypatch):
+    """usedge stream / serve (default_bundle) and usedge.load() with no bundle open the packaged INT8 bundle,
+    with torch installed or not: no export on first use (it took 5 minutes and printed NNCF logs)."""
+    import time
 
+    import usedge
     from usedge.cli import stream as stream_cli
+    from usedge.export import pipeline
     from usedge.export.defaults import shipped_bundle
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(stream_cli, "DEFAULT_BUNDLE", tmp_path / "cache")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    def no_export(*a, **k):
+        raise AssertionError("the default must not be exported on first use")
+
+    monkeypatch.setattr(pipeline, "run_export", no_export)
     assert stream_cli.default_bundle() == shipped_bundle()
+    t0 = time.perf_counter()
+    predictor = usedge.load()
+    opened = time.perf_counter() - t0
+    assert predictor.precision == "int8" and len(predictor.tasks) == 27
+    assert opened < 30, f"opening the default took {opened:.1f} s"   # about a second here; generous for CI

@@ -75,19 +75,13 @@ def test_import_without_torch():
     assert "loaded: []" in proc.stdout
 
 
-def test_cli_without_bundle_or_torch_runs_the_packaged_bundle(monkeypatch, tmp_path):
-    import importlib.util
-
+def test_cli_without_bundle_runs_the_packaged_bundle(tmp_path):
     import usedge.cli.stream as cli_stream
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(cli_stream, "DEFAULT_BUNDLE", tmp_path / "none")
-    monkeypatch.setattr(cli_stream.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     out = tmp_path / "out.jsonl"
     res = CliRunner().invoke(cli_stream.stream, ["phantom", "--max-frames", "2", "--jsonl", str(out)])
     assert res.exit_code == 0, res.output
-    assert "packaged INT8 default bundle" in res.output and len(out.read_text().splitlines()) == 2
-    assert not (tmp_path / "none").exists()  # nothing was exported
+    assert "default_bundle" in res.output and len(out.read_text().splitlines()) == 2   # its path, named
 
 
 def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_path):
@@ -110,16 +104,3 @@ def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_pat
     assert [f.index for f in frames] == list(range(20)) and frames[0].region is not None
     assert took >= 19 / 200 * 0.9   # paced, not a burst
 
-
-def test_default_bundle_cache_is_keyed_by_the_default_weights(monkeypatch, tmp_path):
-    import usedge.cli.stream as cli_stream
-    from usedge.export.bundle import sha256_file
-    from usedge.export.defaults import default_checkpoint
-
-    monkeypatch.setattr(cli_stream, "DEFAULT_BUNDLE", tmp_path)
-    key = sha256_file(default_checkpoint() / "model.safetensors")[:12]
-    (tmp_path / "0123456789ab").mkdir()                       # a bundle of an older default: ignored
-    (tmp_path / "0123456789ab" / "metadata.json").write_text("{}")
-    (tmp_path / key).mkdir()
-    (tmp_path / key / "metadata.json").write_text("{}")
-    assert cli_stream.default_bundle() == tmp_path / key

@@ -8,7 +8,7 @@ from usedge.cli.stream import default_bundle
 
 @click.command("serve")
 @click.option("--bundle", type=click.Path(exists=True), default=None,
-              help="Bundle folder/.zip from `usedge export` (default: the built-in student, exported once).")
+              help="Bundle folder/.zip from `usedge export` (default: the packaged INT8 default bundle).")
 @click.option("--backend", default="auto", show_default=True, help="auto, openvino, onnxruntime, tensorrt, torch.")
 @click.option("--precision", default="auto", show_default=True, help="auto, int8, fp32, fp16.")
 @click.option("--host", default="127.0.0.1", show_default=True,

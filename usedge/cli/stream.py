@@ -1,39 +1,23 @@
 """``usedge stream``: run a bundle on a live or recorded source, show / save overlays, log JSON-lines."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import click
 
-DEFAULT_BUNDLE = Path("~/.cache/usedge/default-bundle").expanduser()
-
-
 def default_bundle() -> Path:
-    """The built-in default student exported once to ~/.cache/usedge/default-bundle/<weights sha256[:12]>, so a
-    new default student (a usedge upgrade) never reuses a stale bundle. Building it needs torch; without torch,
-    the packaged INT8 bundle (usedge/assets/default_bundle) is used."""
-    from usedge.export.bundle import sha256_file
-    from usedge.export.defaults import default_checkpoint, shipped_bundle
+    """The packaged INT8 default bundle (usedge/assets/default_bundle): the same default everywhere (`usedge
+    stream`, `usedge serve`, `usedge demo`, `usedge.load()`), opened in about a second, never exported on
+    first use — whether or not torch is installed."""
+    from usedge.export.defaults import shipped_bundle
 
-    folder = DEFAULT_BUNDLE / sha256_file(default_checkpoint() / "model.safetensors")[:12]
-    if (folder / "metadata.json").is_file():
-        return folder
-    if importlib.util.find_spec("torch") is None:
-        click.echo("torch is not installed: using the packaged INT8 default bundle (install usedge[train] once to "
-                   "build the full fp32 + int8 one).", err=True)
-        return shipped_bundle()
-    from usedge.export.pipeline import ExportConfig, run_export
-
-    click.echo(f"exporting the built-in default student to {folder} (once) ...", err=True)
-    run_export(ExportConfig(int8=True, out=str(folder)))
-    return folder
+    return shipped_bundle()
 
 
 @click.command("stream")
 @click.argument("source")
 @click.option("--bundle", type=click.Path(exists=True), default=None,
-              help="Bundle folder/.zip from `usedge export` (default: the built-in student, exported once).")
+              help="Bundle folder/.zip from `usedge export` (default: the packaged INT8 default bundle).")
 @click.option("--tasks", default=None, help="Comma-separated tasks to decode (default: all of the bundle's).")
 @click.option("--backend", default="auto", show_default=True, help="auto, openvino, onnxruntime, tensorrt, torch.")
 @click.option("--precision", default="auto", show_default=True, help="auto, int8, fp32, fp16.")
@@ -69,6 +53,8 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
     sinks += ([ImageFolderSink(frames_dir, opacity=opacity)] if frames_dir else [])
     sinks += ([JsonlSink(jsonl)] if jsonl else [])
     mode = "auto" if lossless is None else ("lossless" if lossless else "live")
+    if not bundle:
+        click.echo(f"no --bundle: the packaged INT8 default ({default_bundle()})", err=True)
     s = Stream(src, bundle or str(default_bundle()), tasks, backend=backend, precision=precision, mode=mode,
                smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
                max_frames=max_frames)

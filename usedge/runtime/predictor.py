@@ -187,12 +187,12 @@ class Predictor:
 AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
 
 
-def load(bundle: str | Path, backend: str = "auto", precision: str = "auto", tasks=None,
+def load(bundle: str | Path | None = None, backend: str = "auto", precision: str = "auto", tasks=None,
          verify: bool = True, **options) -> Predictor:
     """Open a bundle as a :class:`Predictor`.
 
     Args:
-        bundle: bundle folder or .zip written by ``usedge export``.
+        bundle: bundle folder or .zip written by ``usedge export``; None: the packaged INT8 default bundle.
         backend: "auto", "openvino", "onnxruntime", "tensorrt" or "torch".
         precision: "auto", "int8", "fp32" (or "fp16" for tensorrt / torch on CUDA).
         tasks: restrict the default task selection (all outputs are still computed in one pass).
@@ -201,6 +201,10 @@ def load(bundle: str | Path, backend: str = "auto", precision: str = "auto", tas
     """
     from usedge.export.bundle import Bundle, load_bundle
 
+    if bundle is None:
+        from usedge.export.defaults import shipped_bundle
+
+        bundle = shipped_bundle()
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
     choice = choose(b, backend, precision)
     be = _open(b, choice, options)
