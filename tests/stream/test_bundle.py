@@ -104,3 +104,28 @@ def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_pat
     assert [f.index for f in frames] == list(range(20)) and frames[0].region is not None
     assert took >= 19 / 200 * 0.9   # paced, not a burst
 
+
+
+@pytest.mark.slow
+def test_sigterm_finalises_outputs_and_prints_the_summary(tmp_path):
+    """SIGTERM during `usedge stream` ends it like Ctrl-C: the JSON-lines and video are renamed into place,
+    no hidden temporary file stays behind, and the latency summary is printed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, video = tmp_path / "out.jsonl", tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "usedge.cli.main", "stream", "phantom", "--fps", "20",
+                             "--jsonl", str(out), "--save", str(video)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(tmp_path.glob(".*")) and proc.poll() is None:
+        time.sleep(0.2)                      # wait for the first frame to be written (hidden temp files)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "frames in" in output and "interrupted" in output
+    assert out.is_file() and len(out.read_text().splitlines()) > 0 and video.is_file() and video.stat().st_size > 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.suffix == ".partial"]

@@ -59,6 +59,7 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
                smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
                max_frames=max_frames)
     click.echo(f"streaming {src.name} ({s.mode}) through {s.predictor!r}", err=True)
+    _sigterm_as_interrupt()
     try:
         s.run()
     except KeyboardInterrupt:
@@ -67,6 +68,20 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
     finally:
         _report(s, plot, summary_json)
     check_outcome(s)
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (docker stop, systemd, kill) ends the stream like Ctrl-C: outputs finalised, summary printed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def check_outcome(s) -> None:
