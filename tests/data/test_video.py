@@ -26,7 +26,7 @@ def write_video(path: Path, fourcc: str = "mp4v", frames: int = N, fps: float = 
     for i in range(frames):
         image = np.zeros((H, W, 3), np.uint8)
         image[..., 2] = 200  # red in BGR
-        image[:16, :16] = 10 * i
+        image[:16, :16] = (10 * i) % 256
         writer.write(image)
     writer.release()
     return path
@@ -173,3 +173,19 @@ def test_open_frames_video_camera_and_missing(tmp_path):
         open_frames("99")
     with pytest.raises(SourceError, match="does not exist"):
         open_frames(tmp_path / "missing.mp4")
+
+
+def test_a_truncated_video_is_reported_not_silently_shortened(tmp_path):
+    """An MJPG AVI cut in half still opens (its header says 40 frames) and decodes 9: the source must say so
+    after delivering them, not end as if the file were complete."""
+    full = write_video(tmp_path / "full.avi", "MJPG", frames=40)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    src = VideoSource(cut)
+    assert src.num_frames == 40
+    frames = []
+    with pytest.raises(SourceError, match=r"ended after (\d+) of the 40 frames its header announces") as err:
+        for f in src:
+            frames.append(f)
+    assert 0 < len(frames) < 30 and f"first {len(frames)} frames were read" in err.value.fix
+    assert len(list(VideoSource(full))) == 40      # a complete file ends quietly

@@ -143,6 +143,7 @@ class VideoSource:
             return None
         grabbed, self._pending = self._pending or self._grab(), None
         if grabbed is None:
+            self._check_complete()
             return None
         image, ts = grabbed
         if not math.isfinite(ts) or (self._index > 0 and ts <= self._last_ts):
@@ -154,6 +155,18 @@ class VideoSource:
         self._index += 1
         self._last_ts = ts
         return frame
+
+    def _check_complete(self) -> None:
+        """A file that ends well before the frame count in its header is damaged: say so, once (the frames
+        before the damage were delivered). A few frames of slack: some containers round their count."""
+        expected, got = self.num_frames, self._index
+        if self.kind != "file" or not expected or got >= expected - max(2, expected // 100) or self._cap is None:
+            return
+        self.close()
+        raise SourceError(f"{self._describe().capitalize()} ended after {got} of the {expected} frames its header "
+                          "announces: the file is truncated or damaged.",
+                          fix="re-copy the file, or re-encode what is left (ffmpeg -i IN -c:v libx264 OUT.mp4); "
+                              f"the first {got} frames were read.")
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
