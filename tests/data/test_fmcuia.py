@@ -115,6 +115,7 @@ def test_content_problems_found_by_validate(tmp_path):
         f'{img},fetal_femur,Regression,2,,,,,,"[1, 2]","oops"',
         f'{img},fetal_femur,Regression,2,,,,,,"[1, 2]","[1, 2, 3]"',
         f"{img},thyroid_nodule_det,detection,1,,1,1,20,10,,",
+        f'{img},fetal_femur,Regression,2,,,,,,"[1, 2]","[true, false]"',
     ])
     report = validate_split(tmp_path, "train")
     messages = {p.line: p.message for p in report.problems}
@@ -124,6 +125,7 @@ def test_content_problems_found_by_validate(tmp_path):
     assert "point_2_xy (99.0, 2.0) lies outside" in messages[5]
     assert "not JSON" in messages[6]
     assert "two numbers" in messages[7]
+    assert "two numbers" in messages[9]          # booleans are not coordinates (bool is an int in Python)
     assert 8 not in messages and len(report.samples) == 1
 
 

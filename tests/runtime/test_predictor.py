@@ -96,12 +96,22 @@ def test_bad_frames_get_clear_errors_and_the_predictor_keeps_working(predictor, 
         "expected H×W grey": np.zeros((32, 32, 2), np.uint8),
         "MP limit": np.broadcast_to(np.uint8(0), (8193, 8193)),
         "numpy array": "frame.png",
+        r"frame shape \(1024,\) is 1-D": np.zeros(1024, np.uint8),     # was "frame is empty"
     }
     assert 8193 * 8193 > MAX_FRAME_PIXELS
     for message, frame in bad.items():
         with pytest.raises(DataError, match=message):
             predictor(frame)
     assert predictor(phantom_frames[0][0])["organ_cls"].probs.shape == (6,)
+
+
+def test_big_endian_uint16_frames_read_as_their_values(predictor, phantom_frames):
+    """Raw dumps are often big-endian: same pixel values, same answer (was refused as 'not supported')."""
+    image = phantom_frames[0][0].astype(np.uint16) * 257
+    native = predictor(image)
+    swapped = predictor(image.astype(">u2"))
+    assert swapped["organ_cls"].predicted_class == native["organ_cls"].predicted_class
+    assert np.array_equal(swapped["fetal_head"].mask, native["fetal_head"].mask)
 
 
 def test_every_backend_gives_the_same_answers(bundle_dir, phantom_frames):

@@ -249,7 +249,9 @@ def _parse_point(value: str | None, k: int) -> tuple[float, float]:
         xy = json.loads(value)
     except json.JSONDecodeError:
         raise DataError(f"{column} is {value!r}, not JSON like \"[x, y]\".") from None
-    if not (isinstance(xy, list) and len(xy) == 2 and all(isinstance(v, (int, float)) for v in xy)):
+    # bool is an int subclass in Python: [true, false] would read as (1.0, 0.0) without the explicit check
+    if not (isinstance(xy, list) and len(xy) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xy)):
         raise DataError(f"{column} is {value!r}; expected a JSON list of two numbers \"[x, y]\".")
     if not all(math.isfinite(v) for v in xy):
         raise DataError(f"{column} is {value!r}; coordinates must be finite.")

@@ -49,7 +49,10 @@ def check_frame(image: object) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise DataError(f"frame must be a numpy array, got {type(image).__name__}.",
                         fix="decode the image first (cv2.imread, usedge.data.open_frames).")
-    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
+    if image.ndim < 2:
+        raise DataError(f"frame shape {image.shape} is {image.ndim}-D: expected H×W grey or H×W×3 BGR.",
+                        fix="reshape flat pixel buffers to (height, width[, channels]) first.")
+    if image.size == 0 or min(image.shape[:2]) == 0:
         raise DataError(f"frame is empty (shape {image.shape}).", fix="check the frame source.")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise DataError(f"frame shape {image.shape}: expected H×W grey or H×W×3 BGR (or H×W×4 BGRA).",
@@ -60,6 +63,10 @@ def check_frame(image: object) -> np.ndarray:
             raise DataError("frame holds NaN or infinity.", fix="check the frame source.")
         raise DataError(f"frame dtype {image.dtype}: the Predictor takes stored pixels (uint8 or uint16).",
                         fix="convert, e.g. np.clip(image * 255, 0, 255).astype(np.uint8) for [0, 1] floats.")
+    if image.dtype.byteorder == (">" if np.little_endian else "<"):  # e.g. big-endian uint16 from a raw dump
+        native = image.dtype.newbyteorder("=")
+        if native in FRAME_DTYPES:
+            image = image.astype(native)   # same values, native byte order
     if image.dtype not in FRAME_DTYPES:
         raise DataError(f"frame dtype {image.dtype} is not supported.", fix="use uint8 or uint16 pixels.")
     h, w = image.shape[:2]
