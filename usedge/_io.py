@@ -77,13 +77,38 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
     """Read an image file unchanged in depth (8/16 bit); colour comes back as BGR.
 
     Raises:
-        DataError: the file is missing or not a decodable image.
+        DataError: the file is missing, truncated or not a decodable image.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Image file not found: {path}", fix="check the path (CSV paths are relative to csv_files/).")
+    return decode_image(path.read_bytes(), str(path), grayscale)
+
+
+def decode_image(data: bytes, name: str, grayscale: bool = False) -> np.ndarray:
+    """Decode image bytes strictly — the one decoder of files, uploads and server frames.
+
+    ``cv2.imread`` fills the missing part of a truncated JPEG with grey and returns it (a third of the image
+    silently wrong); a JPEG must carry its end-of-image marker after its scan data, and anything OpenCV
+    cannot decode completely is refused.
+    """
+    if not data:
+        raise DataError(f"{name} is empty (0 bytes) and could not be decoded as an image.",
+                        fix="use a complete PNG, JPEG, BMP or TIFF file.")
+    if data[:3] == b"\xff\xd8\xff" and not jpeg_is_complete(data):
+        raise DataError(f"{name} is a truncated JPEG ({len(data)} bytes, no end-of-image marker after its scan "
+                        "data).", fix="re-copy or re-export the image; a partial JPEG decodes with grey where the "
+                                      "data is missing.")
     flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_UNCHANGED
-    image = cv2.imread(str(path), flag)
-    if image is None:
-        raise DataError(f"Could not decode image {path} (not an image, or truncated).")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if image is None or image.size == 0:
+        raise DataError(f"{name} could not be decoded as an image (not an image, or truncated).",
+                        fix="use a complete PNG, JPEG, BMP or TIFF file.")
     return image
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """True when a JPEG's end-of-image marker (FFD9) follows its start-of-scan (FFDA). Inside the entropy-coded
+    data every FF byte is stuffed (FF00), so a real FFD9 after the scan can only be the end marker."""
+    sos = data.find(b"\xff\xda")
+    return sos >= 0 and data.rfind(b"\xff\xd9") > sos

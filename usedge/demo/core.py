@@ -88,10 +88,9 @@ def read_image(path: str | Path, config: DemoConfig = DemoConfig()) -> tuple[np.
         image, region = frame.image, frame.region
         info = f"{p.name}: DICOM, {n} frame(s), showing frame {frame.index}, {image.shape[1]}×{image.shape[0]}"
     else:
-        image = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise DataError(f"{p.name} could not be decoded as an image (corrupt or not an image).",
-                            fix="upload a PNG, JPEG or DICOM file.")
+        from usedge._io import decode_image
+
+        image = decode_image(p.read_bytes(), p.name)   # strict: a truncated JPEG is refused, not grey-filled
         region, info = None, f"{p.name}: {image.shape[1]}×{image.shape[0]}"
     return _checked_image(image, config), region, info
 

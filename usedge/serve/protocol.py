@@ -190,13 +190,14 @@ def decode_frame(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         return decode_raw(data)
     w, h = image_size(data)
     _check_pixels(w, h, max_pixels)
-    import cv2
+    from usedge._io import decode_image
+    from usedge.errors import DataError
 
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ProtocolError(f"could not decode the {kind.upper()} image ({len(data)} bytes).",
-                            fix="send a complete, valid JPEG or PNG file.")
-    return image
+    try:
+        return decode_image(data, f"the {kind.upper()} frame")   # the same strict decoder as files and uploads
+    except DataError as exc:
+        raise ProtocolError(f"could not decode the {kind.upper()} image ({len(data)} bytes): {exc}",
+                            fix="send a complete, valid JPEG or PNG file.") from None
 
 
 def _check_pixels(w: int, h: int, max_pixels: int) -> None:
