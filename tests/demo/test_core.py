@@ -168,3 +168,24 @@ def test_display_scaling_keeps_geometry(engine, demo_examples):
     np.testing.assert_allclose(big["thyroid_nodule_det"].box, np.asarray(result["thyroid_nodule_det"].box) * 4)
     out = draw_for_display(image, result, 0.4)
     assert out.shape[:2] == (image.shape[0] * 4, image.shape[1] * 4)
+
+
+def test_an_oversized_upload_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch):
+    """A 20000² PNG took 9 s and 2.9 GB to decode before the demo's size check: the header decides now."""
+    import struct
+    import zlib
+
+    import cv2
+
+    from usedge.demo import core
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 20001 * 4)) + chunk(b"IEND", b""))
+    path = tmp_path / "huge.png"
+    path.write_bytes(png)
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded before the size check"))
+    with pytest.raises(DataError, match="20000×20000 pixels; at most 4096 px per side"):
+        core.read_image(path)

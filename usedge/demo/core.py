@@ -90,7 +90,8 @@ def read_image(path: str | Path, config: DemoConfig = DemoConfig()) -> tuple[np.
     else:
         from usedge._io import decode_image
 
-        image = decode_image(p.read_bytes(), p.name)   # strict: a truncated JPEG is refused, not grey-filled
+        # strict (a truncated JPEG is refused, not grey-filled); the size is checked from the header first
+        image = decode_image(p.read_bytes(), p.name, max_side=config.max_image_side)
         region, info = None, f"{p.name}: {image.shape[1]}×{image.shape[0]}"
     return _checked_image(image, config), region, info
 

@@ -143,42 +143,20 @@ def encode_raw(image: np.ndarray) -> bytes:
 
 
 # -- encoded images ----------------------------------------------------------------------------------------
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_STANDALONE = {0x01, *range(0xD0, 0xD9)}
-
-
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) of a JPEG or PNG from its header, without decoding the pixels."""
+    from usedge._io import header_size
+    from usedge.errors import DataError
+
     kind = detect_kind(data)
-    if kind == "png":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise ProtocolError("PNG is truncated or has no IHDR chunk.", fix="send a complete PNG file.")
-        w, h = struct.unpack(">II", data[16:24])
-        return int(w), int(h)
-    if kind == "jpeg":
-        return _jpeg_size(data)
-    raise ProtocolError("raw frames carry their size in the header.", fix="use parse_raw_header.")
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            break
-        marker = data[i + 1]
-        if marker == 0xFF:                       # fill byte
-            i += 1
-            continue
-        if marker in _STANDALONE:
-            i += 2
-            continue
-        if marker in _SOF and i + 9 <= n:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return int(w), int(h)
-        if marker == 0xDA:                       # start of scan before any frame header
-            break
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    raise ProtocolError("JPEG is truncated or has no frame header (SOF).", fix="send a complete JPEG file.")
+    if kind == "raw":
+        raise ProtocolError("raw frames carry their size in the header.", fix="use parse_raw_header.")
+    try:
+        size = header_size(data)
+    except DataError as exc:
+        raise ProtocolError(str(exc).split("\nFix:")[0], fix=f"send a complete {kind.upper()} file.") from None
+    assert size is not None  # detect_kind said JPEG or PNG
+    return size
 
 
 def decode_frame(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
