@@ -212,7 +212,7 @@ def test_monochrome1_is_inverted(tmp_path):
     deep = (np.arange(12, dtype=np.uint16) * 300).reshape(3, 4)
     with open_dicom(synthetic(tmp_path / "m1_12.dcm", deep, "MONOCHROME1", bits_stored=12)) as series:
         image = series.frame(0).image
-    assert image.dtype == np.uint16 and np.array_equal(image, 4095 - deep)
+    assert image.dtype == np.uint16 and np.array_equal(image, np.rint((4095 - deep) / 4095 * 65535))
 
 
 def test_deep_monochrome2_stays_uint16(tmp_path):
@@ -220,6 +220,28 @@ def test_deep_monochrome2_stays_uint16(tmp_path):
     with open_dicom(synthetic(tmp_path / "m2.dcm", pixels, bits_stored=16)) as series:
         image = series.frame(0).image
     assert image.dtype == np.uint16 and np.array_equal(image, pixels)
+
+
+def test_12_bit_grey_is_shown_at_its_brightness_and_windowing_is_honoured(tmp_path):
+    """A 12-bit file (0..4095 in uint16) was passed on as stored and divided by 257 downstream: 16x too dark
+    (organ_cls changed its answer). It must come out as bright as the same image stored in 8 bits."""
+    from usedge.runtime.preprocess import PreprocessSpec, preprocess
+
+    eight = (np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64)
+    twelve = eight.astype(np.uint16) * 16 + 8              # the same picture in 12 bits
+    with open_dicom(synthetic(tmp_path / "8.dcm", eight)) as s8, \
+            open_dicom(synthetic(tmp_path / "12.dcm", twelve, bits_stored=12)) as s12:
+        a, b = s8.frame(0), s12.frame(0)
+    spec = PreprocessSpec(size=64)
+    assert np.abs(preprocess(a.image, spec) - preprocess(b.image, spec)).max() < 0.03   # normalised units
+    assert b.meta["voi"] == "stored 12-bit range"
+    # a window narrower than the data: values below / above it saturate, the centre is mid-grey
+    with open_dicom(synthetic(tmp_path / "w.dcm", twelve, bits_stored=12, WindowCenter=2048,
+                              WindowWidth=1024, RescaleSlope=1, RescaleIntercept=0)) as sw:
+        w = sw.frame(0)
+    assert w.image.min() == 0 and w.image.max() == 65535 and w.meta["voi"].startswith("window center 2048")
+    mid = w.image[twelve == 2056]
+    assert mid.size and np.all(np.abs(mid.astype(int) - 32768) < 700)
 
 
 def test_synthetic_palette(tmp_path):

@@ -87,6 +87,17 @@ def _number(ds: Dataset, keyword: str) -> float | None:
     return value if value > 0 else None
 
 
+def _first(value: object) -> float | None:
+    """The first value of a possibly multi-valued numeric element (WindowCenter may list several)."""
+    if value is None:
+        return None
+    try:
+        return float(value[0] if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and
+                     not isinstance(value, (str, bytes)) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _timing(ds: Dataset, n: int) -> tuple[float | None, np.ndarray | None, str]:
     """(frame time in ms, per-frame offsets in ms or None, which element it came from)."""
     vector = ds.get("FrameTimeVector")
@@ -380,9 +391,11 @@ class DicomSeries:
         )
 
     def _to_output(self, arr: np.ndarray) -> np.ndarray:
-        """Decoded pixels -> native-endian grey or BGR, uint8/uint16 as stored."""
+        """Decoded pixels -> native-endian grey or BGR; uint8 as stored, deep grey as full-range uint16."""
         if not arr.dtype.isnative:  # big endian files
             arr = arr.astype(arr.dtype.newbyteorder("="))
+        if arr.ndim == 2 and arr.dtype.itemsize == 2 and self.photometric in ("MONOCHROME1", "MONOCHROME2"):
+            return self._deep_grey(arr)
         bits = self._int("BitsStored", arr.dtype.itemsize * 8)
         if arr.dtype.kind == "i":  # signed grey: shift to the unsigned range of the same depth
             arr = (arr.astype(np.int64) + (1 << (bits - 1))).astype(np.dtype(f"u{arr.dtype.itemsize}"))
@@ -394,6 +407,32 @@ class DicomSeries:
         if arr.ndim == 3:  # RGB, or YBR already converted to RGB by pydicom
             arr = arr[..., ::-1]
         return np.ascontiguousarray(arr)
+
+    def _deep_grey(self, arr: np.ndarray) -> np.ndarray:
+        """Deep grey pixels as the display would show them, on the full uint16 range: modality rescale
+        (RescaleSlope / Intercept), then the VOI window (WindowCenter / Width, DICOM's linear function) or,
+        without one, the stored bit range (BitsStored: 12-bit data spans 0..4095, not 0..65535 — left as
+        stored, it was divided by 257 downstream and came out 16× too dark), then MONOCHROME1 inversion."""
+        ds, bits = self.dataset, self._int("BitsStored", 16)
+        slope = _number(ds, "RescaleSlope") or 1.0
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        value = arr.astype(np.float64) * slope + intercept
+        center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+        if center is not None and width is not None and width > 1:
+            scaled = (value - (center - 0.5 - (width - 1) / 2)) / (width - 1)
+            self._meta["voi"] = f"window center {center:g} width {width:g}"
+        else:
+            signed = arr.dtype.kind == "i"
+            low = -(1 << (bits - 1)) if signed else 0
+            high = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+            lo, hi = low * slope + intercept, high * slope + intercept
+            scaled = (value - lo) / max(hi - lo, 1e-9)
+            self._meta["voi"] = f"stored {bits}-bit range" + (f", rescaled {slope:g}x + {intercept:g}"
+                                                              if (slope, intercept) != (1.0, 0.0) else "")
+        scaled = np.clip(scaled, 0.0, 1.0)
+        if self.photometric == "MONOCHROME1":
+            scaled = 1.0 - scaled
+        return np.ascontiguousarray(np.rint(scaled * 65535).astype(np.uint16))
 
     def _apply_palette(self, arr: np.ndarray) -> np.ndarray:
         if self._palette is None:
