@@ -155,7 +155,8 @@ def image_size(data: bytes) -> tuple[int, int]:
         size = header_size(data)
     except DataError as exc:
         raise ProtocolError(str(exc).split("\nFix:")[0], fix=f"send a complete {kind.upper()} file.") from None
-    assert size is not None  # detect_kind said JPEG or PNG
+    if size is None:  # cannot happen after detect_kind said JPEG or PNG; a clear error all the same
+        raise ProtocolError(f"no image size in the {kind.upper()} header.", fix=f"send a complete {kind.upper()} file.")
     return size
 
 
