@@ -55,7 +55,8 @@ def test_onnx_metadata_describes_tasks_and_preprocessing(exported):
 def test_bundle_refuses_tampering_truncation_and_zip_slip(exported, tmp_path):
     _, _, info = exported
     out = write_bundle(tmp_path / "b", {"model.fp32.onnx": info.path, "notes.txt": "hello"},
-                       {"tasks": [{"id": "FUGC"}], "input": {"preprocess": {"size": 64}}}, make_zip=True)
+                       {"tasks": [{"id": "FUGC"}], "input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64}}},
+                       make_zip=True)
     b = load_bundle(out)
     assert b.precisions == ["fp32"] and b.preprocess.size == 64 and b.tasks == ["FUGC"]
     assert load_bundle(tmp_path / "b.zip").metadata["files"] == b.metadata["files"]
@@ -140,3 +141,46 @@ def test_cli_export_with_a_forced_gate_exits_nonzero_and_prints_the_per_task_rep
     for task in TASKS.split(","):
         assert f"| {task} |" in result.output          # the per-task table, printed
     assert (tmp_path / "bundle" / "report.md").is_file()
+
+
+def test_hostile_bundles_get_clear_errors_not_tracebacks(exported, tmp_path, monkeypatch):
+    """metadata that is a list or lacks files, a .zip that is not a zip, a files entry outside the bundle,
+    unknown task ids, input size 0, a zip bomb: each a DataError naming the problem; zips extract once."""
+    import usedge.export.bundle as B
+
+    _, _, info = exported
+    good = {"tasks": [{"id": "FUGC"}], "input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64}}}
+    out = write_bundle(tmp_path / "b", {"model.fp32.onnx": info.path}, good, make_zip=True)
+    meta = json.loads((out / "metadata.json").read_text())
+
+    def rewrite(m) -> None:
+        (out / "metadata.json").write_text(json.dumps(m))
+
+    cases = {
+        "holds a JSON list, not an object": [meta],
+        "has no 'files' listing": {k: v for k, v in meta.items() if k != "files"},
+        "points outside the bundle": {**meta, "files": {**meta["files"], "../../etc/hostname": {"sha256": "0" * 64,
+                                                                                                   "bytes": 1}}},
+        "names task 'FUGX'": {**meta, "tasks": [{"id": "FUGX"}]},
+        "preprocess size 0 is not a positive": {**meta, "input": {**meta["input"], "preprocess": {"size": 0}}},
+        r"input shape \['N', 3, 0, 0\]": {**meta, "input": {**meta["input"], "shape": ["N", 3, 0, 0]}},
+    }
+    for message, bad_meta in cases.items():
+        rewrite(bad_meta)
+        with pytest.raises(DataError, match=message):
+            load_bundle(out)
+    rewrite(meta)
+    assert load_bundle(out).tasks == ["FUGC"]
+    (tmp_path / "fake.zip").write_text("not a zip")
+    with pytest.raises(DataError, match="a file but not a zip bundle"):
+        load_bundle(tmp_path / "fake.zip")
+    # a zip is extracted once, into the cache, and reused (no new temporary folder per load)
+    monkeypatch.setattr(B, "ZIP_CACHE", tmp_path / "cache")
+    first, second = load_bundle(tmp_path / "b.zip"), load_bundle(tmp_path / "b.zip")
+    assert first.path == second.path and first.path.parent == tmp_path / "cache"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.path.name]
+    monkeypatch.setattr(B, "MAX_ZIP_BYTES", 100)    # this bundle expands beyond it: refused as a bomb would be
+    monkeypatch.setattr(B, "ZIP_CACHE", tmp_path / "cache2")
+    with pytest.raises(DataError, match="would expand to"):
+        load_bundle(tmp_path / "b.zip")
+    assert not [p for p in (tmp_path / "cache2").iterdir()]   # nothing left behind

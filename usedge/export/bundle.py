@@ -22,6 +22,9 @@ from usedge.runtime.preprocess import PreprocessSpec
 SCHEMA_VERSION = 1
 METADATA = "metadata.json"
 MODEL_FILES = {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
+MAX_ZIP_BYTES = 2 << 30          # uncompressed size a bundle zip may expand to (largest real bundles: ~100 MB)
+MAX_ZIP_MEMBERS = 1000
+ZIP_CACHE = Path("~/.cache/usedge/bundles").expanduser()
 
 
 def sha256_file(path: Path) -> str:
@@ -97,16 +100,80 @@ def zip_bundle(folder: Path, dst: Path) -> Path:
 
 
 def extract_zip(path: Path, dst: Path) -> Path:
-    """Extract a bundle zip, refusing members that would land outside ``dst``."""
+    """Extract a bundle zip, refusing members that would land outside ``dst`` and archives that would expand
+    beyond MAX_ZIP_BYTES / MAX_ZIP_MEMBERS (a zip bomb)."""
     root = dst.resolve()
     with zipfile.ZipFile(path) as z:
-        for info in z.infolist():
+        infos = z.infolist()
+        total = sum(i.file_size for i in infos)
+        if len(infos) > MAX_ZIP_MEMBERS or total > MAX_ZIP_BYTES:
+            raise DataError(f"{path} would expand to {len(infos)} files / {total / 2**20:.0f} MiB, above the "
+                            f"{MAX_ZIP_MEMBERS} files / {MAX_ZIP_BYTES / 2**20:.0f} MiB a bundle may have.",
+                            fix="do not use this archive; re-export the bundle.")
+        for info in infos:
             target = (root / info.filename).resolve()
             if root != target and root not in target.parents:
                 raise DataError(f"{path} holds '{info.filename}', which points outside the bundle.",
                                 fix="do not use this archive; re-export the bundle.")
         z.extractall(root)
     return root
+
+
+def _extracted(path: Path) -> Path:
+    """A zip bundle extracted once into ZIP_CACHE/<sha256 of the zip> (atomically; reused by later loads), so
+    loading a zip neither leaves a new temporary folder behind each time nor re-extracts it."""
+    folder = ZIP_CACHE / sha256_file(path)[:24]
+    if (folder / METADATA).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder.parent))
+    try:
+        extract_zip(path, tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:            # another process extracted the same zip first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def check_metadata(metadata: object, root: Path) -> None:
+    """Validate metadata.json's structure before anything uses it: an object with a files listing confined to
+    the bundle, known task ids, a positive input size. Raises DataError naming the first problem."""
+    from usedge.tasks import get_task
+
+    def bad(what: str) -> DataError:
+        return DataError(f"{root / METADATA}: {what}.", fix="re-export the bundle; do not edit metadata.json by hand.")
+
+    if not isinstance(metadata, dict):
+        raise bad(f"holds a JSON {type(metadata).__name__}, not an object")
+    files = metadata.get("files")
+    if not isinstance(files, dict) or not files:
+        raise bad("has no 'files' listing")
+    base = root.resolve()
+    for name, entry in files.items():
+        target = (base / name).resolve()
+        if Path(name).is_absolute() or ".." in Path(name).parts or base not in target.parents:
+            raise bad(f"lists '{name}', which points outside the bundle")
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)):
+            raise bad(f"the entry of '{name}' needs a sha256 string and a byte count")
+    tasks = metadata.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, dict) and "id" in t for t in tasks):
+        raise bad("has no 'tasks' list of {id: ...} objects")
+    for t in tasks:
+        try:
+            get_task(str(t["id"]))
+        except Exception:  # noqa: BLE001 - the registry's own error names the known ids
+            raise bad(f"names task '{t['id']}', which is not one of the 27 FMC-UIA tasks") from None
+    spec = metadata.get("input")
+    shape = spec.get("shape") if isinstance(spec, dict) else None
+    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) and v > 0 for v in shape[1:])):
+        raise bad(f"input shape {shape} is not a positive N×C×S×S image shape")
+    pre = spec.get("preprocess")
+    if pre is not None and not (isinstance(pre, dict) and isinstance(pre.get("size"), int) and pre["size"] > 0):
+        raise bad(f"preprocess size {pre.get('size') if isinstance(pre, dict) else pre} is not a positive image side")
 
 
 @dataclass
@@ -136,8 +203,11 @@ class Bundle:
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Open a bundle folder or .zip; check schema version and (with ``verify``) every file's sha256."""
     path = Path(path)
-    if path.is_file() and zipfile.is_zipfile(path):
-        path = extract_zip(path, Path(tempfile.mkdtemp(prefix="usedge-bundle-")))
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path} is a file but not a zip bundle.",
+                            fix="pass the bundle folder `usedge export` wrote, or its .zip (--zip).")
+        path = _extracted(path)
     meta_path = path / METADATA
     try:
         metadata = json.loads(meta_path.read_text())
@@ -146,6 +216,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     except json.JSONDecodeError as exc:
         raise DataError(f"{meta_path} is not valid JSON ({exc.msg} at line {exc.lineno}): truncated or edited.",
                         fix="re-export the bundle.") from None
+    check_metadata(metadata, path)
     version = metadata.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DataError(f"bundle schema version {version} is not supported (this usedge reads {SCHEMA_VERSION}).",
