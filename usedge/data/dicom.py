@@ -89,12 +89,13 @@ def _number(ds: Dataset, keyword: str) -> float | None:
 
 def _first(value: object) -> float | None:
     """The first value of a possibly multi-valued numeric element (WindowCenter may list several)."""
-    if value is None:
-        return None
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = value[0] if len(value) else None
     try:
-        return float(value[0] if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and
-                     not isinstance(value, (str, bytes)) else value)
-    except (TypeError, ValueError, IndexError):
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
         return None
 
 

@@ -106,6 +106,16 @@ def to_signed_int8(model):
     return model
 
 
+def constants(model) -> dict[str, np.ndarray]:
+    """Every constant tensor of an ONNX graph by name: initializers and Constant-node outputs."""
+    from onnx import numpy_helper
+
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                   if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
+    return values
+
+
 def qdq_report(model_or_path) -> QDQReport:
     """Count QuantizeLinear nodes by type and list any with a nonzero zero point."""
     onnx = require("onnx", "train", "inspecting Q/DQ graphs")

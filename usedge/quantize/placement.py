@@ -71,14 +71,11 @@ class PlacementReport:
 
 class _Graph:
     def __init__(self, model) -> None:
-        from onnx import numpy_helper
+        from usedge.quantize.int8 import constants
 
         g = model.graph
         self.nodes = list(g.node)
-        self.consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-        for n in self.nodes:
-            if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4:
-                self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        self.consts = constants(model)
         self.producer = {o: n for n in self.nodes for o in n.output}
         self.consumers: dict[str, list] = {}
         for n in self.nodes:

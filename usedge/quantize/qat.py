@@ -308,9 +308,9 @@ def fold_weight_quantizers(proto) -> int:
     DequantizeLinear; returns how many were folded."""
     from onnx import numpy_helper
 
-    consts = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    consts.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node
-                   if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
+    from usedge.quantize.int8 import constants
+
+    consts = constants(proto)
     folded, keep = 0, []
     for node in proto.graph.node:
         if node.op_type == "QuantizeLinear" and all(i in consts for i in node.input):
