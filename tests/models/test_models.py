@@ -155,3 +155,13 @@ def test_backbone_errors_list_fixes():
         create_backbone("smp/not_an_encoder")
     with pytest.raises(ConfigError, match="Unknown model"):
         build_model("student-xl")
+
+
+def test_a_baseline_pth_is_processed_as_the_baseline_does(baseline_checkpoint):
+    """`usedge eval --model best_model.pth` feeds and decodes it as the official docker/model.py does."""
+    from usedge.runtime.preprocess import PreprocessSpec
+    from usedge.train.checkpoint import load_checkpoint
+
+    _, config, _ = load_checkpoint(baseline_checkpoint[0])
+    spec = PreprocessSpec.from_config(config)
+    assert (spec.size, spec.resize, spec.seg_decode) == (256, "bilinear", "argmax-nearest")

@@ -142,7 +142,7 @@ def _predictor(backend: str, onnx: Path, config, size: int, threads: int | None)
     from usedge.runtime.preprocess import PreprocessSpec
 
     be = open_backend(backend, onnx, **({"threads": threads} if threads else {}))
-    spec = PreprocessSpec(size=size, mean=tuple(config.mean), std=tuple(config.std))
+    spec = PreprocessSpec.from_config(replace(config, input_size=size))
     return Predictor(be, spec, config.tasks, Choice(backend, "fp32", "scaling curve"))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from usedge.errors import DataError
+from usedge.errors import ConfigError, DataError
 from usedge.tasks import TaskKind, TaskSpec
 
 #: Tasks whose class is a direction in the image (8 clock sectors, 0 = anterior = up, clockwise).
@@ -212,12 +212,28 @@ def photometric(rng: np.random.Generator, image: np.ndarray, cfg: AugmentConfig)
     return (x * 255.0 + 0.5).astype(np.uint8)
 
 
-def resize_sample(image: np.ndarray, label: object, spec: TaskSpec, size: int) -> tuple[np.ndarray, object]:
-    """Resize image (area/linear) and label (nearest mask; scaled box / points) to size×size."""
+#: How an image is resized to the square network input (a model's declared ``resize``):
+#: ``area``: INTER_AREA when shrinking, INTER_LINEAR when enlarging (usedge's students);
+#: ``bilinear``: INTER_LINEAR always (the official FMC-UIA baseline's ``A.Resize``).
+RESIZE_MODES = ("area", "bilinear")
+
+
+def resize_interpolation(mode: str, height: int, width: int, size: int) -> int:
+    """The OpenCV interpolation flag of resize ``mode`` for an height × width image going to size²."""
+    if mode not in RESIZE_MODES:
+        raise ConfigError(f"unknown resize mode {mode!r}.", fix=f"use one of: {', '.join(RESIZE_MODES)}")
+    if mode == "area" and (width > size or height > size):
+        return cv2.INTER_AREA
+    return cv2.INTER_LINEAR
+
+
+def resize_sample(image: np.ndarray, label: object, spec: TaskSpec, size: int,
+                  resize: str = "area") -> tuple[np.ndarray, object]:
+    """Resize image (``resize`` mode, see :data:`RESIZE_MODES`) and label (nearest mask; scaled box / points)
+    to size×size."""
     h, w = image.shape[:2]
     sx, sy = size / w, size / h
-    interp = cv2.INTER_AREA if (w > size or h > size) else cv2.INTER_LINEAR
-    out = cv2.resize(image, (size, size), interpolation=interp)
+    out = cv2.resize(image, (size, size), interpolation=resize_interpolation(resize, h, w, size))
     if spec.kind is TaskKind.SEGMENTATION:
         return out, cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST)
     if spec.kind is TaskKind.DETECTION:

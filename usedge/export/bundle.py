@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from usedge._io import swap_in_dir
-from usedge.errors import DataError
+from usedge.errors import ConfigError, DataError
 from usedge.runtime.preprocess import PreprocessSpec
 
 SCHEMA_VERSION = 1
@@ -174,6 +174,11 @@ def check_metadata(metadata: object, root: Path) -> None:
     pre = spec.get("preprocess")
     if pre is not None and not (isinstance(pre, dict) and isinstance(pre.get("size"), int) and pre["size"] > 0):
         raise bad(f"preprocess size {pre.get('size') if isinstance(pre, dict) else pre} is not a positive image side")
+    if pre is not None:
+        try:
+            PreprocessSpec.from_dict(pre)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise bad(f"preprocess {pre} is not valid: {exc}") from None
 
 
 @dataclass

@@ -7,6 +7,7 @@ the usedge metadata (tasks, classes, preprocessing, versions) in ``metadata_prop
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import warnings
@@ -43,7 +44,7 @@ def model_metadata(model, config: ModelConfig, input_size: int | None = None) ->
     specs = list(model.task_specs.values())
     pre = PreprocessSpec.from_config(config)
     if input_size:
-        pre = PreprocessSpec(size=input_size, mean=pre.mean, std=pre.std)
+        pre = dataclasses.replace(pre, size=int(input_size))
     return {
         "usedge.version": __version__,
         "usedge.model": json.dumps({"name": config.name, "arch": config.arch, "backbone": config.backbone}),

@@ -28,6 +28,10 @@ class ModelConfig:
             the backbone's stride-2 feature; see docs/models.md for the measured accuracy x latency choice).
         regression: ``heatmap`` (soft-argmax) or ``direct`` landmark heads.
         input_size: square input side; images are RGB, ``mean``/``std`` normalised after /255.
+        resize: how images reach ``input_size``: ``area`` (INTER_AREA when shrinking) or ``bilinear`` (always
+            INTER_LINEAR, as the official baseline); see :class:`usedge.runtime.preprocess.PreprocessSpec`.
+        seg_decode: how segmentation logits become a mask at the original size: ``logits`` (bilinear logit
+            upsampling, then argmax) or ``argmax-nearest`` (argmax at input size, nearest resize: the baseline).
         tasks: task ids the model answers.
     """
 
@@ -42,6 +46,8 @@ class ModelConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     tasks: tuple[str, ...] = tuple(t.id for t in ALL_TASKS)
+    resize: str = "area"
+    seg_decode: str = "logits"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +66,9 @@ class ModelConfig:
 
 
 MODELS: Registry[ModelConfig] = Registry("model")
+# the official baseline's own processing (docker/model.py): A.Resize(256, 256) bilinear; argmax, then nearest
 MODELS.register("baseline-b4", ModelConfig("baseline-b4", arch="baseline-b4", backbone="smp/efficientnet-b4",
-                                           regression="direct"))
+                                           regression="direct", resize="bilinear", seg_decode="argmax-nearest"))
 # 128² input with a stride-2 dense map: the measured accuracy x latency choice on CPU (docs/models.md)
 MODELS.register("student-s", ModelConfig("student-s", backbone="timm/mobilenetv4_conv_small", input_size=128,
                                          dense_stride=2))

@@ -239,7 +239,7 @@ def qat_batches(config, data: str | Path | None, cfg: QATConfig):
         from usedge.train.dataset import load_items
 
         by_task: dict[str, list] = {}
-        for it in load_items(load_split(Path(data), "train", tasks), config.input_size):
+        for it in load_items(load_split(Path(data), "train", tasks), config.input_size, config.resize):
             by_task.setdefault(it.task.id, []).append(it)
         if not by_task:
             raise DataError(f"no training samples for QAT in {data}/train.", fix="pass a labelled set with --data")

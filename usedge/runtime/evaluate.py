@@ -59,7 +59,7 @@ def _score_batch(predict: Predict, pre: PreprocessSpec, batch: list[Sample], rep
     out = predict(preprocess_batch(images, pre), spec.id)
     for n, (s, im) in enumerate(zip(batch, images)):
         h, w = im.shape[:2]
-        pred = decode(spec, out, n, w, h)
+        pred = decode(spec, out, n, w, h, pre.seg_decode)
         report.update(s.task_id, pred[0] if spec.kind is TaskKind.DETECTION else pred, target_of(s))
         if writer:
             _write(writer, spec, s, pred, w, h)

@@ -36,14 +36,19 @@ def class_map(logits: np.ndarray) -> np.ndarray:
     return idx
 
 
-def segmentation_map(logits: np.ndarray, width: int, height: int) -> np.ndarray:
-    """C×h×w logits -> uint8 H×W class map: bilinear resize of the logits to the original size, then argmax.
+def segmentation_map(logits: np.ndarray, width: int, height: int, mode: str = "logits") -> np.ndarray:
+    """C×h×w logits -> uint8 H×W class map.
 
-    Two classes resize only the logit difference (bilinear interpolation is linear, so the sign is the same).
+    ``mode`` (a model's declared ``seg_decode``): ``logits``: bilinear resize of the logits to the original
+    size, then argmax (two classes resize only the logit difference: bilinear interpolation is linear, so the
+    sign is the same); ``argmax-nearest``: argmax at h×w, then a nearest resize of the class map (the
+    official baseline's ``_save_segmentation``).
     """
     c, h, w = logits.shape
     if (h, w) == (height, width):
         return class_map(logits)
+    if mode == "argmax-nearest":
+        return cv2.resize(class_map(logits), (width, height), interpolation=cv2.INTER_NEAREST)
     interp = cv2.INTER_LINEAR
     if c <= 2:
         diff = logits[-1] - logits[0] if c == 2 else logits[0]
@@ -97,14 +102,16 @@ def top_boxes(boxes: np.ndarray, objectness: np.ndarray, k: int = 10, iou: float
     return cand[kept], scores[kept]
 
 
-def decode(spec: TaskSpec, outputs: dict[str, np.ndarray], n: int, width: int, height: int) -> object:
-    """Decode item ``n`` of a batch for an original image of width × height.
+def decode(spec: TaskSpec, outputs: dict[str, np.ndarray], n: int, width: int, height: int,
+           seg_decode: str = "logits") -> object:
+    """Decode item ``n`` of a batch for an original image of width × height (``seg_decode``: see
+    :func:`segmentation_map`).
 
     Returns: segmentation: uint8 class map H×W; classification: probabilities (C,); detection:
     (xyxy pixel box, score); regression: (K, 2) pixel points.
     """
     if spec.kind is TaskKind.SEGMENTATION:
-        return segmentation_map(outputs[spec.output_names[0]][n], width, height)
+        return segmentation_map(outputs[spec.output_names[0]][n], width, height, seg_decode)
     if spec.kind is TaskKind.CLASSIFICATION:
         return softmax(outputs[spec.output_names[0]][n].astype(np.float64))
     scale = np.array([width, height], np.float64)

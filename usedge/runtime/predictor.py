@@ -153,7 +153,7 @@ class Predictor:
             h, w = image.shape[:2]
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
-            decoded = {t: make_result(t, decode(get_task(t), outputs, n, cw, ch), cw, ch, offset, (w, h))
+            decoded = {t: make_result(t, decode(get_task(t), outputs, n, cw, ch, self.spec.seg_decode), cw, ch, offset, (w, h))
                        for t in tasks}
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
                                        timestamp_s=getattr(frame, "timestamp_s", None)))

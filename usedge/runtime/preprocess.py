@@ -1,5 +1,19 @@
 """The one preprocessing every path shares (training eval, calibration, runtime, stream): any stored frame
--> RGB -> square resize -> (x/255 - mean) / std -> float32 N×3×S×S. numpy + OpenCV only."""
+-> RGB -> square resize -> (x/255 - mean) / std -> float32 N×3×S×S. numpy + OpenCV only.
+
+A model declares how it was trained to see images, and the same declaration travels in its checkpoint,
+ONNX metadata and bundle (``input.preprocess``): :class:`PreprocessSpec`. Two fields make the official
+baseline's processing exact for baseline teachers (``usedge eval --model best_model.pth``):
+
+==============  =============================================  ==============================================
+field           usedge students (default)                      official baseline (``docker/model.py``)
+==============  =============================================  ==============================================
+``resize``      ``area``: INTER_AREA when shrinking,           ``bilinear``: ``A.Resize(256, 256)``, always
+                INTER_LINEAR when enlarging                    INTER_LINEAR
+``seg_decode``  ``logits``: bilinear logit upsampling to the    ``argmax-nearest``: argmax at the input size,
+                original size, then argmax                     class map resized with INTER_NEAREST
+==============  =============================================  ==============================================
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -7,13 +21,20 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from usedge.data.transforms import RESIZE_MODES, resize_interpolation
+from usedge.errors import ConfigError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+SEG_DECODES = ("logits", "argmax-nearest")
+#: What bundles written before the resize modes existed recorded (a description of ``area``).
+_LEGACY_RESIZE = "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"
 
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """What the network expects; recorded in checkpoints, bundles and ONNX metadata."""
+    """What the network expects and how its dense outputs are decoded; recorded in checkpoints, bundles and
+    ONNX metadata. ``resize`` / ``seg_decode``: see the module docstring."""
 
     size: int = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -21,11 +42,21 @@ class PreprocessSpec:
     channels: str = "RGB"
     layout: str = "NCHW"
     dtype: str = "float32"
-    resize: str = "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"
+    resize: str = "area"
+    seg_decode: str = "logits"
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_MODES:
+            raise ConfigError(f"preprocess resize {self.resize!r} is not known.",
+                              fix=f"use one of: {', '.join(RESIZE_MODES)}")
+        if self.seg_decode not in SEG_DECODES:
+            raise ConfigError(f"segmentation decode {self.seg_decode!r} is not known.",
+                              fix=f"use one of: {', '.join(SEG_DECODES)}")
 
     @classmethod
     def from_config(cls, config) -> PreprocessSpec:
-        return cls(size=int(config.input_size), mean=tuple(config.mean), std=tuple(config.std))
+        return cls(size=int(config.input_size), mean=tuple(config.mean), std=tuple(config.std),
+                   resize=getattr(config, "resize", "area"), seg_decode=getattr(config, "seg_decode", "logits"))
 
     @classmethod
     def from_dict(cls, d: dict) -> PreprocessSpec:
@@ -33,6 +64,8 @@ class PreprocessSpec:
         for key in ("mean", "std"):
             if key in d:
                 d[key] = tuple(float(x) for x in d[key])
+        if d.get("resize") == _LEGACY_RESIZE:
+            d["resize"] = "area"
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -45,7 +78,7 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
     rgb = to_rgb(to_gray_or_bgr_uint8(image))
     size = spec.size
-    interp = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_LINEAR
+    interp = resize_interpolation(spec.resize, rgb.shape[0], rgb.shape[1], size)
     return normalize(cv2.resize(rgb, (size, size), interpolation=interp), spec.mean, spec.std)
 
 

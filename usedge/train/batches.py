@@ -220,6 +220,7 @@ class PhantomStream(torch.utils.data.Dataset):
         rng = key_rng(self.seed, key, self.STREAM)
         sample = generate_sample(task, rng, self.phantom)
         spec = get_task(task)
-        image, label = resize_sample(to_rgb(sample.image), sample.label, spec, self.config.input_size)
+        image, label = resize_sample(to_rgb(sample.image), sample.label, spec, self.config.input_size,
+                                     self.config.resize)
         x, y = prepare(spec, image, label, self.config, self.aug, rng)
         return task, x, y

@@ -22,13 +22,14 @@ class Item:
     index: int
 
 
-def load_items(samples: Sequence[Sample], size: int) -> list[Item]:
-    """Read and resize every sample once (phantom and challenge sets fit in memory at 256²)."""
+def load_items(samples: Sequence[Sample], size: int, resize: str = "area") -> list[Item]:
+    """Read and resize every sample once (phantom and challenge sets fit in memory at 256²); ``resize`` is
+    the model's declared mode (:data:`usedge.data.transforms.RESIZE_MODES`)."""
     items = []
     for i, s in enumerate(samples):
         image = to_rgb(to_gray_or_bgr_uint8(s.load_image()))
         label = _raw_label(s)
-        image, label = resize_sample(image, label, s.task, size)
+        image, label = resize_sample(image, label, s.task, size, resize)
         items.append(Item(s.task, image, label, i))
     return items
 

@@ -232,7 +232,7 @@ class Trainer:
             raise UsedgeError(f"No training samples for the selected tasks in {cfg.data}.",
                               fix="check --data and --tasks (`usedge data summary DIR`).")
         by_task: dict[str, list] = {}
-        for it in load_items(train, self.model_config.input_size):
+        for it in load_items(train, self.model_config.input_size, self.model_config.resize):
             by_task.setdefault(it.task.id, []).append(it)
         return ItemDataset(by_task, self.model_config, aug, seed), val
 

@@ -1,0 +1,98 @@
+"""The declared processing spec: usedge's own (area resize, logit upsampling) and the official baseline's
+(bilinear resize; argmax at the input size, then nearest), reproduced step for step from its docker/model.py."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from usedge.errors import ConfigError
+from usedge.runtime.postprocess import segmentation_map
+from usedge.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, preprocess
+
+BASELINE = PreprocessSpec(size=256, resize="bilinear", seg_decode="argmax-nearest")
+
+
+def _ultrasound_like(h=480, w=640, seed=0):
+    """A BGR uint8 frame with fine speckle, where the choice of interpolation changes the resized pixels."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 6)
+    speckle = rng.rayleigh(40, (h, w))
+    grey = np.clip(base * 0.6 + speckle, 0, 255).astype(np.uint8)
+    return cv2.merge([grey, grey, np.clip(grey.astype(int) + 7, 0, 255).astype(np.uint8)])
+
+
+def _baseline_input(bgr):
+    """The baseline's inference transform: cv2.imread (BGR) -> RGB -> A.Resize(256, 256) (cv2.INTER_LINEAR)
+    -> A.Normalize (float32, (x - mean*255) / (std*255)) -> ToTensorV2 (HWC -> CHW)."""
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    resized = cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_LINEAR)
+    mean = np.asarray(IMAGENET_MEAN, np.float32) * 255
+    std = np.asarray(IMAGENET_STD, np.float32) * 255
+    return ((resized.astype(np.float32) - mean) * np.reciprocal(std)).transpose(2, 0, 1)
+
+
+def test_baseline_resize_reproduces_the_baseline_input():
+    bgr = _ultrasound_like()
+    ours = preprocess(bgr, BASELINE)
+    assert ours.shape == (3, 256, 256) and ours.dtype == np.float32
+    assert np.abs(ours - _baseline_input(bgr)).max() < 1e-5
+    # usedge's own "area" resize is a different input for the same frame (why the spec must be declared)
+    assert np.abs(preprocess(bgr, PreprocessSpec(size=256)) - _baseline_input(bgr)).max() > 0.2
+
+
+def test_baseline_segmentation_decode_is_argmax_then_nearest():
+    rng = np.random.default_rng(1)
+    logits = cv2.GaussianBlur(rng.normal(0, 1, (256, 256, 4)).astype(np.float32), (0, 0), 3).transpose(2, 0, 1)
+    want = cv2.resize(np.argmax(logits, axis=0).astype(np.uint8), (640, 480), interpolation=cv2.INTER_NEAREST)
+    got = segmentation_map(np.ascontiguousarray(logits), 640, 480, "argmax-nearest")
+    np.testing.assert_array_equal(got, want)
+    # logit upsampling (usedge's default) gives a different mask on class borders
+    assert (segmentation_map(np.ascontiguousarray(logits), 640, 480, "logits") != want).sum() > 100
+
+
+def test_presets_declare_their_processing():
+    from usedge.models.presets import resolve_config
+
+    baseline = PreprocessSpec.from_config(resolve_config("baseline-b4"))
+    assert (baseline.size, baseline.resize, baseline.seg_decode) == (256, "bilinear", "argmax-nearest")
+    student = PreprocessSpec.from_config(resolve_config("student-s"))
+    assert (student.resize, student.seg_decode) == ("area", "logits")
+
+
+def test_spec_round_trips_reads_old_bundles_and_refuses_unknown_modes():
+    assert PreprocessSpec.from_dict(json.loads(json.dumps(BASELINE.to_dict()))) == BASELINE
+    old = {"size": 128, "mean": [0.5] * 3, "std": [0.5] * 3,
+           "resize": "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"}
+    assert PreprocessSpec.from_dict(old).resize == "area"
+    with pytest.raises(ConfigError, match="resize 'lanczos'"):
+        PreprocessSpec.from_dict({**old, "resize": "lanczos"})
+    with pytest.raises(ConfigError, match="segmentation decode"):
+        PreprocessSpec(seg_decode="softmax")
+
+
+def test_predictor_decodes_with_its_bundles_declared_spec():
+    """A Predictor built with the baseline spec returns the baseline's mask, not the logit-upsampled one."""
+    from usedge.runtime.backends.base import InputSpec
+    from usedge.runtime.predictor import Predictor
+    from usedge.tasks import get_task
+
+    spec = get_task("fetal_head")
+    rng = np.random.default_rng(2)
+    logits = cv2.GaussianBlur(rng.normal(0, 1, (32, 32, 2)).astype(np.float32), (0, 0), 2).transpose(2, 0, 1)
+
+    class Fixed:
+        """Stands in for a backend: returns the same logits for any input."""
+        name = "fixed"
+        input = InputSpec(name="image", channels=3, height=32, width=32, batch_min=1, batch_max=1)
+
+        def infer(self, x):
+            assert x.shape == (1, 3, 32, 32)
+            return {spec.output_names[0]: logits[None].copy()}
+
+    frame = _ultrasound_like(90, 110)
+    for pre, want in [(PreprocessSpec(size=32, resize="bilinear", seg_decode="argmax-nearest"),
+                       cv2.resize(np.argmax(logits, 0).astype(np.uint8), (110, 90), interpolation=cv2.INTER_NEAREST)),
+                      (PreprocessSpec(size=32), segmentation_map(np.ascontiguousarray(logits), 110, 90, "logits"))]:
+        mask = Predictor(Fixed(), pre, ["fetal_head"]).predict(frame)["fetal_head"].mask
+        np.testing.assert_array_equal(mask, want)
