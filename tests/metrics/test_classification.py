@@ -45,19 +45,19 @@ def test_multiclass_macro_ovr_auc_by_hand():
     assert roc_auc(MC_Y, MC_P) == pytest.approx(roc_auc_score(MC_Y, MC_P, multi_class="ovr", average="macro"))
 
 
-def test_multiclass_auc_with_absent_class_uses_present_classes():
+def test_defined_multiclass_auc_with_absent_class_uses_present_classes():
     y = np.array([0, 0, 1, 1])
     p = MC_P[:4]
     # class 0: pos .6 .3 vs neg .2 .5 -> 1 + 1 + 1 + 0 = 3/4; class 1: pos .5 .2 vs neg .3 .4 -> 2/4
     with pytest.warns(UserWarning, match="absent"):
-        assert roc_auc(y, p) == pytest.approx((3 / 4 + 2 / 4) / 2)
+        assert roc_auc(y, p, "defined") == pytest.approx((3 / 4 + 2 / 4) / 2)
 
 
-def test_single_class_auc_is_nan_not_a_crash():
+def test_defined_single_class_auc_is_nan_not_a_crash():
     y = np.array([1, 1, 1])
     p = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
     with pytest.warns(UserWarning, match="undefined"):
-        out = classification_metrics(y, p)
+        out = classification_metrics(y, p, auc="defined")
     assert math.isnan(out["auc"])
     assert out["accuracy"] == pytest.approx(1 / 3)
     assert out["n"] == 3
@@ -84,7 +84,7 @@ def test_macro_vs_weighted_f1_on_imbalanced_labels():
 def test_macro_f1_ignores_classes_absent_from_labels_and_predictions():
     # 3 classes, class 2 neither true nor predicted: macro over {0, 1} only (sklearn without labels=)
     y = np.array([0, 1, 1])
-    with pytest.warns(UserWarning, match="absent"):
+    with pytest.warns(UserWarning, match="official evaluator"):
         out = classification_metrics(y, _onehot([0, 1, 0], 3))
     # class 0: P 1/2 R 1 -> 2/3; class 1: P 1 R 1/2 -> 2/3
     assert out["f1_macro"] == pytest.approx(2 / 3)
@@ -104,3 +104,46 @@ def test_empty_and_bad_inputs():
         classification_metrics(np.array([3]), np.array([[0.5, 0.5]]))
     with pytest.raises(DataError):
         classification_metrics(np.array([0, 1]), np.array([[0.5, 0.5]]))
+
+
+def _official_evaluator_auc(y_true, y_probs, num_classes):
+    """The AUC lines of the official evaluate.py (Evaluator.evaluate_classification), verbatim in logic."""
+    from sklearn.metrics import roc_auc_score
+
+    auc = 0.0
+    try:
+        if num_classes == 2:
+            auc = roc_auc_score(y_true, y_probs[:, 1])
+        elif num_classes > 2:
+            auc = roc_auc_score(y_true, y_probs, average="macro", multi_class="ovr")
+    except Exception:  # noqa: BLE001 - as the official code
+        auc = 0.0
+    return auc
+
+
+@pytest.mark.parametrize("y, p", [
+    (MC_Y, MC_P),                                       # every class present: a real AUC
+    (np.array([0, 0, 1, 1]), MC_P[:4]),                 # multiclass, class 2 missing: sklearn raises
+    (np.array([0, 0, 1, 1]), np.stack([1 - MC_P[:4, 0], MC_P[:4, 0]], 1)),
+])
+def test_official_auc_is_the_official_evaluators_number(y, p):
+    assert roc_auc(y, p) == _official_evaluator_auc(y, p, p.shape[1])
+    assert classification_metrics(y, p)["auc"] == _official_evaluator_auc(y, p, p.shape[1])
+
+
+def test_official_auc_is_zero_where_it_cannot_be_computed():
+    """scikit-learn 1.2.2 (the baseline's pin) raised for one class present and the official code reports
+    0.0; newer scikit-learn returns NaN there, which must not leak into the official number."""
+    y = np.array([1, 1, 1])
+    p = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    with pytest.warns(UserWarning, match="official evaluator"):
+        assert roc_auc(y, p) == 0.0
+    with pytest.warns(UserWarning, match="official evaluator"):
+        assert roc_auc(np.array([0, 0, 1, 1]), MC_P[:4]) == 0.0
+
+
+def test_unknown_auc_definition_is_refused():
+    from usedge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="AUC definition"):
+        roc_auc(MC_Y, MC_P, "mean")

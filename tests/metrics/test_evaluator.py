@@ -11,7 +11,7 @@ import pytest
 
 from usedge.errors import ConfigError, DataError
 from usedge.metrics import EvalReport, make_evaluator
-from usedge.tasks import get_task
+from usedge.tasks import ALL_TASKS, get_task
 
 TASKS = [get_task(t) for t in ("cardiac_multi", "breast_3cls", "thyroid_nodule_det", "FUGC")]
 
@@ -110,3 +110,25 @@ for call in (lambda: m.hausdorff_distance(np.eye(3), np.eye(3)),
         raise SystemExit('no DependencyError')
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reports_carry_the_official_auc_by_default_and_label_the_variant():
+    """The official evaluator gives 0.0 where AUC cannot be computed and averages it in; usedge's variant
+    (NaN, skipped) must be asked for, and says it is not the official number."""
+    cls = [t for t in ALL_TASKS if t.kind.value == "classification" and t.num_classes == 2][:2]
+    rows = {cls[0].id: [(0, 0.2), (0, 0.7), (0, 0.4)], cls[1].id: [(0, 0.2), (1, 0.7), (0, 0.8), (1, 0.9)]}
+    out = {}
+    for mode in ("official", "defined"):
+        report = EvalReport(cls, **({} if mode == "official" else {"auc": mode}))
+        with pytest.warns(UserWarning):
+            for tid, items in rows.items():
+                for label, p1 in items:
+                    report.update(tid, [1 - p1, p1], label)
+            out[mode] = (report.results(), report.family_summary(), report.to_markdown(), report.to_json())
+    res, fam, text, data = out["official"]
+    assert res[cls[0].id]["auc"] == 0.0 and res[cls[1].id]["auc"] == pytest.approx(0.75)
+    assert fam["classification"]["auc"] == pytest.approx(0.375)  # the official mean: (0.0 + 0.75) / 2
+    assert "official evaluator" in text and data["auc"] == "official"
+    res, fam, text, data = out["defined"]
+    assert math.isnan(res[cls[0].id]["auc"]) and fam["classification"]["auc"] == pytest.approx(0.75)
+    assert "NOT the official number" in text and data["auc"] == "defined"

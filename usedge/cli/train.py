@@ -109,7 +109,10 @@ def train(model, lr, out, **kw) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--montage", type=click.Path(dir_okay=False), default=None,
               help="With --bundle: also write a PNG of truth vs prediction for one image per task.")
-def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage) -> None:
+@click.option("--auc", type=click.Choice(["official", "defined"]), default="official", show_default=True,
+              help="official: the challenge evaluator's AUC (0.0 where a class is missing from the split); "
+                   "defined: usedge's variant (NaN / macro over the classes present), labelled in the report.")
+def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, auc) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
     from usedge.data.fmcuia import load_split
     from usedge.errors import ConfigError
@@ -126,7 +129,7 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
         task_ids = [t for t in task_ids if t in predictor.model_tasks]
         samples = load_split(data, split, task_ids)
-        report = evaluate_with_predictor(predictor, samples, task_ids, submission=out)
+        report = evaluate_with_predictor(predictor, samples, task_ids, submission=out, auc=auc)
         if montage:
             from usedge.stream.montage import prediction_montage
 
@@ -141,7 +144,8 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
 
         dev = str(resolve_device(device))
         model, config, _ = load_checkpoint(checkpoint, device=dev)
-        report = evaluate_model(model, config, load_split(data, split, task_ids), submission=out, device=dev)
+        report = evaluate_model(model, config, load_split(data, split, task_ids), submission=out, device=dev,
+                                auc=auc)
     table = report.to_markdown()
     atomic_write_text(Path(out) / "eval.md", table)
     atomic_write_json(Path(out) / "eval.json", report.to_json())

@@ -102,10 +102,12 @@ class SegmentationEvaluator(TaskEvaluator):
 
 
 class ClassificationEvaluator(TaskEvaluator):
-    """Collects probabilities and labels; the metrics are computed over all images at :meth:`result`."""
+    """Collects probabilities and labels; the metrics are computed over all images at :meth:`result`
+    (``auc``: the AUC definition, :data:`usedge.metrics.classification.AUC_MODES`)."""
 
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, auc: str = "official") -> None:
         super().__init__(spec)
+        self.auc = auc
         self._probs: list[np.ndarray] = []
         self._labels: list[int] = []
 
@@ -123,7 +125,7 @@ class ClassificationEvaluator(TaskEvaluator):
 
     def result(self) -> dict[str, float]:
         probs = np.stack(self._probs) if self._probs else np.zeros((0, self.spec.num_classes))
-        return classification_metrics(np.asarray(self._labels, dtype=np.intp), probs)
+        return classification_metrics(np.asarray(self._labels, dtype=np.intp), probs, self.auc)
 
     def per_sample(self) -> np.ndarray:
         """1.0 where the top-1 class is right, else 0.0."""
@@ -188,8 +190,10 @@ _EVALUATORS: dict[TaskKind, type[TaskEvaluator]] = {
 }
 
 
-def make_evaluator(spec: TaskSpec) -> TaskEvaluator:
-    """The evaluator for ``spec``'s kind."""
+def make_evaluator(spec: TaskSpec, auc: str = "official") -> TaskEvaluator:
+    """The evaluator for ``spec``'s kind (``auc``: the AUC definition of classification tasks)."""
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return ClassificationEvaluator(spec, auc)
     return _EVALUATORS[spec.kind](spec)
 
 
@@ -211,11 +215,27 @@ def _fmt(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.4f}"
 
 
-class EvalReport:
-    """Evaluators for several tasks, their per-kind averages, and Markdown / JSON renderings."""
+#: How each AUC definition is labelled in reports.
+AUC_LABELS = {
+    "official": "AUC: the official evaluator's (0.0 where scikit-learn cannot compute it, e.g. a class absent "
+                "from the split)",
+    "defined": "AUC: usedge's variant, NOT the official number (NaN with fewer than 2 classes present, "
+               "left out of the averages; macro over the present classes otherwise)",
+}
 
-    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
-        self.evaluators: dict[str, TaskEvaluator] = {spec.id: make_evaluator(spec) for spec in tasks}
+
+class EvalReport:
+    """Evaluators for several tasks, their per-kind averages, and Markdown / JSON renderings.
+
+    ``auc`` picks the classification AUC definition (:data:`usedge.metrics.classification.AUC_MODES`):
+    ``official`` by default, so reports carry the challenge's numbers.
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec], auc: str = "official") -> None:
+        if auc not in AUC_LABELS:
+            raise ConfigError(f"unknown AUC definition {auc!r}.", fix=f"use one of: {', '.join(AUC_LABELS)}")
+        self.auc = auc
+        self.evaluators: dict[str, TaskEvaluator] = {spec.id: make_evaluator(spec, auc) for spec in tasks}
 
     def update(self, task_id: str, prediction: Any, target: Any) -> None:
         """Add one image of ``task_id``."""
@@ -256,6 +276,8 @@ class EvalReport:
         """One table per kind (a row per task), then a table of per-kind averages."""
         results = self.results()
         lines: list[str] = []
+        if any(ev.spec.kind is TaskKind.CLASSIFICATION for ev in self.evaluators.values()):
+            lines += [f"{AUC_LABELS[self.auc]}.", ""]
         for kind in FAMILY_METRICS:
             tids = [t for t, ev in self.evaluators.items() if ev.spec.kind is kind]
             if not tids:
@@ -279,4 +301,4 @@ class EvalReport:
                   "higher_is_better": ev.higher_is_better, **results[tid]}
             for tid, ev in self.evaluators.items()
         }
-        return _json_value({"tasks": tasks, "families": self.family_summary(results)})
+        return _json_value({"tasks": tasks, "families": self.family_summary(results), "auc": self.auc})

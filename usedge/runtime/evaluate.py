@@ -31,9 +31,10 @@ def target_of(s: Sample) -> object:
 
 
 def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence[Sample], tasks: Sequence[str],
-                       submission: str | Path | None = None, batch_size: int = 16) -> EvalReport:
-    """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission)."""
-    report, writer, batches = _setup(samples, tasks, submission, batch_size)
+                       submission: str | Path | None = None, batch_size: int = 16, auc: str = "official") -> EvalReport:
+    """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission;
+    ``auc``: the AUC definition, official by default)."""
+    report, writer, batches = _setup(samples, tasks, submission, batch_size, auc)
     for _, batch in batches:
         _score_batch(predict, spec, batch, report, writer)
     if writer:
@@ -41,13 +42,13 @@ def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence
     return report
 
 
-def _setup(samples: Sequence[Sample], tasks: Sequence[str], submission, batch_size: int):
+def _setup(samples: Sequence[Sample], tasks: Sequence[str], submission, batch_size: int, auc: str = "official"):
     """(report, writer or None, [(task_id, batch of samples)]) grouped by task, in the samples' order."""
     by_task: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         if s.task_id in tasks:
             by_task[s.task_id].append(s)
-    report = EvalReport([get_task(t) for t in by_task])
+    report = EvalReport([get_task(t) for t in by_task], auc=auc)
     writer = SubmissionWriter(submission) if submission else None
     batches = [(t, items[i:i + batch_size]) for t, items in by_task.items() for i in range(0, len(items), batch_size)]
     return report, writer, batches
@@ -77,10 +78,11 @@ def _write(writer: SubmissionWriter, spec, s: Sample, pred, w: int, h: int) -> N
 
 
 def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequence[str] | None = None,
-                            submission: str | Path | None = None, batch_size: int = 8) -> EvalReport:
+                            submission: str | Path | None = None, batch_size: int = 8,
+                            auc: str = "official") -> EvalReport:
     """Score a runtime :class:`~usedge.runtime.predictor.Predictor` (raw frames in, typed results out): the
     accuracy users get from the runtime they run, not from the torch path."""
-    report, writer, batches = _setup(samples, list(tasks or predictor.tasks), submission, batch_size)
+    report, writer, batches = _setup(samples, list(tasks or predictor.tasks), submission, batch_size, auc)
     for task_id, batch in batches:
         images = [s.load_image() for s in batch]
         for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):

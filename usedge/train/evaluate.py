@@ -28,11 +28,13 @@ def torch_predictor(model: torch.nn.Module, device: str = "cpu"):
 
 
 def evaluate_model(model: torch.nn.Module, config: ModelConfig, samples: Sequence[Sample],
-                   submission: str | Path | None = None, batch_size: int = 16, device: str = "cpu") -> EvalReport:
-    """Score ``model`` on ``samples`` (any subset of tasks the model has)."""
+                   submission: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
+                   auc: str = "official") -> EvalReport:
+    """Score ``model`` on ``samples`` (any subset of tasks the model has), fed and decoded by its config's
+    declared processing (:class:`~usedge.runtime.preprocess.PreprocessSpec`); ``auc``: the AUC definition."""
     model.eval()
     return evaluate_predictor(torch_predictor(model, device), PreprocessSpec.from_config(config), samples,
-                              list(model.task_ids), submission, batch_size)
+                              list(model.task_ids), submission, batch_size, auc)
 
 
 __all__ = ["evaluate_model", "preprocess", "target_of", "torch_predictor"]
