@@ -182,13 +182,34 @@ def test_teacher_side_by_side_reports_the_three_ways_and_ratios():
 
     from usedge.bench.teacher import bench_teacher, side_by_side
 
+    import os
+
     rows = bench_teacher(64, runs=1, warmup=0, threads=2)
     hows = [r["teacher"] for r in rows]
     assert hows[0].startswith("as shipped") and "(27)" in hows[0] and "one pass" in hows[1]
     assert all(r["p50_ms"] > 0 for r in rows)
+    # each row was timed in its own fresh process, none in this one (where earlier rows' threads linger)
+    pids = [r["pid"] for r in rows]
+    assert len(set(pids)) == len(pids) and os.getpid() not in pids
     student = [SimpleNamespace(status="ok", batch=1, p50_ms=2.0, backend="openvino", precision="fp32"),
                SimpleNamespace(status="tensorrt: library not installed", batch=1, p50_ms=None, backend="tensorrt",
                                precision="fp32")]
     text = side_by_side(rows, student, 64)
     assert f"{rows[0]['p50_ms'] / 2.0:.1f}×" in text and "openvino fp32, p50 2.00 ms" in text
     assert "No student row ran" in side_by_side(rows, student[1:], 64)
+    isolated = {"teacher": "student: openvino fp32", "p50_ms": 4.0, "p95_ms": 4.0, "runs": 1, "pid": 1}
+    text = side_by_side(rows, student, 64, isolated)
+    assert f"{rows[0]['p50_ms'] / 4.0:.1f}×" in text and "re-timed in its own process" in text
+
+
+def test_student_row_is_re_timed_in_a_fresh_process(bundle_dir):
+    import os
+
+    from usedge.bench.teacher import bench_student
+
+    row = bench_student(bundle_dir, "onnxruntime", "fp32", runs=2, warmup=0, threads=1)
+    assert row["p50_ms"] > 0 and row["runs"] == 2 and row["pid"] != os.getpid()
+    from usedge.errors import UsedgeError
+
+    with pytest.raises(UsedgeError, match="failed in its process"):
+        bench_student(bundle_dir, "onnxruntime", "int8", runs=1, warmup=0)

@@ -100,13 +100,17 @@ def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data,
 
 
 def _teacher(result, threads, runs: int, out: Path) -> Path:
-    """Time the B4 teacher at the bundle's input size; print and write teacher.md next to the bench report."""
+    """Time the B4 teacher at the bundle's input size and the student's fastest batch-1 row again, one fresh process
+    per row; print and write teacher.md next to the bench report."""
     from usedge._io import atomic_write_text
-    from usedge.bench.teacher import bench_teacher, side_by_side
+    from usedge.bench.teacher import bench_student, bench_teacher, side_by_side
     from usedge.export.bundle import load_bundle
 
     size = load_bundle(result.bundle, verify=False).preprocess.size
-    text = side_by_side(bench_teacher(size, runs=runs, threads=threads), result.rows, size)
+    ok = [r for r in result.rows if r.status == "ok" and r.batch == 1 and r.p50_ms]
+    best = min(ok, key=lambda r: r.p50_ms) if ok else None
+    student = bench_student(result.bundle, best.backend, best.precision, threads=threads) if best else None
+    text = side_by_side(bench_teacher(size, runs=runs, threads=threads), result.rows, size, student)
     click.echo(text)
     atomic_write_text(out / "teacher.md", text)
     return out / "teacher.md"
