@@ -184,3 +184,24 @@ def test_eval_on_a_bundle_goes_through_the_predictor_and_matches_the_bare_path(b
     assert res.exit_code == 0, res.output
     assert "bundle on" in res.output and (tmp_path / "ev" / "eval.json").is_file()
     assert (tmp_path / "ev" / "classification_predictions.json").is_file()
+
+
+def test_verify_runs_one_frame_through_the_predictor(bundle_dir, tmp_path):
+    """Metadata that passes checksums and parity but cannot serve a frame (preprocess size 32 for a 64² model)
+    fails `usedge verify`, which says which precision × backend failed and why."""
+    import json
+    import shutil
+
+    from usedge.export.verify import verify_bundle
+
+    good = verify_bundle(bundle_dir)
+    assert good["passed"] and all(r["ok"] and r["tasks"] == 5 for by in good["frame"].values() for r in by.values())
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle_dir, bad)
+    meta = json.loads((bad / "metadata.json").read_text())
+    meta["input"]["preprocess"]["size"] = 32
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    result = verify_bundle(bad)
+    assert not result["passed"]
+    errors = [r["error"] for by in result["frame"].values() for r in by.values()]
+    assert errors and all("64" in e and "32" in e for e in errors)

@@ -82,7 +82,8 @@ def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None
 @click.argument("bundle", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def verify(bundle, as_json) -> None:
-    """Check a bundle: checksums, onnx.checker, per-task parity of every backend installed here."""
+    """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor and per-task parity
+    on every backend installed here."""
     from usedge.export.pipeline import _agreement_summary
     from usedge.export.verify import verify_bundle
     from usedge.runtime.parity import passes
@@ -94,6 +95,10 @@ def verify(bundle, as_json) -> None:
         click.echo(f"checksums: ok; checker: {result['checker']}")
         if "placement" in result:
             click.echo(f"int8 Q/DQ {result['placement']['summary']}")
+        for p, by in result["frame"].items():
+            for b, r in by.items():
+                click.echo(f"one frame, {p} on {b}: " + (f"ok ({r['tasks']} tasks, {r['ms']} ms)" if r["ok"]
+                                                          else f"FAIL {r['error']}"))
         if "parity_skipped" in result:
             click.echo(f"parity: skipped ({result['parity_skipped']})")
         for p, by in result["parity"].items():

@@ -1,5 +1,6 @@
-"""``usedge verify BUNDLE``: checksums, onnx.checker, and per-task parity of every backend here against the
-torch reference outputs stored in the bundle. Needs no torch."""
+"""``usedge verify BUNDLE``: metadata and checksums, onnx.checker, one frame through the Predictor users run
+(every precision × backend here: opens, preprocesses, infers and decodes every task), and per-task parity of
+every backend against the torch reference outputs stored in the bundle. Needs no torch."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,28 @@ from usedge.runtime.parity import agreement, judge
 from usedge.tasks import get_task
 
 
+def one_frame(bundle, precision: str, backend: str) -> dict:
+    """Open the bundle as users do and run one synthetic frame through every task: {"ok", "tasks", "ms"} or
+    {"ok": False, "error"}."""
+    from usedge.runtime.predictor import load
+
+    frame = np.random.default_rng(0).integers(0, 255, (300, 400), np.uint8)  # not square, not model-sized
+    try:
+        with load(bundle.path, backend=backend, precision=precision, verify=False) as predictor:
+            res = predictor.predict(frame)
+        missing = [t for t in bundle.tasks if t not in res.tasks]
+        if missing:
+            return {"ok": False, "error": f"no result for {missing}"}
+        return {"ok": True, "tasks": len(res.tasks), "ms": round(float(res.timings_ms["total"]), 2)}
+    except Exception as exc:  # noqa: BLE001 - any failure is the verdict on this bundle
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def verify_bundle(path) -> dict:
-    """Returns {"checksums": True, "checker": {...}, "placement": {...} (int8, with onnx), "parity": {precision:
-    {backend: {...}}}, "passed": bool}."""
-    bundle = load_bundle(path, verify=True)  # raises on a tampered / truncated bundle
-    result: dict = {"bundle": str(bundle.path), "checksums": True, "checker": {}, "parity": {}}
+    """Returns {"checksums": True, "checker": {...}, "placement": {...} (int8, with onnx), "frame": {precision:
+    {backend: {...}}}, "parity": {precision: {backend: {...}}}, "passed": bool}."""
+    bundle = load_bundle(path, verify=True)  # raises on a tampered / truncated bundle or invalid metadata
+    result: dict = {"bundle": str(bundle.path), "checksums": True, "checker": {}, "frame": {}, "parity": {}}
     try:
         from usedge.export.onnx import check
 
@@ -27,23 +45,31 @@ def verify_bundle(path) -> dict:
             result["placement"] = {"ok": pl.ok, "summary": pl.summary(), "float_inputs": len(pl.float_inputs)}
     except ImportError:
         result["checker"] = {"skipped": "onnx is not installed"}
+    from usedge.runtime.backends import available_backends, open_backend
+
+    for p in bundle.precisions:
+        for name in available_backends():
+            result["frame"].setdefault(p, {})[name] = one_frame(bundle, p, name)
+    frames_ok = all(r["ok"] for by in result["frame"].values() for r in by.values())
     if not (bundle.path / "parity_inputs.npz").is_file():  # a slim bundle (slim_bundle) ships without them
         result["parity_skipped"] = "no parity_inputs.npz in this (slim) bundle; verify the full export instead"
-        result["passed"] = True
+        result["passed"] = frames_ok
         return result
     with np.load(bundle.path / "parity_inputs.npz") as z:
         x = z["images"]
         ref = {k.removeprefix("ref::"): z[k] for k in z.files if k.startswith("ref::")}
     specs = [get_task(t) for t in bundle.tasks]
     size = bundle.preprocess.size
-    from usedge.runtime.backends import available_backends, open_backend
-
     for p in bundle.precisions:
         for name in available_backends():
-            got = open_backend(name, bundle.model_path(p)).infer(x)
+            backend = open_backend(name, bundle.model_path(p))
+            try:
+                got = backend.infer(x)
+            finally:
+                backend.close()
             result["parity"].setdefault(p, {})[name] = judge({s.id: agreement(s, ref, got, size) for s in specs}, p)
     judged = [r["passed"] for by in result["parity"].values() for r in by.values() if r["passed"] is not None]
-    result["passed"] = all(judged)
+    result["passed"] = frames_ok and all(judged)
     return result
 
 
