@@ -85,13 +85,19 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
     return decode_image(path.read_bytes(), str(path), grayscale)
 
 
-def decode_image(data: bytes, name: str, grayscale: bool = False, max_side: int | None = None) -> np.ndarray:
+#: OpenCV's reduced-resolution decode flags (libjpeg DCT scaling for JPEG: 1/2, 1/4, 1/8 of the pixels decoded)
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def decode_image(data: bytes, name: str, grayscale: bool = False, max_side: int | None = None,
+                 reduce: int = 1) -> np.ndarray:
     """Decode image bytes strictly — the one decoder of files, uploads and server frames.
 
     ``cv2.imread`` fills the missing part of a truncated JPEG with grey and returns it (a third of the image
     silently wrong); a JPEG must carry its end-of-image marker after its scan data, and anything OpenCV
     cannot decode completely is refused. ``max_side``: refuse larger PNG / JPEG images from their header,
-    before decoding.
+    before decoding. ``reduce`` (2, 4 or 8): decode at 1/reduce of each side, as BGR (for a JPEG this skips
+    most of the decoding work and memory; used by the server to bound what one huge frame costs).
     """
     if max_side is not None and (size := header_size(data)) is not None and max(size) > max_side:
         raise DataError(f"{name} is {size[0]}×{size[1]} pixels; at most {max_side} px per side are accepted.",
@@ -103,7 +109,9 @@ def decode_image(data: bytes, name: str, grayscale: bool = False, max_side: int 
         raise DataError(f"{name} is a truncated JPEG ({len(data)} bytes, no end-of-image marker after its scan "
                         "data).", fix="re-copy or re-export the image; a partial JPEG decodes with grey where the "
                                       "data is missing.")
-    flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_UNCHANGED
+    if reduce != 1 and reduce not in _REDUCED:
+        raise ValueError(f"reduce must be 1, 2, 4 or 8, got {reduce!r}")
+    flag = _REDUCED[reduce] if reduce != 1 else cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if image is None or image.size == 0:
         raise DataError(f"{name} could not be decoded as an image (not an image, or truncated).",

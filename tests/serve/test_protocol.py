@@ -137,3 +137,41 @@ def test_protocol_does_not_import_fastapi():
     code = "import sys, usedge.serve.protocol, usedge.serve; print('fastapi' in sys.modules, 'uvicorn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_ingest_downscales_big_frames_and_decodes_big_jpegs_reduced(monkeypatch):
+    import usedge.serve.protocol as P
+
+    reduces = []
+    real = P._decode_encoded
+    monkeypatch.setattr(P, "_decode_encoded", lambda data, kind, reduce=1: (reduces.append(reduce),
+                                                                            real(data, kind, reduce))[1])
+    big = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (1200, 2000), dtype=np.uint8), (9, 9), 0)
+    got = P.ingest(_jpeg(big), max_side=400)
+    assert (got.width, got.height) == (2000, 1200) and got.scaled and max(got.image.shape[:2]) == 400
+    assert reduces == [4]                      # 2000 px decoded as 500 by libjpeg, then shrunk to 400
+    deep = P.ingest(_png((big.astype(np.uint16) * 257)), max_side=500)
+    assert deep.image.dtype == np.uint8 and deep.image.shape == (300, 500)
+    np.testing.assert_array_equal(P.ingest(_png(big[:300, :400]), max_side=400).image, big[:300, :400])  # as sent
+
+
+def test_rescale_result_maps_pixels_back_to_the_frame_as_sent():
+    from usedge.serve.protocol import rescale_result
+
+    payload = {"width": 100, "height": 50, "region": None, "tasks": {
+        "s": {"kind": "segmentation", "mask_shape": [50, 100], "area_pixels": {"a": 10},
+              "contours": {"a": [[[1, 2], [3, 4]]]}},
+        "d": {"kind": "detection", "bbox_pixels": [10.0, 5.0, 20.0, 10.0], "bbox_normalized": [0.1, 0.1, 0.2, 0.2],
+              "boxes_pixels": [[0.0, 0.0, 50.0, 25.0]]},
+        "r": {"kind": "regression", "predicted_points_pixels": [1.0, 2.0, 3.0, 4.0]},
+        "c": {"kind": "classification", "predicted_class": 1}}}
+    out = rescale_result(payload, 400, 150)
+    assert (out["width"], out["height"], out["analysed"]) == (400, 150, {"width": 100, "height": 50})
+    t = out["tasks"]
+    assert t["s"]["mask_shape"] == [150, 400] and t["s"]["area_pixels"] == {"a": 120}
+    assert t["s"]["contours"] == {"a": [[[4, 6], [12, 12]]]}
+    assert t["d"]["bbox_pixels"] == [40.0, 15.0, 80.0, 30.0] and t["d"]["bbox_normalized"] == [0.1, 0.1, 0.2, 0.2]
+    assert t["d"]["boxes_pixels"] == [[0.0, 0.0, 200.0, 75.0]]
+    assert t["r"]["predicted_points_pixels"] == [4.0, 6.0, 12.0, 12.0] and t["c"] == {"kind": "classification",
+                                                                                      "predicted_class": 1}
+    assert rescale_result(payload, 100, 50) is payload

@@ -278,3 +278,34 @@ def test_cli_help_and_bad_options():
     assert res.exit_code == 0 and "--max-message-mb" in res.output and "USEDGE_TOKEN" in res.output
     assert runner.invoke(serve, ["--max-clients", "0"]).exit_code == 2
     assert runner.invoke(serve, ["--port", "70000"]).exit_code == 2
+
+
+def test_a_huge_frame_is_analysed_downscaled_and_answered_in_its_own_pixels(predictor):
+    """max_side bounds what one frame costs: the Predictor never sees more than max_side per side, and the
+    answer is in the pixels of the frame as sent (boxes, points, mask shape), with the analysed size stated."""
+    seen = []
+
+    class Spy:
+        tasks, choice = predictor.tasks, predictor.choice
+
+        def select(self, tasks):
+            return predictor.select(tasks)
+
+        def __call__(self, image, tasks=None):
+            seen.append(image.shape)
+            return predictor(image, tasks=tasks)
+
+    big = cv2.resize(frame(7, 64), (3000, 1800), interpolation=cv2.INTER_LINEAR)
+    with running(Spy(), max_side=300) as a, client(a) as ws:
+        ws.send(jpeg(big))
+        msg = recv_json(ws)
+        small = predictor(cv2.resize(big, (300, 180), interpolation=cv2.INTER_AREA)).to_json(contours=False)
+    check_result(msg, 0, 3000, 1800)
+    assert max(seen[0][:2]) <= 300 and msg["result"]["analysed"] == {"width": 300, "height": 180}
+    res = msg["result"]["tasks"]
+    assert res["fetal_head"]["mask_shape"] == [1800, 3000]
+    x0, y0, x1, y1 = res["thyroid_nodule_det"]["bbox_pixels"]
+    assert 0 <= x0 <= x1 <= 3000 and 0 <= y0 <= y1 <= 1800
+    # the same frame analysed at 300 px gives the same normalised answer
+    np.testing.assert_allclose(res["thyroid_nodule_det"]["bbox_normalized"],
+                               small["tasks"]["thyroid_nodule_det"]["bbox_normalized"], atol=0.02)

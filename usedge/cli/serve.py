@@ -20,9 +20,12 @@ from usedge.cli.stream import default_bundle
               help="Concurrent WebSocket clients; the next one is refused with close code 1013.")
 @click.option("--max-message-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
               help="Largest client message (MiB); larger ones get an error and close code 1009.")
+@click.option("--max-side", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Frames with a longer side above this are downscaled at ingest (results still in the sent "
+                   "frame's pixels); bounds each frame's memory and time under the inference lock.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
-def serve(bundle, backend, precision, host, port, token, max_clients, max_message_mb, log_level) -> None:
+def serve(bundle, backend, precision, host, port, token, max_clients, max_message_mb, max_side, log_level) -> None:
     """Serve a bundle to scanners over a WebSocket at ws://HOST:PORT/ws (plus GET /health and /metrics).
 
     Clients send JPEG/PNG frames or raw pixels (b'USR1' header) and get one JSON result per processed frame;
@@ -32,7 +35,7 @@ def serve(bundle, backend, precision, host, port, token, max_clients, max_messag
 
     generated = not token
     config = ServeConfig(token=token or new_token(), host=host, port=port, max_clients=max_clients,
-                         max_message_bytes=int(max_message_mb * (1 << 20)))
+                         max_message_bytes=int(max_message_mb * (1 << 20)), max_side=max_side)
     predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision)
     app = create_app(predictor, config)
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -68,9 +68,12 @@ def task_policy(spec: TaskSpec) -> TaskAugment:
 
 
 def to_gray_or_bgr_uint8(image: np.ndarray) -> np.ndarray:
-    """Bring any stored image (uint8/uint16, 1/3/4 channels) to uint8 H×W or H×W×3 BGR."""
+    """Bring any stored image (uint8/uint16, 1/3/4 channels) to uint8 H×W or H×W×3 BGR.
+
+    uint16 maps to ``floor(x / 257)`` (65535 -> 255), divided straight into the uint8 result: no temporary
+    array, where ``x / 257.0`` made a float64 copy (512 MB for an 8192² frame)."""
     if image.dtype == np.uint16:
-        image = (image / 257.0).astype(np.uint8)
+        image = np.floor_divide(image, 257, out=np.empty(image.shape, np.uint8), casting="unsafe")
     elif image.dtype != np.uint8:
         raise DataError(f"unsupported image dtype {image.dtype}; expected uint8 or uint16.")
     if image.ndim == 3 and image.shape[2] == 4:

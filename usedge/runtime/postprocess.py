@@ -54,10 +54,19 @@ def segmentation_map(logits: np.ndarray, width: int, height: int, mode: str = "l
         diff = logits[-1] - logits[0] if c == 2 else logits[0]
         up = cv2.resize(np.ascontiguousarray(diff, np.float32), (width, height), interpolation=interp)
         return (up > 0).astype(np.uint8)
-    planes = np.empty((c, height, width), np.float32)
-    for k in range(c):
-        cv2.resize(np.ascontiguousarray(logits[k], np.float32), (width, height), dst=planes[k], interpolation=interp)
-    return class_map(planes)
+    # one resized plane at a time against the running best (the same first-maximum argmax as class_map):
+    # two H×W float planes whatever C is, where resizing all C planes first held C of them
+    def up(k: int) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(logits[k], np.float32), (width, height), interpolation=interp)
+
+    best = up(0)
+    idx = np.zeros((height, width), np.uint8)
+    for k in range(1, c):
+        plane = up(k)
+        better = plane > best
+        idx[better] = k
+        np.maximum(best, plane, out=best)
+    return idx
 
 
 def best_box(boxes: np.ndarray, objectness: np.ndarray) -> tuple[np.ndarray, float]:

@@ -54,6 +54,7 @@ class ServeConfig:
     max_message_bytes: int = 8 * MIB
     overlay_quality: int = 80
     warmup: int = 3
+    max_side: int = p.MAX_SIDE
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
@@ -69,6 +70,7 @@ class ServeConfig:
         if isinstance(self.overlay_quality, bool) or not 1 <= int(self.overlay_quality) <= 100:
             raise ConfigError(f"overlay_quality must be 1..100, got {self.overlay_quality!r}.", fix="e.g. 80.")
         _positive("warmup", self.warmup, allow_zero=True)
+        _positive("max_side", self.max_side)
 
 
 def _positive(name: str, value: object, allow_zero: bool = False) -> None:
@@ -134,9 +136,11 @@ def _bearer(value: Optional[str]) -> str:
 @dataclass(frozen=True, eq=False)
 class _Item:
     seq: int
-    image: np.ndarray
+    image: np.ndarray            # what the model analyses (at most max_side per side)
     t_received: float
     decode_ms: float
+    width: int                   # the frame as sent
+    height: int
 
 
 class _LatestSlot:
@@ -213,14 +217,15 @@ class _Connection:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            image = await loop.run_in_executor(self.server.decode_pool, p.decode_frame, data)
+            frame = await loop.run_in_executor(self.server.decode_pool, p.ingest, data, p.MAX_PIXELS,
+                                               self.server.config.max_side)
         except UsedgeError as exc:
             self.server.tracker.count("errors")
             await self.send_text(p.encode_error(exc.message, frame=seq, fix=exc.fix))
             return
         t1 = time.perf_counter()
         self.server.tracker.frame_in(t1)
-        if self.slot.put(_Item(seq, image, t0, (t1 - t0) * 1e3)):
+        if self.slot.put(_Item(seq, frame.image, t0, (t1 - t0) * 1e3, frame.width, frame.height)):
             self.server.tracker.count("dropped")
 
     async def _on_text(self, text: str) -> None:
@@ -251,7 +256,9 @@ class _Connection:
         try:
             result = await loop.run_in_executor(self.server.infer_pool, self.server.predict, item.image, options.tasks)
             t_ready = time.perf_counter()
-            payload = result.to_json(contours=options.contours)
+            # serialising (contours) runs off the event loop, so one big result cannot stall other clients
+            payload = await loop.run_in_executor(self.server.decode_pool, _payload, result, options.contours,
+                                                 item.width, item.height)
             latency = self._latency(item, result, t_start, t_ready)
             text = p.encode_result(item.seq, payload, latency, self.slot.dropped)
         except (UsedgeError, ValueError) as exc:
@@ -277,6 +284,11 @@ class _Connection:
         out.update({k: float(timings[k]) for k in ("preprocess", "infer", "postprocess") if k in timings})
         out["server"] = (t_ready - item.t_received) * 1e3
         return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def _payload(result: Any, contours: bool, width: int, height: int) -> dict:
+    """The result's JSON in the pixels of the frame as sent (see protocol.rescale_result)."""
+    return p.rescale_result(result.to_json(contours=contours), width, height)
 
 
 # -- the app ------------------------------------------------------------------------------------------------

@@ -27,9 +27,10 @@ import numpy as np
 from usedge.errors import DataError
 
 __all__ = ["CLOSE_INTERNAL", "CLOSE_NORMAL", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_TRY_LATER", "DTYPE_CODES",
-           "JPEG_MAGIC", "MAX_PIXELS", "PNG_MAGIC", "RAW_HEADER", "RAW_MAGIC", "ClientOptions", "MessageTooBig",
-           "ProtocolError", "RawHeader", "check_size", "decode_frame", "decode_raw", "detect_kind", "encode_error",
-           "encode_options", "encode_raw", "encode_result", "image_size", "parse_options", "parse_raw_header"]
+           "Ingested", "JPEG_MAGIC", "MAX_PIXELS", "MAX_SIDE", "PNG_MAGIC", "RAW_HEADER", "RAW_MAGIC",
+           "ClientOptions", "MessageTooBig", "ProtocolError", "RawHeader", "check_size", "decode_frame", "decode_raw",
+           "detect_kind", "encode_error", "encode_options", "encode_raw", "encode_result", "fit_side", "image_size",
+           "ingest", "parse_options", "parse_raw_header", "rescale_result"]
 
 RAW_MAGIC = b"USR1"
 #: magic (4 bytes), height (uint16), width (uint16), channels (uint8), dtype code (uint8); little endian
@@ -40,6 +41,11 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Largest frame accepted, in pixels (the Predictor's limit, checked before decoding: no decompression bombs).
 MAX_PIXELS = 8192 * 8192
+#: Frames with a longer side above this are downscaled at ingest (``usedge serve --max-side``); results are
+#: still given in the pixels of the frame as sent (:func:`rescale_result`). The models see 128-512 px, so
+#: nothing they can use is lost; what one frame costs in memory and in time under the inference lock is
+#: bounded by this side instead of by the client (docs/serve.md has the measured bound).
+MAX_SIDE = 2048
 
 #: WebSocket close codes used by the server (RFC 6455 / IANA registry)
 CLOSE_NORMAL = 1000
@@ -169,14 +175,105 @@ def decode_frame(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         return decode_raw(data)
     w, h = image_size(data)
     _check_pixels(w, h, max_pixels)
-    from usedge._io import decode_image
-    from usedge.errors import DataError
+    return _decode_encoded(data, kind)
 
-    try:
-        return decode_image(data, f"the {kind.upper()} frame")   # the same strict decoder as files and uploads
+
+def _decode_encoded(data: bytes, kind: str, reduce: int = 1) -> np.ndarray:
+    from usedge._io import decode_image
+
+    try:   # the same strict decoder as files and uploads
+        return decode_image(data, f"the {kind.upper()} frame", reduce=reduce)
     except DataError as exc:
         raise ProtocolError(f"could not decode the {kind.upper()} image ({len(data)} bytes): {exc}",
                             fix="send a complete, valid JPEG or PNG file.") from None
+
+
+@dataclass(frozen=True, eq=False)
+class Ingested:
+    """A decoded client frame: ``image`` is what the model analyses (at most ``max_side`` per side, uint8 when
+    it was downscaled); ``width`` × ``height`` is the frame as sent."""
+
+    image: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def scaled(self) -> bool:
+        return self.image.shape[:2] != (self.height, self.width)
+
+
+def ingest(data: bytes, max_pixels: int = MAX_PIXELS, max_side: int | None = MAX_SIDE) -> Ingested:
+    """Decode a binary client message and bring it to at most ``max_side`` px per side (None: as sent).
+
+    A JPEG at least twice too large is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself (never at full
+    size); any frame still too large is converted to uint8 and shrunk with INTER_AREA, aspect kept.
+    """
+    kind = detect_kind(data)
+    if kind == "raw":
+        header = parse_raw_header(data)
+        w, h = header.width, header.height
+        _check_pixels(w, h, max_pixels)
+        image = decode_raw(data)
+    else:
+        w, h = image_size(data)
+        _check_pixels(w, h, max_pixels)
+        reduce = 1
+        while kind == "jpeg" and max_side and reduce < 8 and max(w, h) >= 2 * reduce * max_side:
+            reduce *= 2
+        image = _decode_encoded(data, kind, reduce)
+    return Ingested(fit_side(image, max_side), int(w), int(h))
+
+
+def fit_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``image`` shrunk (INTER_AREA, aspect kept, uint8) so its longer side is at most ``max_side``."""
+    import cv2
+
+    from usedge.data.transforms import to_gray_or_bgr_uint8
+
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image
+    k = max_side / max(h, w)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    return cv2.resize(to_gray_or_bgr_uint8(image), size, interpolation=cv2.INTER_AREA)
+
+
+def rescale_result(payload: dict[str, Any], width: int, height: int) -> dict[str, Any]:
+    """A ``FrameResult.to_json()`` of a downscaled frame, with every pixel quantity mapped to the frame as
+    sent (``width`` × ``height``); ``analysed`` records the size the model's results were computed at.
+
+    Boxes and points scale exactly; areas scale by the pixel-area ratio and contours by the side ratios
+    (rounded), so a mask's detail is that of the analysed size.
+    """
+    aw, ah = int(payload["width"]), int(payload["height"])
+    if (aw, ah) == (width, height):
+        return payload
+    sx, sy = width / aw, height / ah
+    out = {**payload, "width": int(width), "height": int(height), "analysed": {"width": aw, "height": ah}}
+    if payload.get("region"):
+        x0, y0, x1, y1 = payload["region"]
+        out["region"] = [round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy)]
+    out["tasks"] = {k: _rescale_task(v, sx, sy, width, height) for k, v in payload["tasks"].items()}
+    return out
+
+
+def _rescale_task(t: dict[str, Any], sx: float, sy: float, width: int, height: int) -> dict[str, Any]:
+    t = dict(t)
+    kind = t.get("kind")
+    if kind == "segmentation":
+        t["mask_shape"] = [int(height), int(width)]
+        t["area_pixels"] = {k: round(v * sx * sy) for k, v in t["area_pixels"].items()}
+        if "contours" in t:
+            t["contours"] = {k: [[[round(x * sx), round(y * sy)] for x, y in c] for c in cs]
+                             for k, cs in t["contours"].items()}
+    elif kind == "detection":
+        t["bbox_pixels"] = [v * (sx if i % 2 == 0 else sy) for i, v in enumerate(t["bbox_pixels"])]
+        if "boxes_pixels" in t:
+            t["boxes_pixels"] = [[v * (sx if i % 2 == 0 else sy) for i, v in enumerate(b)] for b in t["boxes_pixels"]]
+    elif kind == "regression":
+        t["predicted_points_pixels"] = [v * (sx if i % 2 == 0 else sy)
+                                        for i, v in enumerate(t["predicted_points_pixels"])]
+    return t
 
 
 def _check_pixels(w: int, h: int, max_pixels: int) -> None:
