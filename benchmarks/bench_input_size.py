@@ -68,7 +68,7 @@ def main() -> None:
                                           str(args.runs), "--child", str(path), str(size), runtime],
                                          capture_output=True, text=True, check=True)
                     p50.setdefault((size, stride, runtime), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"| input | dense stride | dense map | OpenVINO fp32 p50 ms | ONNX Runtime fp32 p50 ms |\n|---|---|---|---|---|")
+    print("| input | dense stride | dense map | OpenVINO fp32 p50 ms | ONNX Runtime fp32 p50 ms |\n|---|---|---|---|---|")
     for size, stride in VARIANTS:
         ov, ort = (np.median(p50[(size, stride, r)]) for r in RUNTIMES)
         print(f"| {size}² | {stride} | {size // stride}² | {ov:.2f} | {ort:.2f} |")

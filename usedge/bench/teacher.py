@@ -81,7 +81,8 @@ def time_teacher_row(row: str, size: int, runs: int, warmup: int, threads: int |
             with torch.inference_mode():
                 for t in config.tasks:
                     model.forward_task(x, t)
-        return _row(f"as shipped: torch fp32, one forward per task ({len(config.tasks)})", timed(per_task, runs, warmup))
+        how = f"as shipped: torch fp32, one forward per task ({len(config.tasks)})"
+        return _row(how, timed(per_task, runs, warmup))
     if row == "one-pass":
         def one_pass():
             with torch.inference_mode():

@@ -1,7 +1,6 @@
 """``usedge train`` and ``usedge eval``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click

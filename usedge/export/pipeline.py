@@ -18,6 +18,7 @@ import json
 import platform
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -184,11 +185,14 @@ class Scores:
 
 def _score(path: Path, spec: PreprocessSpec, val, config) -> Scores:
     from usedge.runtime.backends import available_backends, open_backend
+    from usedge.metrics.classification import UndefinedAUCWarning
     from usedge.runtime.evaluate import evaluate_predictor
 
     backend = open_backend(available_backends()[0], path)
-    report = evaluate_predictor(lambda x, task: backend.infer(x), spec, val, list(config.tasks))
-    return Scores(report.results(), report.per_sample())
+    with warnings.catch_warnings():   # the gate compares per-image scores; AUC is not part of it
+        warnings.simplefilter("ignore", UndefinedAUCWarning)
+        report = evaluate_predictor(lambda x, task: backend.infer(x), spec, val, list(config.tasks))
+        return Scores(report.results(), report.per_sample())
 
 
 def _gate(fp32: Scores, int8: Scores, gate: GateConfig) -> list[GateRow]:

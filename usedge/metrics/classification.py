@@ -69,6 +69,18 @@ def _check_labels(y_true: np.ndarray, num_classes: int) -> np.ndarray:
 AUC_MODES = ("official", "defined")
 
 
+class UndefinedAUCWarning(UserWarning):
+    """An AUC that scikit-learn cannot compute (0.0 officially, NaN in usedge's variant). Reports name the
+    tasks concerned; jobs that do not show AUC (export gate, training validation) silence this category."""
+
+
+def auc_computable(y_true, num_classes: int) -> bool:
+    """Whether the official AUC call can be computed: both classes (binary) or every class (multiclass)
+    present in the labels."""
+    present = np.unique(np.asarray(y_true)).size
+    return present >= 2 if num_classes == 2 else present == num_classes
+
+
 def roc_auc(y_true: np.ndarray, probs: np.ndarray, mode: str = "official") -> float:
     """ROC AUC by ``mode`` (:data:`AUC_MODES`), as defined in the module docstring."""
     if mode not in AUC_MODES:
@@ -92,7 +104,8 @@ def _official_auc(y: np.ndarray, p: np.ndarray) -> float:
     if math.isfinite(auc):
         return auc
     warnings.warn(f"AUC cannot be computed with classes {np.unique(y).tolist()} of {p.shape[1]} present: 0.0, "
-                  "as the official evaluator reports it (usedge eval --auc defined: usedge's variant).", stacklevel=3)
+                  "as the official evaluator reports it (usedge eval --auc defined: usedge's variant).",
+                  UndefinedAUCWarning, stacklevel=3)
     return 0.0
 
 
@@ -100,7 +113,7 @@ def _defined_auc(y: np.ndarray, p: np.ndarray) -> float:
     present = np.unique(y)
     if present.size < 2:
         warnings.warn(f"AUC undefined: only class(es) {present.tolist()} present in y_true; reporting NaN.",
-                      stacklevel=3)
+                      UndefinedAUCWarning, stacklevel=3)
         return float("nan")
     metrics = _sk_metrics()
     if p.shape[1] == 2:
@@ -108,7 +121,7 @@ def _defined_auc(y: np.ndarray, p: np.ndarray) -> float:
     if present.size < p.shape[1]:
         absent = sorted(set(range(p.shape[1])) - set(present.tolist()))
         warnings.warn(f"classes {absent} absent from y_true: AUC is the one-vs-rest macro mean over the "
-                      f"{present.size} present classes.", stacklevel=3)
+                      f"{present.size} present classes.", UndefinedAUCWarning, stacklevel=3)
     return float(np.mean([metrics.roc_auc_score(y == c, p[:, c]) for c in present]))
 
 

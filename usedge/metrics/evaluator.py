@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from usedge.errors import ConfigError, DataError
-from usedge.metrics.classification import classification_metrics
+from usedge.metrics.classification import auc_computable, classification_metrics
 from usedge.metrics.detection import box_iou
 from usedge.metrics.regression import radial_errors
 from usedge.metrics.segmentation import segmentation_scores
@@ -126,6 +126,11 @@ class ClassificationEvaluator(TaskEvaluator):
     def result(self) -> dict[str, float]:
         probs = np.stack(self._probs) if self._probs else np.zeros((0, self.spec.num_classes))
         return classification_metrics(np.asarray(self._labels, dtype=np.intp), probs, self.auc)
+
+    @property
+    def auc_computable(self) -> bool:
+        """False where the official AUC is 0.0 only because a class is absent from these labels."""
+        return auc_computable(self._labels, self.spec.num_classes)
 
     def per_sample(self) -> np.ndarray:
         """1.0 where the top-1 class is right, else 0.0."""
@@ -276,8 +281,13 @@ class EvalReport:
         """One table per kind (a row per task), then a table of per-kind averages."""
         results = self.results()
         lines: list[str] = []
-        if any(ev.spec.kind is TaskKind.CLASSIFICATION for ev in self.evaluators.values()):
+        cls = [ev for ev in self.evaluators.values() if isinstance(ev, ClassificationEvaluator)]
+        if cls:
             lines += [f"{AUC_LABELS[self.auc]}.", ""]
+            odd = [ev.spec.id for ev in cls if ev.n and not ev.auc_computable]
+            if odd:
+                lines += [f"AUC not computable (a class absent from the split; official: 0.0, variant: NaN): "
+                          f"{', '.join(odd)}.", ""]
         for kind in FAMILY_METRICS:
             tids = [t for t, ev in self.evaluators.items() if ev.spec.kind is kind]
             if not tids:

@@ -15,6 +15,7 @@ import csv
 import io
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from usedge._io import atomic_write_json, atomic_write_text
 from usedge.data.fmcuia import Sample, find_splits, load_split
 from usedge.data.transforms import AugmentConfig
 from usedge.errors import ConfigError, UsedgeError
+from usedge.metrics.classification import UndefinedAUCWarning
 from usedge.models.presets import ModelConfig, build_model, resolve_config
 from usedge.tasks import ALL_TASKS, TaskKind, get_task
 from usedge.train.batches import (ItemDataset, MixedBatch, MixedBatchSampler, PhantomStream, TaskSampler,
@@ -337,8 +339,10 @@ class Trainer:
         if not self.dist.is_main:  # rank 0 evaluates and writes; the others wait for it
             self.dist.barrier()
             return
-        report = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)) if self.val else None
-        results = report.results() if report else {}
+        with warnings.catch_warnings():   # validation picks checkpoints by the primary metrics, not by AUC
+            warnings.simplefilter("ignore", UndefinedAUCWarning)
+            report = evaluate_model(self.model, self.model_config, self.val, device=str(self.device)) if self.val else None
+            results = report.results() if report else {}
         score, families = score_of(results), family_scores(report.family_summary(results) if report else {})
         loss = float(np.mean(list(task_losses.values())))
         row = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps, "train_loss": loss, "val_score": score,
