@@ -37,10 +37,10 @@ def teacher(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cine():
     pydicom_data = pytest.importorskip("pydicom.data")
-    try:
-        return pydicom_data.get_testdata_file("color3d_jpeg_baseline.dcm", download=False)
-    except Exception:
-        pytest.skip("pydicom-data is not installed")
+    path = pydicom_data.get_testdata_file("color3d_jpeg_baseline.dcm", download=False)
+    if path is None:
+        pytest.skip("color3d_jpeg_baseline.dcm is not installed (pip install pydicom-data)")
+    return path
 
 
 def _cfg(data, out, teacher, **kw):
