@@ -23,7 +23,7 @@ SETTINGS = {
 
 
 def main() -> None:
-    from usedge.export.bundle import load_bundle
+    from usedge.bundle import load_bundle
     from usedge.runtime.backends import available_backends, open_backend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -25,7 +25,7 @@ def export(size: int, stride: int, path: Path) -> None:
 
     import torch
 
-    from usedge.export.onnx import export_onnx
+    from usedge.models.onnx import export_onnx
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
 

@@ -43,7 +43,7 @@ def calibration(size: int, n: int = 32) -> np.ndarray:
 
 
 def export_pair(config, model, folder: Path, tag: str) -> tuple[Path, Path]:
-    from usedge.export.onnx import export_onnx
+    from usedge.models.onnx import export_onnx
     from usedge.quantize.int8 import head_arithmetic_scopes, quantize_onnx
 
     fp32, int8 = folder / f"{tag}.fp32.onnx", folder / f"{tag}.int8.onnx"

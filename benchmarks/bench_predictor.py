@@ -30,7 +30,7 @@ def default_bundle() -> Path:
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
-    from usedge.train.checkpoint import save_checkpoint
+    from usedge.models.checkpoint import save_checkpoint
 
     config = resolve_config("student-s", "all")
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def timed(fn, runs: int) -> np.ndarray:
 
 def bench(bundle: Path, runs: int, threads: int) -> list[dict]:
     import usedge
-    from usedge.export.bundle import load_bundle
+    from usedge.bundle import load_bundle
     from usedge.runtime.backends import available_backends
     from usedge.runtime.preprocess import preprocess
 

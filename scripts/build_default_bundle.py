@@ -1,7 +1,7 @@
 """Package the built-in default student's gated INT8 bundle (usedge/assets/default_bundle): what `usedge demo`
 (and `usedge stream` / `usedge serve` on a machine without torch) run with no --bundle, so they start in seconds.
 
-It is a slim copy (usedge.export.bundle.slim_bundle) of `usedge export --int8 --qat always` on the default student
+It is a slim copy (usedge.bundle.slim_bundle) of `usedge export --int8 --qat always` on the default student
 (quantization-aware fine-tuned, the whole graph int8 but the head arithmetic; docs/export.md): the INT8
 ONNX, metadata (gate report, accuracy, latency) and README only — about 1.8 MB. metadata.json's slim section
 records the sha256 of the default student it came from; tests/export/test_defaults.py checks it is current.
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--from", dest="source", type=Path, default=None,
                     help="an existing `usedge export --int8` bundle of the default student (default: export now)")
     args = ap.parse_args()
-    from usedge.export.bundle import sha256_file, slim_bundle
+    from usedge.bundle import sha256_file, slim_bundle
     from usedge.export.defaults import default_checkpoint
 
     student = default_checkpoint()

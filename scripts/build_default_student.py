@@ -23,7 +23,7 @@ def main() -> None:
     from safetensors.torch import save_file
 
     from usedge.data.fmcuia import load_split
-    from usedge.train.checkpoint import load_checkpoint
+    from usedge.models.checkpoint import load_checkpoint
     from usedge.train.evaluate import evaluate_model
 
     model, config, meta = load_checkpoint(args.checkpoint)

@@ -61,7 +61,7 @@ def teacher(repo: str, data: str, out: str, source: str | None) -> None:
     model = factory.MultiTaskModelFactory(encoder_name="efficientnet-b4", encoder_weights=None,
                                           task_configs=configs).eval()
     if source:
-        from usedge.train.checkpoint import load_checkpoint
+        from usedge.models.checkpoint import load_checkpoint
 
         trained, _, _ = load_checkpoint(source)
         model.load_state_dict(trained.state_dict(), strict=True)

@@ -60,7 +60,7 @@ def bundle_dir(tmp_path_factory):
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
     from usedge.runtime.backends import available_backends
-    from usedge.train.checkpoint import save_checkpoint
+    from usedge.models.checkpoint import save_checkpoint
 
     if not available_backends():
         pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")

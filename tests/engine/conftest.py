@@ -35,7 +35,7 @@ def tiny_models(zero_point=np.int8(0), size: int = 8, batch="N"):
 
 
 def make_bundle(root, zero_point=np.int8(0), batch="N", int8_record=None):
-    from usedge.export.bundle import load_bundle, write_bundle
+    from usedge.bundle import load_bundle, write_bundle
 
     fp32, qdq = tiny_models(zero_point, batch=batch)
     meta = {

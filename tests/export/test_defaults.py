@@ -25,7 +25,7 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
     """usedge/assets/default_bundle must come from the shipped default student (rebuild:
     python scripts/build_default_bundle.py)."""
     import usedge
-    from usedge.export.bundle import load_bundle, sha256_file
+    from usedge.bundle import load_bundle, sha256_file
     from usedge.export.defaults import default_checkpoint, shipped_bundle
 
     bundle = load_bundle(shipped_bundle())  # verifies every checksum
@@ -47,8 +47,8 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
 
 def test_slim_bundle_keeps_only_what_it_is_asked(bundle_dir, tmp_path):
     from usedge.errors import DataError
-    from usedge.export.bundle import load_bundle, slim_bundle
-    from usedge.export.verify import verify_bundle
+    from usedge.bundle import load_bundle, slim_bundle
+    from usedge.runtime.verify import verify_bundle
 
     full = load_bundle(bundle_dir)
     out = slim_bundle(bundle_dir, tmp_path / "slim", (full.precisions[-1],), note={"why": "test"})

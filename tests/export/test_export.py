@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from usedge.errors import DataError  # noqa: E402
-from usedge.export.bundle import extract_zip, load_bundle, write_bundle  # noqa: E402
-from usedge.export.onnx import export_onnx, read_metadata  # noqa: E402
+from usedge.bundle import extract_zip, load_bundle, write_bundle  # noqa: E402
+from usedge.models.onnx import export_onnx, read_metadata  # noqa: E402
 from usedge.models import build_model  # noqa: E402
 from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.runtime.backends import available_backends, open_backend  # noqa: E402
@@ -91,9 +91,9 @@ def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, t
     search tries 1, 2, 3 float activations, then GateFailed after the bundle and its report are written."""
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, GateFailed, run_export
-    from usedge.export.verify import verify_bundle
+    from usedge.runtime.verify import verify_bundle
     from usedge.quantize.gate import GateConfig
-    from usedge.train.checkpoint import save_checkpoint
+    from usedge.models.checkpoint import save_checkpoint
 
     model, config, _ = exported
     ckpt = save_checkpoint(tmp_path / "ck", model, config)
@@ -127,7 +127,7 @@ def test_cli_export_with_a_forced_gate_exits_nonzero_and_prints_the_per_task_rep
 
     from usedge.cli.main import cli
     from usedge.data.phantom import generate_dataset
-    from usedge.train.checkpoint import save_checkpoint
+    from usedge.models.checkpoint import save_checkpoint
 
     model, config, _ = exported
     ckpt = save_checkpoint(tmp_path / "ck", model, config)
@@ -146,7 +146,7 @@ def test_cli_export_with_a_forced_gate_exits_nonzero_and_prints_the_per_task_rep
 def test_hostile_bundles_get_clear_errors_not_tracebacks(exported, tmp_path, monkeypatch):
     """metadata that is a list or lacks files, a .zip that is not a zip, a files entry outside the bundle,
     unknown task ids, input size 0, a zip bomb: each a DataError naming the problem; zips extract once."""
-    import usedge.export.bundle as B
+    import usedge.bundle.files as B
 
     _, _, info = exported
     good = {"tasks": [{"id": "FUGC"}], "input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64}}}

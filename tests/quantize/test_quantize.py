@@ -117,7 +117,7 @@ pytest.importorskip("nncf")
 
 
 def _tiny_onnx(tmp_path):
-    from usedge.export.onnx import export_onnx
+    from usedge.models.onnx import export_onnx
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
 

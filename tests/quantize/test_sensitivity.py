@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("nncf")
 
-from usedge.export.onnx import export_onnx  # noqa: E402
+from usedge.models.onnx import export_onnx  # noqa: E402
 from usedge.models import build_model  # noqa: E402
 from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.quantize.int8 import qdq_report, quantize_onnx  # noqa: E402

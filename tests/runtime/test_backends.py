@@ -33,8 +33,8 @@ def test_input_spec_and_validation(bundle_dir, name):
 
 def test_fixed_batch_model_refuses_other_batches(bundle_dir, tmp_path):
     torch = pytest.importorskip("torch")
-    from usedge.export.onnx import export_onnx
-    from usedge.train.checkpoint import load_checkpoint
+    from usedge.models.onnx import export_onnx
+    from usedge.models.checkpoint import load_checkpoint
 
     model, config, _ = load_checkpoint(bundle_dir / "torch")
     export_onnx(model, config, tmp_path / "b1.onnx", dynamic_batch=False)

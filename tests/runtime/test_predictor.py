@@ -132,7 +132,7 @@ def test_every_backend_gives_the_same_answers(bundle_dir, phantom_frames):
 
 def _fake_bundle(int8: bool, passed: bool):
     precisions = ["fp32", "int8"] if int8 else ["fp32"]
-    return SimpleNamespace(precisions=precisions, metadata={"int8": {"passed": passed}} if int8 else {},
+    return SimpleNamespace(precisions=precisions, meta=SimpleNamespace(int8_gate_passed=int8 and passed, latency={}),
                            path="/nonexistent")
 
 
@@ -140,7 +140,7 @@ def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
     if "openvino" in available_backends():
         assert choose(_fake_bundle(True, True)).precision == "int8"
         slow = _fake_bundle(True, True)
-        slow.metadata["latency"] = {"fp32": {"openvino": {"p50_ms": 2.0}}, "int8": {"openvino": {"p50_ms": 2.5}}}
+        slow.meta.latency = {"fp32": {"openvino": {"p50_ms": 2.0}}, "int8": {"openvino": {"p50_ms": 2.5}}}
         c = choose(slow, backend="openvino")
         assert c.precision == "fp32" and "measured slower" in c.reason
         c = choose(_fake_bundle(True, False))
@@ -150,12 +150,12 @@ def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
         assert c.precision == "fp32" and "slower" in c.reason
     if set(available_backends()) >= {"openvino", "onnxruntime"}:
         timed = _fake_bundle(True, True)
-        timed.metadata["latency"] = {"fp32": {"openvino": {"p50_ms": 5.3}, "onnxruntime": {"p50_ms": 3.4}},
-                                     "int8": {"openvino": {"p50_ms": 5.6}, "onnxruntime": {"p50_ms": 6.4}}}
+        timed.meta.latency = {"fp32": {"openvino": {"p50_ms": 5.3}, "onnxruntime": {"p50_ms": 3.4}},
+                              "int8": {"openvino": {"p50_ms": 5.6}, "onnxruntime": {"p50_ms": 6.4}}}
         c = choose(timed)
         assert (c.backend, c.precision) == ("onnxruntime", "fp32") and "fastest at export" in c.reason
-        timed.metadata["int8"]["passed"] = False
-        timed.metadata["latency"]["int8"]["openvino"]["p50_ms"] = 1.0     # fast but failed the gate
+        timed.meta.int8_gate_passed = False
+        timed.meta.latency["int8"]["openvino"]["p50_ms"] = 1.0            # fast but failed the gate
         assert choose(timed).precision == "fp32"
     with pytest.raises(ConfigError, match="auto or one of"):
         choose(_fake_bundle(False, False), backend="coreml")
@@ -192,7 +192,7 @@ def test_verify_runs_one_frame_through_the_predictor(bundle_dir, tmp_path):
     import json
     import shutil
 
-    from usedge.export.verify import verify_bundle
+    from usedge.runtime.verify import verify_bundle
 
     good = verify_bundle(bundle_dir)
     assert good["passed"] and all(r["ok"] and r["tasks"] == 5 for by in good["frame"].values() for r in by.values())

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from usedge.cli.main import cli  # noqa: E402
-from usedge.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from usedge.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from usedge.train.loop import TrainConfig, Trainer  # noqa: E402
 
 TASKS = "fetal_head,organ_cls,thyroid_nodule_det,fetal_femur"

@@ -218,11 +218,12 @@ def peak_rss_mb() -> float:
 
 
 def _size_mb(bundle, backend: str, predictor) -> float:
-    files = bundle.metadata.get("files", {})
+    files = bundle.meta.files
     if backend == "torch":
-        total = sum(e.get("bytes", 0) for n, e in files.items() if n.startswith("torch/"))
+        total = sum(e.bytes for n, e in files.items() if n.startswith("torch/"))
     elif backend in CPU_BACKENDS:
-        total = files.get(Path(predictor.backend.path).name, {}).get("bytes") or Path(predictor.backend.path).stat().st_size
+        entry = files.get(Path(predictor.backend.path).name)
+        total = entry.bytes if entry else Path(predictor.backend.path).stat().st_size
     else:
         total = Path(predictor.backend.path).stat().st_size
     return total / 1e6
@@ -276,7 +277,7 @@ def _scores(predictor, samples: list | None) -> dict[str, float | None]:
 def bench_inputs(predictor, batch: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """(preprocessed batch for the bare backend, the same frames raw for the Predictor): ``batch`` copies of
     one model-sized random grey frame."""
-    from usedge.runtime.preprocess import preprocess
+    from usedge.data.preprocess import preprocess
 
     size = predictor.spec.size
     frame = np.random.default_rng(0).integers(0, 255, (size, size), np.uint8)
@@ -346,7 +347,7 @@ def run_bench(bundle: str | Path, backends: str | Sequence[str] = "all", precisi
         command: recorded in the result (default: this process's command line).
         progress: called with each row as it is done.
     """
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
 
     _check_counts(runs, warmup, max_eval_per_task)
     if threads is not None and threads < 1:

@@ -74,7 +74,7 @@ def profile_frames(size: int) -> dict[str, tuple[np.ndarray, tuple[int, int, int
 def profile_predictor(predictor, frame: np.ndarray, region=None, tasks: Sequence[str] | None = None,
                       runs: int = 100, warmup: int = 10) -> dict[str, float]:
     """Medians (ms) of the Predictor's stages over ``runs`` calls, its wall time, and the bare backend call."""
-    from usedge.runtime.preprocess import preprocess
+    from usedge.data.preprocess import preprocess
 
     recorded: list[dict[str, float]] = []
 
@@ -126,7 +126,7 @@ def run_profile(bundle, backends: str | Sequence[str] = "all", precisions: str |
                 threads: int | None = None, runs: int = 100, warmup: int = 10, tasks: Sequence[str] | None = None,
                 command: str | None = None, progress: Callable[[ProfileRow], None] | None = None) -> ProfileResult:
     """The pre / infer / post split of the Predictor on each (backend, precision), batch 1, two frames."""
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
 
     _check_counts(runs, warmup, 1)
     names = parse_backends(backends)

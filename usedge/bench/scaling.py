@@ -92,13 +92,13 @@ def scaling_model(bundle=None, model: str | None = None):
 
     weights = Path(bundle.path) / "torch" if bundle is not None else None
     if model is None and weights is not None and (weights / "config.json").is_file():
-        from usedge.train.checkpoint import load_checkpoint
+        from usedge.models.checkpoint import load_checkpoint
 
         net, config, _ = load_checkpoint(weights)
         return net, config, f"{config.name}, trained weights from {weights}"
     if model is None and bundle is None:
         raise ConfigError("no model for the scaling curves.", fix="pass a bundle or a preset name (e.g. student-s).")
-    name = model or bundle.metadata.get("model", {}).get("name", "student-s")
+    name = model or bundle.meta.model.get("name", "student-s")
     config = resolve_config(name, list(bundle.tasks) if bundle is not None else None)
     torch.manual_seed(0)
     return build_model(config).eval(), config, f"{config.name}, random weights (latency does not depend on them)"
@@ -120,7 +120,7 @@ def task_order(tasks: Sequence[str]) -> list[str]:
 
 
 def _export(net, config, folder: Path, size: int, tag: str) -> Path:
-    from usedge.export.onnx import export_onnx
+    from usedge.models.onnx import export_onnx
 
     return Path(export_onnx(net, config, folder / f"{tag}-{size}.onnx", input_size=size).path)
 
@@ -139,7 +139,7 @@ def _subset_net(net, config, subset: Sequence[str]):
 def _predictor(backend: str, onnx: Path, config, size: int, threads: int | None):
     from usedge.runtime.backends import open_backend
     from usedge.runtime.predictor import Choice, Predictor
-    from usedge.runtime.preprocess import PreprocessSpec
+    from usedge.data.preprocess import PreprocessSpec
 
     be = open_backend(backend, onnx, **({"threads": threads} if threads else {}))
     spec = PreprocessSpec.from_config(replace(config, input_size=size))
@@ -289,7 +289,7 @@ def run_scaling(bundle=None, model: str | None = None, backends: str | Sequence[
         rounds: the runs are spread over this many interleaved rounds (every point once per round).
         progress: called with each row once all are measured.
     """
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
 
     _check_counts(runs, warmup, 1)
     if rounds < 1:

@@ -92,7 +92,7 @@ def time_teacher_row(row: str, size: int, runs: int, warmup: int, threads: int |
 
 
 def _cpu_one_pass(model, config, arr: np.ndarray, runs: int, warmup: int, threads: int | None) -> dict | None:
-    from usedge.export.onnx import export_onnx
+    from usedge.models.onnx import export_onnx
     from usedge.runtime.backends import available_backends, open_backend
 
     cpu = [b for b in available_backends() if b == "openvino"] or available_backends()[:1]

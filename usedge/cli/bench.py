@@ -104,7 +104,7 @@ def _teacher(result, threads, runs: int, out: Path) -> Path:
     per row; print and write teacher.md next to the bench report."""
     from usedge._io import atomic_write_text
     from usedge.bench.teacher import bench_student, bench_teacher, side_by_side
-    from usedge.export.bundle import load_bundle
+    from usedge.bundle import load_bundle
 
     size = load_bundle(result.bundle, verify=False).preprocess.size
     ok = [r for r in result.rows if r.status == "ok" and r.batch == 1 and r.p50_ms]

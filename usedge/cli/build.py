@@ -35,7 +35,7 @@ def _run(bundle, target, precision, out_dir, device, timing_cache, force, dry_ru
     tgt = load_target(target)
     if dry_run:
         from usedge.engine.plan import plan_build
-        from usedge.export.bundle import load_bundle
+        from usedge.bundle import load_bundle
 
         for line in plan_build(load_bundle(bundle), tgt, precision).describe():
             click.echo(line)

@@ -69,8 +69,8 @@ def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None
     """Build a task-balanced INT8 calibration set (tensors + manifest with sha256)."""
     from usedge.export.defaults import default_checkpoint
     from usedge.quantize.calibration import build_calibration
-    from usedge.runtime.preprocess import PreprocessSpec
-    from usedge.train.checkpoint import read_config
+    from usedge.data.preprocess import PreprocessSpec
+    from usedge.models.checkpoint import read_config
 
     config, _ = read_config(model or default_checkpoint())
     calib = build_calibration(data, PreprocessSpec.from_config(config), list(config.tasks), out=out, per_task=per_task,
@@ -85,7 +85,7 @@ def verify(bundle, as_json) -> None:
     """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor and per-task parity
     on every backend installed here."""
     from usedge.export.pipeline import _agreement_summary
-    from usedge.export.verify import verify_bundle
+    from usedge.runtime.verify import verify_bundle
     from usedge.runtime.parity import passes
 
     result = verify_bundle(bundle)

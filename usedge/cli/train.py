@@ -137,7 +137,7 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         if montage:
             raise ConfigError("--montage draws the runtime's results: use it with --bundle.",
                               fix="export the checkpoint (usedge export) and pass --bundle.")
-        from usedge.train.checkpoint import load_checkpoint
+        from usedge.models.checkpoint import load_checkpoint
         from usedge.train.evaluate import evaluate_model
         from usedge.train.loop import resolve_device
 

@@ -149,12 +149,12 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="usedge-demo-"))
     h = DemoHandlers(engine, out)
     groups = engine.groups()
-    meta = engine.bundle.metadata
+    meta = engine.bundle.meta
 
     # Gradio's own upload / output cache: files older than an hour are removed every 30 minutes
     with gr.Blocks(title="usedge demo", fill_width=True, delete_cache=(1800, 3600)) as app:
         app.usedge_engine = engine
-        gr.Markdown(f"# {TITLE}\nOne backbone pass answers every task you pick. Model **{meta['model']['name']}** "
+        gr.Markdown(f"# {TITLE}\nOne backbone pass answers every task you pick. Model **{meta.model.get('name', 'unnamed')}** "
                     f"({len(engine.tasks)} tasks, {engine.bundle.preprocess.size}² input, precisions "
                     f"{', '.join(engine.bundle.precisions)}) from `{Path(engine.bundle.path).name}`. "
                     "Phantom and public example images only — not for diagnosis.", elem_id="usedge-header")

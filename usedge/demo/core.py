@@ -179,7 +179,7 @@ class DemoEngine:
     """The bundle, its predictors (one per backend × precision, opened on first use) and the task groups."""
 
     def __init__(self, config: DemoConfig = DemoConfig()) -> None:
-        from usedge.export.bundle import load_bundle
+        from usedge.bundle import load_bundle
         from usedge.export.defaults import shipped_bundle
 
         self.config = config

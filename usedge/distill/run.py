@@ -29,7 +29,7 @@ def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = T
     Returns the report payload (empty when ``report`` is False or on non-main ranks).
     """
     from usedge.data.fmcuia import load_split
-    from usedge.train.checkpoint import load_checkpoint
+    from usedge.models.checkpoint import load_checkpoint
     from usedge.train.loop import Trainer
 
     distiller = Distiller(cfg)

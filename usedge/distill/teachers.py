@@ -35,7 +35,7 @@ class Teacher:
 
 def load_teacher(path: str | Path, device: str = "cpu", name: str | None = None) -> Teacher:
     """Load one teacher in eval mode with gradients off (checkpoint folder or baseline ``.pth``)."""
-    from usedge.train.checkpoint import load_checkpoint
+    from usedge.models.checkpoint import load_checkpoint
 
     model, config, _ = load_checkpoint(path, device=device)
     for p in model.parameters():

@@ -175,13 +175,13 @@ def check_qdq(onnx_path: Path, metadata: Mapping) -> str:
 
 def _sha(bundle, name: str) -> str:
     try:
-        return bundle.metadata["files"][name]["sha256"]
+        return bundle.meta.files[name].sha256
     except KeyError:
         raise DataError(f"bundle {bundle.path} has no checksum for {name}.", fix="re-export the bundle.") from None
 
 
 def precision_plan(bundle, precision: str, dla: bool = False) -> PrecisionPlan:
-    """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.export.bundle.Bundle`).
+    """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.bundle.files.Bundle`).
 
     * int8: the bundle's Q/DQ graph, checked with :func:`check_qdq`, as a STRONGLY_TYPED network (explicit
       quantization, no calibrator, no precision flags: the float parts of the graph stay fp32). On DLA the
@@ -523,9 +523,9 @@ def plan_build(bundle, target, precision: str | None = None) -> BuildPlan:
     precision = precision or target.precision
     if precision not in PRECISIONS:
         raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
-    inp = bundle.metadata.get("input", {})
-    profile = compute_profile(target, inp.get("shape", []))
+    inp = bundle.meta.input
+    profile = compute_profile(target, list(inp.shape))
     core = dla_core_for(target, precision, profile)
-    return BuildPlan(Path(bundle.path), target.name, str(inp.get("name", "images")),
+    return BuildPlan(Path(bundle.path), target.name, inp.name,
                      precision_plan(bundle, precision, dla=core is not None), profile, core,
                      target.workspace_mb, target.builder_optimization_level)

@@ -220,7 +220,7 @@ def build_engine(bundle, target, precision: str | None = None, out_dir: str | Pa
         force: rebuild even when an engine with this key exists.
         timing_cache: timing-cache file; default per GPU + TensorRT under ~/.cache/usedge/tensorrt/.
     """
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
     from usedge.export.targets import Target, load_target
 
     target = target if isinstance(target, Target) else load_target(target)

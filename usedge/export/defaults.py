@@ -34,7 +34,7 @@ def shipped_bundle() -> Path:
 
 def resolve_model(model: str | None):
     """(torch model in eval mode, its ModelConfig, a description of where it came from)."""
-    from usedge.train.checkpoint import load_checkpoint
+    from usedge.models.checkpoint import load_checkpoint
 
     path = Path(model) if model else default_checkpoint()
     net, config, meta = load_checkpoint(path)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import ConfigError, UsedgeError
-from usedge.export.bundle import MODEL_FILES, sha256_file, write_bundle
+from usedge.bundle import MODEL_FILES, sha256_file, write_bundle
 from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, resolution, to_markdown
-from usedge.runtime.preprocess import PreprocessSpec
+from usedge.data.preprocess import PreprocessSpec
 
 
 class GateFailed(UsedgeError):
@@ -108,7 +108,7 @@ def _export_fp32(model, config, tmp: Path, target) -> tuple[dict, dict]:
     import onnx
 
     import usedge
-    from usedge.export.onnx import export_onnx, model_metadata
+    from usedge.models.onnx import export_onnx, model_metadata
 
     path = tmp / MODEL_FILES["fp32"]
     info = export_onnx(model, config, path, dynamic_batch=target.dynamic_batch)
@@ -131,7 +131,7 @@ def _export_fp32(model, config, tmp: Path, target) -> tuple[dict, dict]:
 
 def _torch_reference(model, config, tmp: Path) -> dict[str, Path]:
     """The float weights as a usedge checkpoint under torch/: the torch backend's reference for parity."""
-    from usedge.train.checkpoint import CONFIG, WEIGHTS, save_checkpoint
+    from usedge.models.checkpoint import CONFIG, WEIGHTS, save_checkpoint
 
     folder = save_checkpoint(tmp / "torch", model, config, meta={"role": "torch reference for parity"})
     return {f"torch/{WEIGHTS}": folder / WEIGHTS, f"torch/{CONFIG}": folder / CONFIG}
@@ -142,7 +142,7 @@ def _parity_inputs(model, config, data: Path, n_per_task: int = 1):
     import torch
 
     from usedge.data.fmcuia import load_split
-    from usedge.runtime.preprocess import preprocess
+    from usedge.data.preprocess import preprocess
 
     samples, seen = [], set()
     for s in load_split(data, "val" if (data / "val").is_dir() else "train", list(config.tasks)):
@@ -186,7 +186,7 @@ class Scores:
 def _score(path: Path, spec: PreprocessSpec, val, config) -> Scores:
     from usedge.runtime.backends import available_backends, open_backend
     from usedge.metrics.classification import UndefinedAUCWarning
-    from usedge.runtime.evaluate import evaluate_predictor
+    from usedge.metrics.scoring import evaluate_predictor
 
     backend = open_backend(available_backends()[0], path)
     with warnings.catch_warnings():   # the gate compares per-image scores; AUC is not part of it

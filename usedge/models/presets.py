@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 
 from usedge.errors import ConfigError
 from usedge.registry import Registry
-from usedge.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from usedge.tasks import ALL_TASKS, TaskSpec, parse_tasks
 
 
@@ -29,7 +29,7 @@ class ModelConfig:
         regression: ``heatmap`` (soft-argmax) or ``direct`` landmark heads.
         input_size: square input side; images are RGB, ``mean``/``std`` normalised after /255.
         resize: how images reach ``input_size``: ``area`` (INTER_AREA when shrinking) or ``bilinear`` (always
-            INTER_LINEAR, as the official baseline); see :class:`usedge.runtime.preprocess.PreprocessSpec`.
+            INTER_LINEAR, as the official baseline); see :class:`usedge.data.preprocess.PreprocessSpec`.
         seg_decode: how segmentation logits become a mask at the original size: ``logits`` (bilinear logit
             upsampling, then argmax) or ``argmax-nearest`` (argmax at input size, nearest resize: the baseline).
         tasks: task ids the model answers.

@@ -17,7 +17,7 @@ import numpy as np
 
 from usedge._io import atomic_write_bytes
 from usedge.errors import DataError, require
-from usedge.export.onnx import INPUT_NAME, check, set_metadata
+from usedge.models.onnx import INPUT_NAME, check, set_metadata
 
 
 @dataclass(frozen=True)

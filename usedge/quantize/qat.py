@@ -264,12 +264,12 @@ def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool 
     from nncf.torch.quantization.layers import QuantizerExportMode
 
     from usedge._io import atomic_write_bytes
-    from usedge.export.onnx import _torch_export, check, model_metadata, set_metadata
+    from usedge.models.onnx import torch_export, check, model_metadata, set_metadata
 
     snap_weights(qmodel, torch.zeros(1, 3, config.input_size, config.input_size))
     for q in quantizers(qmodel):
         q.set_export_mode(QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS)
-    proto = onnx.load_from_string(_torch_export(qmodel, config.input_size, opset, dynamic_batch))
+    proto = onnx.load_from_string(torch_export(qmodel, config.input_size, opset, dynamic_batch))
     fold_weight_quantizers(proto)
     set_metadata(proto, {**model_metadata(qmodel, config), "usedge.precision": "int8", "usedge.qat": "nncf"})
     check(proto)

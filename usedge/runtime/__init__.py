@@ -8,7 +8,7 @@ from __future__ import annotations
 _LAZY = {"load": "usedge.runtime.predictor", "Predictor": "usedge.runtime.predictor",
          "choose": "usedge.runtime.predictor", "FrameResult": "usedge.runtime.results",
          "open_backend": "usedge.runtime.backends", "available_backends": "usedge.runtime.backends",
-         "PreprocessSpec": "usedge.runtime.preprocess"}
+         "PreprocessSpec": "usedge.data.preprocess"}
 
 
 def __getattr__(name: str):

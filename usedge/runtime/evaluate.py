@@ -1,80 +1,15 @@
-"""Score any predictor (torch model, ONNX on OpenVINO / ORT, TensorRT engine) on a labelled split with the
-challenge's metrics, through the runtime's preprocessing and post-processing. No torch."""
+"""Score a runtime :class:`~usedge.runtime.predictor.Predictor` on a labelled split (``usedge eval --bundle``):
+raw frames in, typed results out, the same report and submission files as :mod:`usedge.metrics.scoring`
+(which it re-exports for older imports). No torch."""
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from usedge.data.fmcuia import Sample
-from usedge.data.submission import SubmissionWriter
-from usedge.metrics import EvalReport
-from usedge.runtime.postprocess import decode
-from usedge.runtime.preprocess import PreprocessSpec, preprocess_batch
-from usedge.tasks import TaskKind, get_task
-
-#: images N×3×S×S float32, task id -> named outputs (at least that task's)
-Predict = Callable[[np.ndarray, str], dict[str, np.ndarray]]
-
-
-def target_of(s: Sample) -> object:
-    kind = s.task.kind
-    if kind is TaskKind.SEGMENTATION:
-        return s.load_mask()
-    if kind is TaskKind.CLASSIFICATION:
-        return s.label
-    if kind is TaskKind.DETECTION:
-        return np.asarray(s.box, np.float64)
-    return np.asarray(s.points, np.float64)
-
-
-def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence[Sample], tasks: Sequence[str],
-                       submission: str | Path | None = None, batch_size: int = 16, auc: str = "official") -> EvalReport:
-    """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission;
-    ``auc``: the AUC definition, official by default)."""
-    report, writer, batches = _setup(samples, tasks, submission, batch_size, auc)
-    for _, batch in batches:
-        _score_batch(predict, spec, batch, report, writer)
-    if writer:
-        writer.close()
-    return report
-
-
-def _setup(samples: Sequence[Sample], tasks: Sequence[str], submission, batch_size: int, auc: str = "official"):
-    """(report, writer or None, [(task_id, batch of samples)]) grouped by task, in the samples' order."""
-    by_task: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        if s.task_id in tasks:
-            by_task[s.task_id].append(s)
-    report = EvalReport([get_task(t) for t in by_task], auc=auc)
-    writer = SubmissionWriter(submission) if submission else None
-    batches = [(t, items[i:i + batch_size]) for t, items in by_task.items() for i in range(0, len(items), batch_size)]
-    return report, writer, batches
-
-
-def _score_batch(predict: Predict, pre: PreprocessSpec, batch: list[Sample], report: EvalReport, writer) -> None:
-    spec = batch[0].task
-    images = [s.load_image() for s in batch]
-    out = predict(preprocess_batch(images, pre), spec.id)
-    for n, (s, im) in enumerate(zip(batch, images)):
-        h, w = im.shape[:2]
-        pred = decode(spec, out, n, w, h, pre.seg_decode)
-        report.update(s.task_id, pred[0] if spec.kind is TaskKind.DETECTION else pred, target_of(s))
-        if writer:
-            _write(writer, spec, s, pred, w, h)
-
-
-def _write(writer: SubmissionWriter, spec, s: Sample, pred, w: int, h: int) -> None:
-    if spec.kind is TaskKind.SEGMENTATION:
-        writer.add_segmentation(s, pred)
-    elif spec.kind is TaskKind.CLASSIFICATION:
-        writer.add_classification(s, pred)
-    elif spec.kind is TaskKind.DETECTION:
-        writer.add_detection(s, pred[0], (w, h))
-    else:
-        writer.add_regression(s, pred, (w, h))
+from usedge.metrics.evaluator import EvalReport
+from usedge.metrics.scoring import Predict, evaluate_predictor, setup, target_of, write_prediction  # noqa: F401
+from usedge.tasks import TaskKind
 
 
 def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequence[str] | None = None,
@@ -82,7 +17,7 @@ def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequenc
                             auc: str = "official") -> EvalReport:
     """Score a runtime :class:`~usedge.runtime.predictor.Predictor` (raw frames in, typed results out): the
     accuracy users get from the runtime they run, not from the torch path."""
-    report, writer, batches = _setup(samples, list(tasks or predictor.tasks), submission, batch_size, auc)
+    report, writer, batches = setup(samples, list(tasks or predictor.tasks), submission, batch_size, auc)
     for task_id, batch in batches:
         images = [s.load_image() for s in batch]
         for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):
@@ -90,7 +25,7 @@ def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequenc
             report.update(task_id, pred, target_of(s))
             if writer:
                 h, w = im.shape[:2]
-                _write(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)
+                write_prediction(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)
     if writer:
         writer.close()
     return report

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from usedge.runtime.postprocess import best_box, box_iou
+from usedge.data.decode import best_box, box_iou
 from usedge.tasks import TaskKind, TaskSpec
 
 

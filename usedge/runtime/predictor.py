@@ -21,8 +21,8 @@ import numpy as np
 
 from usedge.errors import ConfigError, DataError
 from usedge.runtime.backends import Backend
-from usedge.runtime.postprocess import decode
-from usedge.runtime.preprocess import PreprocessSpec, preprocess
+from usedge.data.decode import decode
+from usedge.data.preprocess import PreprocessSpec, preprocess
 from usedge.runtime.results import FrameResult, make_result
 from usedge.tasks import get_task
 
@@ -206,7 +206,7 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         verify: check the bundle's checksums on load.
         options: passed to the backend (threads, device, hint, providers, ...; docs/runtime.md).
     """
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
 
     if bundle is None:
         from usedge.export.defaults import shipped_bundle
@@ -242,7 +242,7 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
             raise ConfigError(f"backend '{backend}' is not installed here.",
                               fix=f"install its extra, or use one of: {', '.join(installed) or 'none'}")
         why = "requested"
-    gate_ok = bool(bundle.metadata.get("int8", {}).get("passed", False))
+    gate_ok = bundle.meta.int8_gate_passed
     if precision == "auto":
         if backend in ("openvino", "onnxruntime") and len(bundle.precisions) == 1:
             precision, note = bundle.precisions[0], "the only precision in this bundle"
@@ -251,7 +251,7 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
         elif backend == "torch":
             precision, note = "fp32", "torch reference"
         elif "int8" in bundle.precisions and gate_ok:
-            precision, note = _faster(bundle.metadata.get("latency", {}), backend)
+            precision, note = _faster(bundle.meta.latency, backend)
         else:
             precision = "fp16" if backend == "tensorrt" else "fp32"
             note = "int8 absent or failed the accuracy gate"
@@ -266,8 +266,7 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
 def _fastest_measured(bundle, usable: list[str]) -> Choice | None:
     """The (backend, precision) with the lowest p50 in the bundle's export-time latency table, int8 only if it
     passed the gate; None when the bundle has no figures for the installed backends."""
-    latency = bundle.metadata.get("latency", {})
-    gate_ok = bool(bundle.metadata.get("int8", {}).get("passed", False))
+    latency, gate_ok = bundle.meta.latency, bundle.meta.int8_gate_passed
     precisions = [p for p in ("fp32", "int8") if p in bundle.precisions and (p == "fp32" or gate_ok)]
     timed = sorted((latency[p][b]["p50_ms"], b, p) for p in precisions for b in usable
                    if isinstance(latency.get(p, {}).get(b), dict) and "p50_ms" in latency[p][b])

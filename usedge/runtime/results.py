@@ -134,7 +134,7 @@ class FrameResult:
 
 def make_result(task: str, decoded: object, width: int, height: int, offset: tuple[int, int] = (0, 0),
                 full: tuple[int, int] | None = None) -> TaskResult:
-    """Wrap ``usedge.runtime.postprocess.decode`` output (in crop pixels) as a typed result in frame pixels.
+    """Wrap ``usedge.data.decode.decode`` output (in crop pixels) as a typed result in frame pixels.
 
     ``offset`` is the crop's top-left in the frame; ``full`` the frame's (width, height) when cropped.
     """

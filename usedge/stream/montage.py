@@ -17,7 +17,7 @@ import numpy as np
 
 from usedge._io import atomic_write_bytes
 from usedge.data.fmcuia import Sample
-from usedge.runtime.evaluate import target_of
+from usedge.metrics.scoring import target_of
 from usedge.runtime.results import FrameResult, make_result
 from usedge.stream.overlay import draw
 from usedge.tasks import TaskKind

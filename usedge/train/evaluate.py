@@ -12,8 +12,8 @@ import torch
 from usedge.data.fmcuia import Sample
 from usedge.metrics import EvalReport
 from usedge.models.presets import ModelConfig
-from usedge.runtime.evaluate import evaluate_predictor, target_of  # noqa: F401  (re-exported)
-from usedge.runtime.preprocess import PreprocessSpec, preprocess
+from usedge.metrics.scoring import evaluate_predictor, target_of  # noqa: F401  (re-exported)
+from usedge.data.preprocess import PreprocessSpec, preprocess
 
 
 def torch_predictor(model: torch.nn.Module, device: str = "cpu"):
@@ -31,7 +31,7 @@ def evaluate_model(model: torch.nn.Module, config: ModelConfig, samples: Sequenc
                    submission: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
                    auc: str = "official") -> EvalReport:
     """Score ``model`` on ``samples`` (any subset of tasks the model has), fed and decoded by its config's
-    declared processing (:class:`~usedge.runtime.preprocess.PreprocessSpec`); ``auc``: the AUC definition."""
+    declared processing (:class:`~usedge.data.preprocess.PreprocessSpec`); ``auc``: the AUC definition."""
     model.eval()
     return evaluate_predictor(torch_predictor(model, device), PreprocessSpec.from_config(config), samples,
                               list(model.task_ids), submission, batch_size, auc)

@@ -31,7 +31,7 @@ from usedge.models.presets import ModelConfig, build_model, resolve_config
 from usedge.tasks import ALL_TASKS, TaskKind, get_task
 from usedge.train.batches import (ItemDataset, MixedBatch, MixedBatchSampler, PhantomStream, TaskSampler,
                                   collate_mixed)
-from usedge.train.checkpoint import load_train_state, save_checkpoint
+from usedge.models.checkpoint import load_train_state, save_checkpoint
 from usedge.train.dataset import load_items
 from usedge.train.distributed import DistContext
 from usedge.train.evaluate import evaluate_model
@@ -377,7 +377,7 @@ class Trainer:
         state = load_train_state(self.out / "last")
         if state is None:
             return
-        from usedge.train.checkpoint import load_checkpoint
+        from usedge.models.checkpoint import load_checkpoint
 
         model, _, _ = load_checkpoint(self.out / "last", device=str(self.device))
         self.model.load_state_dict(model.state_dict())

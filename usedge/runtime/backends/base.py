@@ -108,7 +108,7 @@ class Backend(ABC):
         want = (spec.channels, spec.height, spec.width)
         if inputs.ndim != 4 or tuple(inputs.shape[1:]) != want:
             raise DataError(f"{self.name}: input shape {inputs.shape}, the model takes N×{want[0]}×{want[1]}×"
-                            f"{want[2]}.", fix="preprocess with usedge.runtime.preprocess (or use the Predictor).")
+                            f"{want[2]}.", fix="preprocess with usedge.data.preprocess (or use the Predictor).")
         n = inputs.shape[0]
         if n < spec.batch_min or (spec.batch_max is not None and n > spec.batch_max):
             hi = spec.batch_max if spec.batch_max is not None else "any"

@@ -26,14 +26,15 @@ from usedge.runtime.backends.base import Backend, InputSpec
 def _bundle(bundle):
     if bundle is None:
         return None
-    from usedge.export.bundle import Bundle, load_bundle
+    from usedge.bundle import Bundle, load_bundle
 
     return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
 
 
 def _onnx_sha(bundle, precision: str) -> str | None:
     name = "model.int8.onnx" if precision == "int8" else "model.fp32.onnx"
-    return bundle.metadata.get("files", {}).get(name, {}).get("sha256") if bundle is not None else None
+    entry = bundle.meta.files.get(name) if bundle is not None else None
+    return entry.sha256 if entry else None
 
 
 def find_engine(bundle, precision: str, device: int = 0) -> Path:
@@ -71,8 +72,8 @@ class TensorRTBackend(Backend):
         if (h, w) != (self.key.height, self.key.width):
             raise DataError(f"engine input is {h}×{w}, its sidecar says {self.key.height}×{self.key.width}.",
                             fix=f"rebuild with `{read_sidecar(self.path).rebuild_hint}`.")
-        if bundle is not None and r.input_name != bundle.metadata["input"]["name"]:
-            raise DataError(f"engine input '{r.input_name}' is not the bundle's '{bundle.metadata['input']['name']}'.",
+        if bundle is not None and r.input_name != bundle.meta.input.name:
+            raise DataError(f"engine input '{r.input_name}' is not the bundle's '{bundle.meta.input.name}'.",
                             fix="build the engine from this bundle with `usedge build`.")
         return InputSpec(r.input_name, c, h, w, batch_min=r.batch_min, batch_max=r.batch_max)
 
@@ -80,7 +81,7 @@ class TensorRTBackend(Backend):
         names = list(self.runner.output_names)
         if bundle is None:
             return names
-        wanted = [o["name"] for o in bundle.metadata.get("outputs", [])]
+        wanted = [o.name for o in bundle.meta.outputs]
         missing = sorted(set(wanted) - set(names))
         if missing:
             raise DataError(f"engine lacks the bundle outputs {missing[:5]}.",

@@ -21,7 +21,7 @@ class TorchBackend(Backend):
     def _open(self, path: Path, device: str = "cpu", half: bool = False, cuda_graphs: bool = False,
               threads: int | None = None) -> tuple[InputSpec, list[str]]:
         torch = require("torch", "train", "the torch backend")
-        from usedge.train.checkpoint import load_checkpoint
+        from usedge.models.checkpoint import load_checkpoint
 
         folder = path / "torch" if (path / "torch" / "config.json").is_file() else path
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -1,11 +1,14 @@
-"""``usedge verify BUNDLE``: metadata and checksums, onnx.checker, one frame through the Predictor users run
-(every precision × backend here: opens, preprocesses, infers and decodes every task), and per-task parity of
-every backend against the torch reference outputs stored in the bundle. Needs no torch."""
+"""``usedge verify BUNDLE``: the static checks (:func:`usedge.bundle.verify.check_bundle`: metadata, checksums,
+onnx.checker, Q/DQ placement), then one frame through the Predictor users run (every precision × backend
+here: opens, preprocesses, infers and decodes every task), and per-task parity of every backend against the
+torch reference outputs stored in the bundle. Needs no torch."""
 from __future__ import annotations
 
 import numpy as np
 
-from usedge.export.bundle import MODEL_FILES, load_bundle
+from usedge.bundle import MODEL_FILES
+from usedge.bundle.verify import check_bundle
+from usedge.runtime.backends import available_backends, open_backend
 from usedge.runtime.parity import agreement, judge
 from usedge.tasks import get_task
 
@@ -30,22 +33,8 @@ def one_frame(bundle, precision: str, backend: str) -> dict:
 def verify_bundle(path) -> dict:
     """Returns {"checksums": True, "checker": {...}, "placement": {...} (int8, with onnx), "frame": {precision:
     {backend: {...}}}, "parity": {precision: {backend: {...}}}, "passed": bool}."""
-    bundle = load_bundle(path, verify=True)  # raises on a tampered / truncated bundle or invalid metadata
-    result: dict = {"bundle": str(bundle.path), "checksums": True, "checker": {}, "frame": {}, "parity": {}}
-    try:
-        from usedge.export.onnx import check
-
-        for p in bundle.precisions:
-            check(bundle.model_path(p))
-            result["checker"][p] = "ok"
-        if "int8" in bundle.precisions:  # informational: where the Q/DQ pairs sit (docs/export.md rules)
-            from usedge.quantize.placement import check_placement
-
-            pl = check_placement(bundle.model_path("int8"))
-            result["placement"] = {"ok": pl.ok, "summary": pl.summary(), "float_inputs": len(pl.float_inputs)}
-    except ImportError:
-        result["checker"] = {"skipped": "onnx is not installed"}
-    from usedge.runtime.backends import available_backends, open_backend
+    bundle, result = check_bundle(path)   # raises on a tampered / truncated bundle or invalid metadata
+    result.update({"frame": {}, "parity": {}})
 
     for p in bundle.precisions:
         for name in available_backends():

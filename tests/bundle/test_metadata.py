@@ -1,0 +1,52 @@
+"""metadata.json as typed data: every field validated at load, older schemas migrated, readers typed."""
+import json
+from pathlib import Path
+
+import pytest
+
+from usedge.bundle import SCHEMA_VERSION, BundleMetadata, load_bundle, migrate
+from usedge.errors import DataError
+
+PACKAGED = Path(__file__).resolve().parents[2] / "usedge" / "assets" / "default_bundle"
+
+
+def _meta(**over):
+    base = {"schema_version": SCHEMA_VERSION, "files": {"model.int8.onnx": {"sha256": "0" * 64, "bytes": 1}},
+            "tasks": [{"id": "FUGC"}, {"id": "fetal_head", "kind": "segmentation"}],
+            "input": {"name": "images", "shape": ["N", 3, 128, 128], "dtype": "float32",
+                      "preprocess": {"size": 128, "resize": "bilinear", "seg_decode": "argmax-nearest"}},
+            "outputs": [{"name": "FUGC.points", "task": "FUGC", "field": "points", "shape": ["N", 2, 2]}],
+            "int8": {"passed": True, "method": "qat", "float_layers": ["/FUGC/.*"], "attempts": 1, "signed_int8": 91},
+            "latency": {"int8": {"openvino": {"p50_ms": 2.0}}}}
+    return {**base, **over}
+
+
+def test_typed_fields(tmp_path):
+    m = BundleMetadata.from_dict(_meta(), tmp_path)
+    assert m.task_ids == ["FUGC", "fetal_head"] and m.tasks[0].kind == "regression"
+    assert m.tasks[0].points == ("internal_os", "external_os")          # from the task registry when absent
+    assert (m.input.name, m.input.shape[2], m.input.preprocess.resize) == ("images", 128, "bilinear")
+    assert m.outputs[0].field == "points" and m.precisions == ["int8"] and m.files["model.int8.onnx"].bytes == 1
+    assert m.int8_gate_passed and m.int8.float_layers == ("/FUGC/.*",) and m.int8.signed_int8 == 91
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"schema_version": 99}, "schema version 99 is not supported"),
+    ({"int8": [1]}, "'int8' is a JSON list"),
+    ({"outputs": [{"shape": [1]}]}, "'outputs' entry"),
+    ({"input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64, "seg_decode": "soft"}}}, "preprocess .* not valid"),
+])
+def test_each_bad_field_is_named(tmp_path, over, message):
+    with pytest.raises(DataError, match=message):
+        BundleMetadata.from_dict(_meta(**over), tmp_path)
+
+
+def test_schema_1_bundles_migrate_and_the_packaged_one_still_loads(tmp_path):
+    old = _meta(schema_version=1)
+    old["input"]["preprocess"] = {"size": 128, "resize": "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"}
+    new = migrate(old)
+    assert new["schema_version"] == 2 and new["input"]["preprocess"]["resize"] == "area"
+    assert new["input"]["preprocess"]["seg_decode"] == "logits" and old["schema_version"] == 1   # a copy
+    assert json.loads((PACKAGED / "metadata.json").read_text())["schema_version"] == 1
+    packaged = load_bundle(PACKAGED)
+    assert packaged.meta.schema_version == 2 and packaged.preprocess.resize == "area" and len(packaged.tasks) == 27

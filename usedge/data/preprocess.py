@@ -1,0 +1,86 @@
+"""The one preprocessing every path shares (training eval, calibration, runtime, stream): any stored frame
+-> RGB -> square resize -> (x/255 - mean) / std -> float32 N×3×S×S. numpy + OpenCV only.
+
+A model declares how it was trained to see images, and the same declaration travels in its checkpoint,
+ONNX metadata and bundle (``input.preprocess``): :class:`PreprocessSpec`. Two fields make the official
+baseline's processing exact for baseline teachers (``usedge eval --model best_model.pth``):
+
+==============  =============================================  ==============================================
+field           usedge students (default)                      official baseline (``docker/model.py``)
+==============  =============================================  ==============================================
+``resize``      ``area``: INTER_AREA when shrinking,           ``bilinear``: ``A.Resize(256, 256)``, always
+                INTER_LINEAR when enlarging                    INTER_LINEAR
+``seg_decode``  ``logits``: bilinear logit upsampling to the    ``argmax-nearest``: argmax at the input size,
+                original size, then argmax                     class map resized with INTER_NEAREST
+==============  =============================================  ==============================================
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from usedge.data.transforms import RESIZE_MODES, resize_interpolation
+from usedge.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SEG_DECODES = ("logits", "argmax-nearest")
+#: What bundles written before the resize modes existed recorded (a description of ``area``).
+_LEGACY_RESIZE = "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What the network expects and how its dense outputs are decoded; recorded in checkpoints, bundles and
+    ONNX metadata. ``resize`` / ``seg_decode``: see the module docstring."""
+
+    size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    channels: str = "RGB"
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    resize: str = "area"
+    seg_decode: str = "logits"
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_MODES:
+            raise ConfigError(f"preprocess resize {self.resize!r} is not known.",
+                              fix=f"use one of: {', '.join(RESIZE_MODES)}")
+        if self.seg_decode not in SEG_DECODES:
+            raise ConfigError(f"segmentation decode {self.seg_decode!r} is not known.",
+                              fix=f"use one of: {', '.join(SEG_DECODES)}")
+
+    @classmethod
+    def from_config(cls, config) -> PreprocessSpec:
+        return cls(size=int(config.input_size), mean=tuple(config.mean), std=tuple(config.std),
+                   resize=getattr(config, "resize", "area"), seg_decode=getattr(config, "seg_decode", "logits"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PreprocessSpec:
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("mean", "std"):
+            if key in d:
+                d[key] = tuple(float(x) for x in d[key])
+        if d.get("resize") == _LEGACY_RESIZE:
+            d["resize"] = "area"
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """One stored frame (grey / BGR / BGRA, uint8 or uint16) -> float32 3×S×S."""
+    from usedge.data.transforms import normalize, to_gray_or_bgr_uint8, to_rgb
+
+    rgb = to_rgb(to_gray_or_bgr_uint8(image))
+    size = spec.size
+    interp = resize_interpolation(spec.resize, rgb.shape[0], rgb.shape[1], size)
+    return normalize(cv2.resize(rgb, (size, size), interpolation=interp), spec.mean, spec.std)
+
+
+def preprocess_batch(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    return np.stack([preprocess(im, spec) for im in images])

@@ -1,0 +1,140 @@
+"""torch model -> checked, simplified ONNX with the output names of usedge/tasks.py and usedge metadata.
+
+One graph answers all of the model's tasks in one pass: input ``images`` (N×3×S×S float32, the runtime's
+preprocessing), outputs ``<task>.<field>``. Opset 17, dynamic batch by default (fixed shapes on request),
+``onnx.checker`` full check, onnx-simplifier with onnxslim as fallback (the one that ran is reported), and
+the usedge metadata (tasks, classes, preprocessing, versions) in ``metadata_props``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from usedge._io import atomic_write_bytes
+from usedge.errors import DataError, require
+from usedge.models.presets import ModelConfig
+from usedge.data.preprocess import PreprocessSpec
+
+INPUT_NAME = "images"
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    path: str
+    opset: int
+    dynamic_batch: bool
+    input_size: int
+    simplifier: str        # "onnxsim 0.x", "onnxslim 0.x", or "none: <why>"
+    outputs: tuple[str, ...]
+
+
+def output_names(model) -> list[str]:
+    return [o.name for spec in model.task_specs.values() for o in spec.outputs]
+
+
+def model_metadata(model, config: ModelConfig, input_size: int | None = None) -> dict[str, str]:
+    """The usedge description stored in ``metadata_props`` (values are strings; JSON where structured)."""
+    from usedge import __version__
+
+    specs = list(model.task_specs.values())
+    pre = PreprocessSpec.from_config(config)
+    if input_size:
+        pre = dataclasses.replace(pre, size=int(input_size))
+    return {
+        "usedge.version": __version__,
+        "usedge.model": json.dumps({"name": config.name, "arch": config.arch, "backbone": config.backbone}),
+        "usedge.tasks": json.dumps([{"id": s.id, "kind": s.kind.value, "classes": list(s.class_names),
+                                     "points": list(s.point_names), "outputs": [o.name for o in s.outputs]}
+                                    for s in specs]),
+        "usedge.preprocess": json.dumps(pre.to_dict()),
+    }
+
+
+def torch_export(model, size: int, opset: int, dynamic_batch: bool) -> bytes:
+    torch = require("torch", "train", "ONNX export")
+    names = output_names(model)
+    axes = {INPUT_NAME: {0: "N"}, **{n: {0: "N"} for n in names}} if dynamic_batch else None
+    device = next(model.parameters()).device
+    buf = io.BytesIO()
+    was = model.training
+    model.eval()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, 3, size, size, device=device),), buf, input_names=[INPUT_NAME],
+                              output_names=names, opset_version=opset, dynamic_axes=axes, dynamo=False)
+    finally:
+        model.train(was)
+    return buf.getvalue()
+
+
+def simplify(proto):
+    """onnx-simplifier, else onnxslim; returns (model, which ran)."""
+    try:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(proto)
+        if ok:
+            return simplified, f"onnxsim {onnxsim.__version__}"
+        why = "onnxsim could not validate its result"
+    except ImportError:
+        why = "onnxsim not installed"
+    except Exception as exc:  # onnxsim raises plain RuntimeErrors from C++
+        why = f"onnxsim failed: {str(exc).splitlines()[0][:120]}"
+    try:
+        import onnxslim
+
+        return onnxslim.slim(proto), f"onnxslim {onnxslim.__version__} ({why})"
+    except ImportError:
+        return proto, f"none: {why}; onnxslim not installed"
+    except Exception as exc:
+        return proto, f"none: {why}; onnxslim failed: {str(exc).splitlines()[0][:120]}"
+
+
+def check(proto_or_path) -> None:
+    """``onnx.checker`` full check (with shape inference); raises DataError with the checker's message."""
+    onnx = require("onnx", "train", "checking ONNX models")
+    try:
+        onnx.checker.check_model(proto_or_path if not isinstance(proto_or_path, (str, Path)) else str(proto_or_path),
+                                 full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise DataError(f"the ONNX model fails onnx.checker: {str(exc).splitlines()[0]}",
+                        fix="re-export it; if it persists, report the model and usedge version.") from None
+
+
+def set_metadata(proto, metadata: dict[str, str]) -> None:
+    keep = [p for p in proto.metadata_props if p.key not in metadata]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    onnx = require("onnx", "train", "reading ONNX metadata")
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def export_onnx(model, config: ModelConfig, path: str | Path, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
+                input_size: int | None = None, simplify_graph: bool = True) -> ExportInfo:
+    """Export ``model`` (all its tasks, one pass) to ``path`` atomically and return what was done."""
+    onnx = require("onnx", "train", "ONNX export")
+    size = input_size or config.input_size
+    proto = onnx.load_from_string(torch_export(model, size, opset, dynamic_batch))
+    which = "none: not requested"
+    if simplify_graph:
+        proto, which = simplify(proto)
+    set_metadata(proto, {**model_metadata(model, config, size), "usedge.simplifier": which})
+    check(proto)
+    atomic_write_bytes(Path(path), proto.SerializeToString())
+    return ExportInfo(str(path), opset, dynamic_batch, size, which, tuple(output_names(model)))
+
+
+__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "ExportInfo", "check", "export_onnx", "model_metadata", "output_names",
+           "read_metadata", "set_metadata", "simplify", "torch_export"]
