@@ -13,13 +13,17 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder, pixel_array
-from pydicom.uid import UID, ExplicitVRLittleEndian, HTJ2KLossless, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, HTJ2KLossless, JPEGBaseline8Bit, generate_uid
 
 from usedge.data.dicom import DicomSeries, open_dicom, parse_regions
 from usedge.data.frames import Frame, FrameSource, ScanRegion
 from usedge.errors import SourceError
 
 US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+#: JPEG baseline DICOM (the SonoSite cine) decodes only with pillow or pylibjpeg-libjpeg installed
+needs_jpeg = pytest.mark.skipif(not get_decoder(JPEGBaseline8Bit).is_available,
+                                reason="decoding JPEG baseline DICOM needs pillow or pylibjpeg-libjpeg "
+                                       "(pip install 'usedge[dicom]')")
 
 
 def real(name: str) -> Path:
@@ -67,7 +71,8 @@ def synthetic(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", 
 
 # name, frames, photometric as stored, decoded frame shape, dtype
 REAL_US = [
-    ("examples_ybr_color.dcm", 30, "YBR_FULL_422", (240, 320, 3), np.uint8),          # SonoSite, JPEG baseline
+    pytest.param("examples_ybr_color.dcm", 30, "YBR_FULL_422", (240, 320, 3), np.uint8,  # SonoSite, JPEG baseline
+                 marks=needs_jpeg),
     ("examples_palette.dcm", 1, "PALETTE COLOR", (350, 800, 3), np.uint8),           # Philips CX50
     ("examples_rgb_color.dcm", 1, "RGB", (240, 320, 3), np.uint8),                   # GE LOGIQ 700
     ("ExplVR_BigEnd.dcm", 1, "RGB", (60, 80, 3), np.uint8),                          # big endian
@@ -82,7 +87,8 @@ REAL_US = [
 ]
 
 
-@pytest.mark.parametrize("name,frames,photometric,shape,dtype", REAL_US, ids=[r[0] for r in REAL_US])
+@pytest.mark.parametrize("name,frames,photometric,shape,dtype", REAL_US,
+                         ids=[(r.values if hasattr(r, "values") else r)[0] for r in REAL_US])
 def test_real_ultrasound_files_decode(name, frames, photometric, shape, dtype):
     with open_dicom(real(name)) as series:
         assert isinstance(series, FrameSource)
@@ -172,6 +178,7 @@ def test_colour_comes_out_bgr():
     assert np.array_equal(image, pixel_array(real("SC_rgb.dcm"))[..., ::-1])
 
 
+@needs_jpeg
 def test_ybr_matches_pydicom_rgb_reversed():
     path = real("examples_ybr_color.dcm")
     with open_dicom(path) as series:
@@ -360,6 +367,7 @@ def test_frame_index_out_of_range_and_closed():
         series.frame(0)
 
 
+@needs_jpeg
 def test_corrupt_compressed_frame_is_a_source_error(tmp_path):
     src = real("examples_ybr_color.dcm")
     ds = pydicom.dcmread(src)
@@ -373,6 +381,7 @@ def test_corrupt_compressed_frame_is_a_source_error(tmp_path):
         list(series)
 
 
+@needs_jpeg
 def test_series_type_and_repr():
     with open_dicom(real("examples_ybr_color.dcm")) as series:
         assert isinstance(series, DicomSeries) and "frames=30" in repr(series)

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEGBaseline8Bit
 
 from usedge.data.dicom import DicomSeries
 from usedge.data.frames import Frame, FrameSource
@@ -155,6 +157,8 @@ def test_open_frames_empty_folder_and_bad_image(tmp_path):
         list(open_frames(tmp_path / "broken.png"))
 
 
+@pytest.mark.skipif(not get_decoder(JPEGBaseline8Bit).is_available, reason="the SonoSite cine is JPEG baseline: needs pillow or "
+                                                   "pylibjpeg-libjpeg (pip install 'usedge[dicom]')")
 def test_open_frames_dicom_by_suffix_and_by_magic(tmp_path):
     path = get_testdata_file("examples_ybr_color.dcm", download=False)
     with open_frames(path) as source:

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from usedge.errors import DataError
+
+pytest.importorskip("sklearn", reason="classification metrics use scikit-learn (pip install 'usedge[cpu]')")
 from usedge.metrics import classification_metrics, normalise_probs, roc_auc
 
 

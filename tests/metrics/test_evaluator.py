@@ -1,6 +1,7 @@
 """TaskEvaluator / EvalReport over real task specs."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -12,6 +13,10 @@ import pytest
 from usedge.errors import ConfigError, DataError
 from usedge.metrics import EvalReport, make_evaluator
 from usedge.tasks import ALL_TASKS, get_task
+
+#: computing the metrics needs scikit-learn and scipy (the cpu extra); the tests of the error without them do not
+needs_metrics = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("sklearn", "scipy")),
+                                   reason="metrics need scikit-learn and scipy (pip install 'usedge[cpu]')")
 
 TASKS = [get_task(t) for t in ("cardiac_multi", "breast_3cls", "thyroid_nodule_det", "FUGC")]
 
@@ -33,6 +38,7 @@ def _filled_report() -> EvalReport:
     return report
 
 
+@needs_metrics
 def test_segmentation_result():
     res = _filled_report().results()["cardiac_multi"]
     diag = math.hypot(8, 8)
@@ -43,6 +49,7 @@ def test_segmentation_result():
     assert res["hd"] == pytest.approx(diag / 6)
 
 
+@needs_metrics
 def test_other_kinds_results():
     res = _filled_report().results()
     assert res["breast_3cls"]["accuracy"] == pytest.approx(0.75) and res["breast_3cls"]["n"] == 4
@@ -57,6 +64,7 @@ def test_primary_and_direction():
                          "thyroid_nodule_det": ("iou", True), "FUGC": ("mre", False)}
 
 
+@needs_metrics
 def test_family_summary_markdown_and_json():
     report = EvalReport([*TASKS, get_task("fetal_head")])  # fetal_head gets no images
     for tid, (p, t) in zip(["FUGC"], [([[0, 0], [3, 4]], [[0, 0], [0, 0]])]):
@@ -112,6 +120,7 @@ for call in (lambda: m.hausdorff_distance(np.eye(3), np.eye(3)),
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@needs_metrics
 def test_reports_carry_the_official_auc_by_default_and_label_the_variant():
     """The official evaluator gives 0.0 where AUC cannot be computed and averages it in; usedge's variant
     (NaN, skipped) must be asked for, and says it is not the official number."""

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from usedge.errors import DataError
+
+pytest.importorskip("scipy", reason="Hausdorff distances use scipy (pip install 'usedge[cpu]')")
 from usedge.metrics import dice_score, hausdorff_distance, resize_nearest, segmentation_scores
 
 

@@ -8,7 +8,12 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
+from usedge.runtime.backends import available_backends
 from usedge.stream import DicomSource, PhantomSource, SmoothingConfig, Stream, VideoFileSource, stream
+
+
+#: running the packaged bundle needs OpenVINO or ONNX Runtime
+needs_backend = pytest.mark.skipif(not available_backends(), reason="needs an inference backend (pip install 'usedge[cpu]')")
 
 
 def test_lossless_video_file_every_frame(bundle_dir, tmp_path):
@@ -75,6 +80,7 @@ def test_import_without_torch():
     assert "loaded: []" in proc.stdout
 
 
+@needs_backend
 def test_cli_without_bundle_runs_the_packaged_bundle(tmp_path):
     import usedge.cli.stream as cli_stream
 
@@ -108,6 +114,7 @@ def test_paced_replay_of_the_echo_cine_is_live_and_keeps_the_scan_region(tmp_pat
 
 
 @pytest.mark.slow
+@needs_backend
 def test_sigterm_finalises_outputs_and_prints_the_summary(tmp_path):
     """SIGTERM during `usedge stream` ends it like Ctrl-C: the JSON-lines and video are renamed into place,
     no hidden temporary file stays behind, and the latency summary is printed."""
