@@ -65,7 +65,7 @@ def test_skipped_rows_explain_and_have_no_numbers(result):
 def test_tensorrt_row_explains_missing_library(result):
     for batch in (1, 2):
         row = _row(result, "tensorrt", "fp32", batch)
-        assert row.status == "tensorrt: library not installed"
+        assert row.status == "tensorrt: library not installed (pip install 'usedge[trt]')"
 
 
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT installed")
@@ -73,7 +73,7 @@ def test_gpu_rows_are_present_and_explained(result):
     from usedge.bench.harness import cuda_available
 
     for batch in (1, 2):
-        assert _row(result, "tensorrt", "fp16", batch).status == "tensorrt: library not installed"
+        assert _row(result, "tensorrt", "fp16", batch).status.startswith("tensorrt: library not installed")
         torch_fp16 = _row(result, "torch", "fp16", batch)
         if not cuda_available():
             assert torch_fp16.status == "torch fp16 on CUDA: no CUDA device here"

@@ -28,11 +28,6 @@ from usedge.errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
 KNOWN_PRECISIONS = ("fp32", "int8", "fp16")
-CPU_BACKENDS = ("openvino", "onnxruntime")
-#: what ``precisions="all"`` means per backend (an explicit list gives every backend every precision in it);
-#: torch runs fp32 on the CPU (the reference) and fp16 on CUDA
-BACKEND_PRECISIONS = {"openvino": PRECISIONS, "onnxruntime": PRECISIONS, "tensorrt": ("fp32", "fp16", "int8"),
-                      "torch": ("fp32", "fp16")}
 #: task family -> (metric in the evaluator's family summary, column name)
 SCORES = {"segmentation": ("dice", "dice"), "classification": ("accuracy", "accuracy"),
           "detection": ("iou", "iou"), "regression": ("mre", "mre_px")}
@@ -131,9 +126,13 @@ def parse_precisions(precisions: str | Sequence[str]) -> list[str]:
 
 
 def precisions_for(backend: str, precisions: str | Sequence[str]) -> list[str]:
-    """The precisions one backend gets: its own (``BACKEND_PRECISIONS``) for "all", else those asked for."""
+    """The precisions one backend gets: for "all" those it declares (``bench_precisions``, else
+    ``precisions``), else those asked for."""
     if precisions == "all":
-        return list(BACKEND_PRECISIONS.get(backend, PRECISIONS))
+        from usedge.runtime.backends import backend_class
+
+        cls = backend_class(backend)
+        return list(cls.bench_precisions or cls.precisions)
     return parse_precisions(precisions)
 
 
@@ -161,27 +160,24 @@ def _check_counts(runs: int, warmup: int, max_eval_per_task: int) -> None:
 
 # -- why a row cannot run ------------------------------------------------------------------------------------
 def skip_reason(bundle, backend: str, precision: str) -> str | None:
-    """Why (backend, precision) cannot run on this bundle here, or None when it should."""
-    from usedge.runtime.backends import available_backends
+    """Why (backend, precision) cannot run on this bundle here, or None when it should: the backend's own
+    answer (:meth:`usedge.runtime.backends.Backend.skip_reason`)."""
+    from usedge.runtime.backends import backend_class
 
-    installed = available_backends(onnx_only=False)
-    if backend == "torch":
-        if "torch" not in installed or not (Path(bundle.path) / "torch" / "config.json").is_file():
-            return "torch: needs the bundle's torch/ weights and the train extra"
-        if precision == "fp16":
-            return None if cuda_available() else "torch fp16 on CUDA: no CUDA device here"
-        return None if precision == "fp32" else f"torch: {precision} is not benchmarked (fp32 on CPU, fp16 on CUDA)"
-    if backend not in installed:
-        return f"{backend}: library not installed"
-    if backend == "tensorrt":
-        from usedge.runtime.predictor import _engines
+    return backend_class(backend).skip_reason(bundle, precision)
 
-        return None if _engines(bundle) else "tensorrt: no engine in the bundle (run `usedge build`)"
-    if precision == "fp16":
-        return f"fp16: {backend} runs the bundle's fp32 / int8 ONNX only"
-    if precision not in bundle.precisions:
-        return f"{precision}: not in this bundle"
-    return None
+
+def cpu_backends() -> list[str]:
+    """The backends that run the bundle's ONNX on the CPU (declared ``artefact`` "onnx", ``device_kind`` "cpu")."""
+    from usedge.runtime.backends import backend_class, backend_names
+
+    return [n for n in backend_names() if backend_class(n).artefact == "onnx" and backend_class(n).device_kind == "cpu"]
+
+
+def backend_kind(backend: str) -> str:
+    from usedge.runtime.backends import backend_class
+
+    return backend_class(backend).device_kind
 
 
 def cuda_available() -> bool:
@@ -221,7 +217,7 @@ def _size_mb(bundle, backend: str, predictor) -> float:
     files = bundle.meta.files
     if backend == "torch":
         total = sum(e.bytes for n, e in files.items() if n.startswith("torch/"))
-    elif backend in CPU_BACKENDS:
+    elif backend_kind(backend) == "cpu" and backend != "torch":
         entry = files.get(Path(predictor.backend.path).name)
         total = entry.bytes if entry else Path(predictor.backend.path).stat().st_size
     else:
@@ -230,20 +226,10 @@ def _size_mb(bundle, backend: str, predictor) -> float:
 
 
 def _device(backend: str, predictor) -> str:
-    if backend in CPU_BACKENDS:
-        return "CPU"
-    be = predictor.backend
-    if backend == "torch":
-        device = getattr(be, "device", "cpu")
-        if getattr(device, "type", "cpu") == "cuda":
-            return be.torch.cuda.get_device_name(device)
-        return str(device).upper()
     try:
-        from usedge.engine.tensorrt import machine_info as gpu_info
-
-        return gpu_info(int(be.options.get("device", 0))).gpu_name
+        return predictor.backend.device_name()
     except Exception:  # noqa: BLE001 - the device name is cosmetic
-        return "GPU"
+        return backend_kind(backend).upper()
 
 
 def _eval_samples(data: str | Path, tasks: Sequence[str], per_task: int) -> list:
@@ -338,7 +324,7 @@ def run_bench(bundle: str | Path, backends: str | Sequence[str] = "all", precisi
     Args:
         bundle: bundle folder or .zip (``usedge export``).
         backends / precisions: "all" or a comma list / sequence of names ("all" precisions: each backend's
-            own, ``BACKEND_PRECISIONS``; an explicit list: every backend gets each, unrunnable rows explained).
+            own (declared by each backend class); an explicit list: every backend gets each, unrunnable rows explained).
         batches: batch sizes (comma list or ints).
         threads: pin the CPU backends' (and torch's) threads; None leaves their defaults.
         runs / warmup: timed calls per row, and untimed calls before them.
@@ -514,7 +500,7 @@ def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["BACKEND_PRECISIONS", "COLUMNS", "BenchResult", "BenchRow", "bench_inputs", "cuda_available",
+__all__ = ["COLUMNS", "BenchResult", "BenchRow", "backend_kind", "bench_inputs", "cpu_backends", "cuda_available",
            "machine_info", "new_figure", "parse_backends", "parse_batches", "parse_precisions", "precisions_for",
            "run_bench", "save_png", "skip_reason", "timed", "to_csv", "to_markdown", "write_chart", "write_reports",
            "write_scatter"]

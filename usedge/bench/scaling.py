@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.bench.harness import (CPU_BACKENDS, OK, _check_counts, _error_status, bench_inputs, machine_info,
+from usedge.bench.harness import (OK, _check_counts, _error_status, bench_inputs, cpu_backends, machine_info,
                                   new_figure, parse_batches, save_png, timed)
 from usedge.errors import ConfigError, require
 
@@ -262,8 +262,9 @@ def scaling_backends(backends: str | Sequence[str] | None) -> list[str]:
     from usedge.bench.harness import parse_backends
     from usedge.runtime.backends import available_backends
 
-    wanted = list(CPU_BACKENDS) if backends in (None, "all") else parse_backends(backends)
-    names = [b for b in wanted if b in CPU_BACKENDS and b in available_backends()]
+    cpu = cpu_backends()
+    wanted = cpu if backends in (None, "all") else parse_backends(backends)
+    names = [b for b in wanted if b in cpu and b in available_backends()]
     if not names:
         raise ConfigError(f"no CPU backend to run the scaling curves on (asked: {', '.join(wanted)}).",
                           fix="install usedge[cpu] (OpenVINO / ONNX Runtime) and include openvino or onnxruntime.")

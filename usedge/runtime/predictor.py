@@ -190,8 +190,6 @@ class Predictor:
 
 
 # -- usedge.load ------------------------------------------------------------------------------------------
-#: "auto" tries these in order; torch is a reference, never picked automatically
-AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
 
 
 def load(bundle: str | Path | None = None, backend: str = "auto", precision: str = "auto", tasks=None,
@@ -223,16 +221,17 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
 
 def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
     """Pick backend and precision for this machine (pure function of what is installed and the bundle)."""
-    from usedge.runtime.backends import available_backends, backend_names
+    from usedge.runtime.backends import auto_order, available_backends, backend_class, backend_names
 
     if backend != "auto" and backend not in backend_names():
         raise ConfigError(f"Unknown backend '{backend}'.", fix=f"use auto or one of: {', '.join(backend_names())}")
     installed = available_backends(onnx_only=False)
     if backend == "auto":
-        usable = [b for b in AUTO_ORDER if b in installed and (b != "tensorrt" or _engines(bundle))]
+        order = auto_order()      # the backends' declared ranks: TensorRT with an engine, then the CPU runtimes
+        usable = [b for b in order if backend_class(b).usable(bundle)]
         if not usable:
             raise ConfigError("no inference backend is installed.", fix="pip install 'usedge[cpu]' (OpenVINO + ONNX Runtime).")
-        backend, why = usable[0], f"first available of {', '.join(AUTO_ORDER)}"
+        backend, why = usable[0], f"first available of {', '.join(order)}"
         if backend != "tensorrt" and precision == "auto":
             fastest = _fastest_measured(bundle, usable)
             if fastest:
@@ -290,26 +289,10 @@ def _faster(latency: dict, backend: str) -> tuple[str, str]:
     return "fp32", f"int8 passed the gate but measured slower at export on {backend} ({q:.2f} vs {f:.2f} ms)"
 
 
-def _engines(bundle) -> list[Path]:
-    folder = Path(bundle.path) / "engines"
-    return sorted(folder.glob("*.engine")) if folder.is_dir() else []
-
-
 def _open(bundle, choice: Choice, options: dict) -> Backend:
-    from usedge.runtime.backends import open_backend
+    from usedge.runtime.backends import backend_class
 
-    if choice.backend == "torch":
-        if choice.precision == "fp16":
-            options = {"half": True, **options}
-        return open_backend("torch", bundle.path, **options)
-    if choice.backend == "tensorrt":
-        from usedge.runtime.backends.tensorrt import find_engine
-
-        return open_backend("tensorrt", find_engine(bundle, choice.precision), bundle=bundle, **options)
-    if choice.precision == "fp16":
-        raise ConfigError(f"{choice.backend} runs the bundle's fp32 or int8 ONNX, not fp16.",
-                          fix="use precision fp32 or int8 (fp16 is for tensorrt / torch on CUDA).")
-    return open_backend(choice.backend, bundle.model_path(choice.precision), **options)
+    return backend_class(choice.backend).open_for(bundle, choice.precision, **options)
 
 
 __all__ = ["Choice", "MAX_FRAME_PIXELS", "Predictor", "check_frame", "choose", "load"]

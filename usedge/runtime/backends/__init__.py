@@ -1,58 +1,66 @@
 """Backends behind one protocol, one registry: ``open_backend("openvino", "model.onnx")``.
 
-Each backend lives in its own module and is imported only when used, so ``import usedge.runtime`` pulls in
-neither OpenVINO, ONNX Runtime, TensorRT nor torch.
+Each backend lives in its own module, one ``Backend`` subclass that declares its capabilities (library,
+extra, artefact, precisions, device kind, automatic-choice rank) and answers ``available()``,
+``skip_reason()``, ``locate()`` and ``open_for()``; ``usedge.load`` and ``usedge bench`` read those instead
+of knowing backends by name. The modules import their libraries only when a session opens, so
+``import usedge.runtime`` pulls in neither OpenVINO, ONNX Runtime, TensorRT nor torch.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 from usedge.errors import ConfigError
-from usedge.runtime.backends.base import Backend, InputSpec, LatencyStats
+from usedge.registry import Registry
+from usedge.runtime.backends.base import Backend, InputSpec, LatencyStats, OnnxBackend
+from usedge.runtime.backends.onnxruntime import ONNXRuntimeBackend
+from usedge.runtime.backends.openvino import OpenVINOBackend
+from usedge.runtime.backends.tensorrt import TensorRTBackend
+from usedge.runtime.backends.torch_backend import TorchBackend
 
-#: name -> (module, class, the library it needs, what the model file is)
-_REGISTRY = {
-    "openvino": ("usedge.runtime.backends.openvino", "OpenVINOBackend", "openvino", "onnx"),
-    "onnxruntime": ("usedge.runtime.backends.onnxruntime", "ONNXRuntimeBackend", "onnxruntime", "onnx"),
-    "tensorrt": ("usedge.runtime.backends.tensorrt", "TensorRTBackend", "tensorrt", "engine"),
-    "torch": ("usedge.runtime.backends.torch_backend", "TorchBackend", "torch", "checkpoint"),
-}
+#: the one registry of backends: name -> Backend subclass (each declares its capabilities, see Backend)
+BACKENDS: Registry[type[Backend]] = Registry("backend")
+for _cls in (OpenVINOBackend, ONNXRuntimeBackend, TensorRTBackend, TorchBackend):
+    BACKENDS.register(_cls.name, _cls)
 
 
 def backend_names() -> list[str]:
-    return list(_REGISTRY)
+    """Every backend, CPU runtimes first (fastest first), then TensorRT and torch."""
+    return sorted(BACKENDS.names(), key=lambda n: BACKENDS.get(n).preference)
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The class registered as ``name`` (its capabilities: library, artefact, precisions, device kind, ...)."""
+    _check(name)
+    return BACKENDS.get(name)
 
 
 def backend_input(name: str) -> str:
     """What the backend loads: "onnx", "engine" (TensorRT plan) or "checkpoint" (torch weights)."""
-    _check(name)
-    return _REGISTRY[name][3]
+    return backend_class(name).artefact
+
+
+def auto_order() -> list[str]:
+    """The order ``usedge.load(backend="auto")`` tries backends in (those with an ``auto_rank``)."""
+    ranked = [n for n in backend_names() if BACKENDS.get(n).auto_rank is not None]
+    return sorted(ranked, key=lambda n: BACKENDS.get(n).auto_rank)
 
 
 def available_backends(onnx_only: bool = True) -> list[str]:
-    """Backends whose library is installed here, in order of preference on CPU (OpenVINO was faster than
+    """Backends whose library is installed here, in :func:`backend_names` order (OpenVINO was faster than
     ONNX Runtime in every case measured on the workplace CPU). ``onnx_only``: only those that run ONNX files."""
-    found = []
-    for name, (_, _, lib, kind) in _REGISTRY.items():
-        if onnx_only and kind != "onnx":
-            continue
-        if importlib.util.find_spec(lib) is not None:
-            found.append(name)
-    return found
+    return [n for n in backend_names() if BACKENDS.get(n).available()
+            and (not onnx_only or BACKENDS.get(n).artefact == "onnx")]
 
 
 def open_backend(name: str, path: str | Path, **options) -> Backend:
-    _check(name)
-    module, cls, _, _ = _REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)(path, **options)
+    return backend_class(name)(path, **options)
 
 
 def _check(name: str) -> None:
-    if name not in _REGISTRY:
-        raise ConfigError(f"Unknown backend '{name}'.", fix=f"use one of: {', '.join(_REGISTRY)}")
+    if name not in BACKENDS:
+        raise ConfigError(f"Unknown backend '{name}'.", fix=f"use one of: {', '.join(backend_names())}")
 
 
-__all__ = ["Backend", "InputSpec", "LatencyStats", "available_backends", "backend_input", "backend_names",
-           "open_backend"]
+__all__ = ["BACKENDS", "Backend", "InputSpec", "LatencyStats", "OnnxBackend", "auto_order", "available_backends",
+           "backend_class", "backend_input", "backend_names", "open_backend"]

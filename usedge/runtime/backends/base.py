@@ -6,6 +6,7 @@ shape, batch range, finite values) with errors that say how to fix them, and tim
 """
 from __future__ import annotations
 
+import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -54,11 +55,60 @@ def dims_to_spec(name: str, dims: list) -> InputSpec:
 
 
 class Backend(ABC):
-    """An inference session over one model file (ONNX, TensorRT engine, or a torch checkpoint)."""
+    """An inference session over one model file (ONNX, TensorRT engine, or a torch checkpoint).
+
+    Each backend class also **declares what it is** (the capability contract ``usedge.load`` and
+    ``usedge bench`` read instead of knowing backends by name): the library it needs and the extra that
+    installs it, the artefact it runs, its precisions and device kind, its place in ``usedge.load``'s automatic
+    choice; and it answers :meth:`available`, :meth:`skip_reason`, :meth:`locate` and :meth:`open_for`.
+    A new backend is one module with one subclass, registered in ``usedge/runtime/backends/__init__.py``.
+    """
 
     name: ClassVar[str]
     #: keep this many recent call times for :meth:`latency`
     history: ClassVar[int] = 4096
+    # -- capabilities --------------------------------------------------------------------------------------
+    library: ClassVar[str]                       #: the module that must be importable
+    extra: ClassVar[str]                         #: the pip extra that installs it
+    artefact: ClassVar[str]                      #: "onnx", "engine" (TensorRT plan) or "checkpoint" (torch)
+    precisions: ClassVar[tuple[str, ...]]        #: what it runs
+    bench_precisions: ClassVar[tuple[str, ...] | None] = None   #: the bench rows of ``--precisions all``
+    device_kind: ClassVar[str] = "cpu"           #: "cpu" or "gpu"
+    preference: ClassVar[int] = 99               #: order in listings (CPU runtimes first, fastest first)
+    auto_rank: ClassVar[int | None] = None       #: order in ``usedge.load(backend="auto")``; None: never auto
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the backend's library is installed here (without importing it)."""
+        return importlib.util.find_spec(cls.library) is not None
+
+    @classmethod
+    def usable(cls, bundle) -> bool:
+        """Whether ``usedge.load(backend="auto")`` may pick it for ``bundle`` (installed, and what it runs is there)."""
+        return cls.available()
+
+    @classmethod
+    def skip_reason(cls, bundle, precision: str) -> str | None:
+        """Why ``precision`` of ``bundle`` cannot run on this backend here, or None when it can."""
+        if not cls.available():
+            return f"{cls.name}: library not installed (pip install 'usedge[{cls.extra}]')"
+        if precision not in cls.precisions:
+            return f"{precision}: {cls.name} runs {' / '.join(cls.precisions)} only"
+        return None
+
+    @classmethod
+    def locate(cls, bundle, precision: str) -> Path:
+        """The file (or folder) of ``bundle`` this backend opens for ``precision``."""
+        raise NotImplementedError
+
+    @classmethod
+    def open_for(cls, bundle, precision: str, **options) -> Backend:
+        """Open ``precision`` of ``bundle`` (what ``usedge.load`` calls)."""
+        return cls(cls.locate(bundle, precision), **options)
+
+    def device_name(self) -> str:
+        """The device this session runs on, as the bench reports it."""
+        return self.device_kind.upper()
 
     def __init__(self, path: str | Path, **options) -> None:
         self.path = Path(path)
@@ -136,3 +186,31 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, options={self.options})"
+
+
+class OnnxBackend(Backend):
+    """A CPU runtime of the bundle's ONNX graphs (fp32 and the INT8 Q/DQ graph)."""
+
+    artefact: ClassVar[str] = "onnx"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    device_kind: ClassVar[str] = "cpu"
+    extra: ClassVar[str] = "cpu"
+
+    @classmethod
+    def skip_reason(cls, bundle, precision: str) -> str | None:
+        if not cls.available():
+            return f"{cls.name}: library not installed (pip install 'usedge[{cls.extra}]')"
+        if precision == "fp16":
+            return f"fp16: {cls.name} runs the bundle's fp32 / int8 ONNX only"
+        if precision not in bundle.precisions:
+            return f"{precision}: not in this bundle"
+        return None
+
+    @classmethod
+    def locate(cls, bundle, precision: str) -> Path:
+        if precision == "fp16":
+            from usedge.errors import ConfigError
+
+            raise ConfigError(f"{cls.name} runs the bundle's fp32 or int8 ONNX, not fp16.",
+                              fix="use precision fp32 or int8 (fp16 is for tensorrt / torch on CUDA).")
+        return bundle.model_path(precision)

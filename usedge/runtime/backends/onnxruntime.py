@@ -6,14 +6,17 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import ConfigError, SourceError, require
-from usedge.runtime.backends.base import Backend, InputSpec, dims_to_spec
+from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
 
 
-class ONNXRuntimeBackend(Backend):
+class ONNXRuntimeBackend(OnnxBackend):
     """Options: ``threads`` (intra-op threads; None = ORT's default), ``providers`` (default: CPU only;
     e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"])."""
 
     name = "onnxruntime"
+    library = "onnxruntime"
+    preference = 1
+    auto_rank = 2
 
     def _open(self, path: Path, threads: int | None = None,
               providers: list[str] | None = None) -> tuple[InputSpec, list[str]]:

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import SourceError, require
-from usedge.runtime.backends.base import Backend, InputSpec, dims_to_spec
+from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
 
 
-class OpenVINOBackend(Backend):
+class OpenVINOBackend(OnnxBackend):
     """Options: ``device`` ("CPU", "GPU", "NPU", "AUTO"), ``threads`` (INFERENCE_NUM_THREADS; None = all
     cores), ``hint`` ("LATENCY" for batch-1 streaming, "THROUGHPUT" for offline batches),
     ``inference_precision`` (INFERENCE_PRECISION_HINT, "f32" by default: on CPUs with AVX512_BF16 or AMX
@@ -17,6 +17,9 @@ class OpenVINOBackend(Backend):
     pass "bf16" / "f16" to opt in, or None for the plugin's default)."""
 
     name = "openvino"
+    library = "openvino"
+    preference = 0          # faster than ONNX Runtime in every case measured on the workplace CPU
+    auto_rank = 1
 
     def _open(self, path: Path, device: str = "CPU", threads: int | None = None,
               hint: str = "LATENCY", inference_precision: str | None = "f32") -> tuple[InputSpec, list[str]]:

@@ -37,6 +37,12 @@ def _onnx_sha(bundle, precision: str) -> str | None:
     return entry.sha256 if entry else None
 
 
+def engines(bundle) -> list[Path]:
+    """The engine files in ``BUNDLE/engines`` (any machine, any precision)."""
+    folder = Path(bundle.path) / "engines"
+    return sorted(folder.glob("*.engine")) if folder.is_dir() else []
+
+
 def find_engine(bundle, precision: str, device: int = 0) -> Path:
     """The engine in ``BUNDLE/engines`` of ``precision`` that was built on this machine from this bundle."""
     from usedge.engine.tensorrt import machine_info
@@ -53,6 +59,37 @@ class TensorRTBackend(Backend):
     graph per batch size and replay it)."""
 
     name = "tensorrt"
+    library = "tensorrt"
+    extra = "trt"
+    artefact = "engine"
+    precisions = ("fp32", "fp16", "int8")
+    device_kind = "gpu"
+    preference = 2
+    auto_rank = 0           # an engine built on this machine beats every CPU runtime
+
+    @classmethod
+    def usable(cls, bundle) -> bool:
+        return cls.available() and bool(engines(bundle))
+
+    @classmethod
+    def skip_reason(cls, bundle, precision: str) -> str | None:
+        reason = super().skip_reason(bundle, precision)
+        if reason is None and not engines(bundle):
+            return "tensorrt: no engine in the bundle (run `usedge build`)"
+        return reason
+
+    @classmethod
+    def locate(cls, bundle, precision: str) -> Path:
+        return find_engine(bundle, precision)
+
+    @classmethod
+    def open_for(cls, bundle, precision: str, **options) -> Backend:
+        return cls(cls.locate(bundle, precision), bundle=bundle, **options)
+
+    def device_name(self) -> str:
+        from usedge.engine.tensorrt import machine_info
+
+        return machine_info(int(self.options.get("device", 0))).gpu_name
 
     def _open(self, path: Path, bundle=None, device: int = 0, cuda_graphs: bool = False) -> tuple[InputSpec, list[str]]:
         from usedge.engine.tensorrt import EngineRunner, machine_info

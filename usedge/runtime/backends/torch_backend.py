@@ -17,6 +17,37 @@ class TorchBackend(Backend):
     graph per batch size on first use; CUDA only), ``threads`` (CPU intra-op threads)."""
 
     name = "torch"
+    library = "torch"
+    extra = "train"
+    artefact = "checkpoint"
+    precisions = ("fp32", "fp16")            # fp32 on the CPU (the reference), fp16 on CUDA
+    device_kind = "gpu"
+    preference = 3                           # a reference, never picked automatically (auto_rank None)
+
+    @classmethod
+    def skip_reason(cls, bundle, precision: str) -> str | None:
+        if not cls.available() or not (Path(bundle.path) / "torch" / "config.json").is_file():
+            return "torch: needs the bundle's torch/ weights and the train extra"
+        if precision == "fp16":
+            import torch
+
+            return None if torch.cuda.is_available() else "torch fp16 on CUDA: no CUDA device here"
+        return None if precision == "fp32" else f"torch: {precision} is not benchmarked (fp32 on CPU, fp16 on CUDA)"
+
+    @classmethod
+    def locate(cls, bundle, precision: str) -> Path:
+        return Path(bundle.path)
+
+    @classmethod
+    def open_for(cls, bundle, precision: str, **options) -> Backend:
+        if precision == "fp16":
+            options = {"half": True, **options}
+        return cls(cls.locate(bundle, precision), **options)
+
+    def device_name(self) -> str:
+        if getattr(self.device, "type", "cpu") == "cuda":
+            return self.torch.cuda.get_device_name(self.device)
+        return str(self.device).upper()
 
     def _open(self, path: Path, device: str = "cpu", half: bool = False, cuda_graphs: bool = False,
               threads: int | None = None) -> tuple[InputSpec, list[str]]:

@@ -1,0 +1,82 @@
+"""The backend contract: every registered backend declares its capabilities and answers for itself; each one
+subclasses :class:`BackendContract` (as smp's model tests do), so a new backend gets the same checks."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from usedge.bundle import load_bundle
+from usedge.runtime.backends import auto_order, backend_class, backend_names
+
+PRECISIONS = ("fp32", "fp16", "int8")
+EXTRAS = set(tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+             ["project"]["optional-dependencies"])
+
+
+class BackendContract:
+    name: str
+
+    @pytest.fixture
+    def cls(self):
+        return backend_class(self.name)
+
+    def test_declares_its_capabilities(self, cls):
+        assert cls.name == self.name and isinstance(cls.library, str) and cls.extra in EXTRAS
+        assert cls.artefact in ("onnx", "engine", "checkpoint") and cls.device_kind in ("cpu", "gpu")
+        assert cls.precisions and set(cls.precisions) <= set(PRECISIONS)
+        assert set(cls.bench_precisions or cls.precisions) >= set(cls.precisions)
+        assert cls.auto_rank is None or isinstance(cls.auto_rank, int)
+
+    def test_says_why_it_cannot_run(self, cls, bundle_dir):
+        bundle = load_bundle(bundle_dir)
+        for p in PRECISIONS:
+            reason = cls.skip_reason(bundle, p)
+            assert reason is None or (isinstance(reason, str) and reason.strip())
+            if not cls.available():
+                assert reason and ("pip install" in reason or "extra" in reason)
+            if p not in cls.precisions:
+                assert reason, f"{self.name} must refuse {p}, which it does not declare"
+
+    def test_opens_the_bundle_and_answers_every_output(self, cls, bundle_dir):
+        bundle = load_bundle(bundle_dir)
+        reason = cls.skip_reason(bundle, "fp32")
+        if reason:
+            pytest.skip(reason)
+        backend = cls.open_for(bundle, "fp32")
+        try:
+            c, h, w = backend.input.channels, backend.input.height, backend.input.width
+            out = backend.infer(np.zeros((1, c, h, w), np.float32))
+            assert set(out) == set(backend.output_names) >= {o.name for o in bundle.meta.outputs}
+            assert isinstance(backend.device_name(), str) and backend.device_name()
+        finally:
+            backend.close()
+
+
+class TestOpenVINO(BackendContract):
+    name = "openvino"
+
+
+class TestONNXRuntime(BackendContract):
+    name = "onnxruntime"
+
+
+class TestTensorRT(BackendContract):
+    name = "tensorrt"
+
+
+class TestTorch(BackendContract):
+    name = "torch"
+
+
+def test_every_registered_backend_has_a_contract_test():
+    tested = {c.name for c in BackendContract.__subclasses__()}
+    assert tested == set(backend_names())
+
+
+def test_auto_order_comes_from_the_declared_ranks():
+    ranks = {n: backend_class(n).auto_rank for n in backend_names()}
+    assert auto_order() == sorted((n for n, r in ranks.items() if r is not None), key=ranks.get)
+    assert auto_order()[0] == "tensorrt" and "torch" not in auto_order()   # an engine first; torch is a reference
