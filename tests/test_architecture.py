@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "usedge"
 
 #: upstream -> downstream; a module may import its own stage and any stage of a lower rank
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("usedge", "errors", "_logging", "_io", "registry", "tasks", "assets"),   # foundation
+    ("usedge", "errors", "_logging", "_io", "_timing", "registry", "tasks", "assets"),   # foundation
     ("data",),            # FMC-UIA layout, phantom, DICOM/video, the processing spec and decoding
     ("metrics",),         # the challenge's metrics and scoring any predictor
     ("models",),          # nets, checkpoints, torch -> ONNX

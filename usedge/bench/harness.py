@@ -17,13 +17,13 @@ import platform
 import resource
 import shlex
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from usedge._timing import timed  # noqa: F401  (the one timing helper; re-exported)
 from usedge.errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
@@ -195,18 +195,6 @@ def _error_status(exc: BaseException) -> str:
 
 
 # -- measuring -----------------------------------------------------------------------------------------------
-def timed(fn: Callable[[], object], runs: int, warmup: int) -> np.ndarray:
-    """Milliseconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    t = np.empty(runs)
-    for i in range(runs):
-        s = time.perf_counter()
-        fn()
-        t[i] = (time.perf_counter() - s) * 1e3
-    return t
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

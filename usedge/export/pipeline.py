@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usedge._timing import timed
 from usedge.errors import ConfigError, UsedgeError
 from usedge.bundle import MODEL_FILES, sha256_file, write_bundle
 from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, resolution, to_markdown
@@ -156,14 +157,11 @@ def _parity_inputs(model, config, data: Path, n_per_task: int = 1):
 
 
 def _parity(path: Path, x: np.ndarray, ref: dict, config, precision: str) -> dict:
-    from usedge.runtime.backends import available_backends, open_backend
-    from usedge.runtime.parity import agreement, judge
+    from usedge.runtime.parity import parity_by_backend
 
-    result = {}
-    for name in available_backends():
-        got = open_backend(name, path).infer(x)
-        result[name] = judge({s.id: agreement(s, ref, got, config.input_size) for s in config.task_specs}, precision)
-        verdict = {True: "ok", False: "MISMATCH", None: "reported (not judged)"}[result[name]["passed"]]
+    result = parity_by_backend(path, x, ref, config.task_specs, config.input_size, precision)
+    for name, r in result.items():
+        verdict = {True: "ok", False: "MISMATCH", None: "reported (not judged)"}[r["passed"]]
         _log(f"parity {precision} {name} vs torch: {verdict}")
     return result
 
@@ -370,13 +368,10 @@ def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
         out[precision] = {"file_mb": round(Path(files[name]).stat().st_size / 1e6, 2)}
         for backend in available_backends():
             b = open_backend(backend, files[name], threads=target.threads or 2)
-            for _ in range(10):
-                b.infer(x)
-            times = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                b.infer(x)
-                times.append((time.perf_counter() - t) * 1e3)
+            try:
+                times = timed(lambda: b.infer(x), runs, warmup=10)
+            finally:
+                b.close()
             out[precision][backend] = {"p50_ms": round(float(np.median(times)), 3),
                                        "p95_ms": round(float(np.percentile(times, 95)), 3)}
     out["conditions"] = {"batch": 1, "size": spec.size, "threads": target.threads or 2, "runs": runs,

@@ -1,43 +1,36 @@
-"""CPU latency of an ONNX graph on OpenVINO (preferred: fastest CPU runtime measured here) or ONNX Runtime.
+"""One CPU latency figure for an ONNX graph: the first CPU runtime installed here (OpenVINO, the fastest
+measured, else ONNX Runtime), batch 1, fp32, timed with the one timing helper (:func:`usedge._timing.timed`).
 
-Used by reports that need one latency figure per model; the Backend protocol of the runtime issue will
-subsume it. No torch.
+Used by the distillation report, which needs one latency per model. No torch.
 """
 from __future__ import annotations
 
-import time
+import importlib.metadata
 from pathlib import Path
 
 import numpy as np
+
+from usedge._timing import timed
+from usedge.runtime.backends import available_backends, backend_class, open_backend
+
+_LABELS = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 
 
 def cpu_latency_ms(onnx_path: str | Path, size: int = 256, threads: int = 2, runs: int = 50,
                    warmup: int = 10) -> tuple[float, str]:
     """Median latency in ms of one batch-1 ``size``² inference, and the runtime's name ('' if none installed)."""
+    names = available_backends()
+    if not names:
+        return float("nan"), ""
+    name = names[0]
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    backend = open_backend(name, onnx_path, threads=threads)
     try:
-        import openvino as ov
+        t = timed(lambda: backend.infer(x), runs, warmup)
+    finally:
+        backend.close()
+    version = importlib.metadata.version(backend_class(name).library).split("-")[0]
+    return float(np.median(t)), f"{_LABELS.get(name, name)} {version} fp32"
 
-        compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                     "PERFORMANCE_HINT": "LATENCY",
-                                                                     "INFERENCE_PRECISION_HINT": "f32"})
-        req = compiled.create_infer_request()
-        run, name = (lambda: req.infer({0: x})), f"OpenVINO {ov.__version__.split('-')[0]} fp32"
-    except ImportError:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return float("nan"), ""
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        feed = {sess.get_inputs()[0].name: x}
-        run, name = (lambda: sess.run(None, feed)), f"ONNX Runtime {ort.__version__} fp32"
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3), name
+
+__all__ = ["cpu_latency_ms"]

@@ -6,6 +6,8 @@ landmark distance in input pixels. No torch.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from usedge.data.decode import best_box, box_iou
@@ -71,3 +73,20 @@ def judge(rows: dict[str, dict[str, float]], precision: str) -> dict:
     if precision not in THRESHOLDS:
         return {"passed": None, "note": INT8_NOTE, "tasks": rows}
     return {"passed": all(verdicts), "tasks": rows}
+
+
+def parity_by_backend(model: str | Path, x: np.ndarray, ref: dict[str, np.ndarray], specs, size: int,
+                      precision: str) -> dict[str, dict]:
+    """The one parity loop (export and ``usedge verify``): ``model`` on every CPU runtime installed here
+    against the torch reference outputs ``ref`` on inputs ``x``; ``{backend: judge(...)}``."""
+    from usedge.runtime.backends import available_backends, open_backend
+
+    result = {}
+    for name in available_backends():
+        backend = open_backend(name, model)
+        try:
+            got = backend.infer(x)
+        finally:
+            backend.close()
+        result[name] = judge({s.id: agreement(s, ref, got, size) for s in specs}, precision)
+    return result

@@ -8,8 +8,8 @@ import numpy as np
 
 from usedge.bundle import MODEL_FILES
 from usedge.bundle.verify import check_bundle
-from usedge.runtime.backends import available_backends, open_backend
-from usedge.runtime.parity import agreement, judge
+from usedge.runtime.backends import available_backends
+from usedge.runtime.parity import parity_by_backend
 from usedge.tasks import get_task
 
 
@@ -50,13 +50,7 @@ def verify_bundle(path) -> dict:
     specs = [get_task(t) for t in bundle.tasks]
     size = bundle.preprocess.size
     for p in bundle.precisions:
-        for name in available_backends():
-            backend = open_backend(name, bundle.model_path(p))
-            try:
-                got = backend.infer(x)
-            finally:
-                backend.close()
-            result["parity"].setdefault(p, {})[name] = judge({s.id: agreement(s, ref, got, size) for s in specs}, p)
+        result["parity"][p] = parity_by_backend(bundle.model_path(p), x, ref, specs, size, p)
     judged = [r["passed"] for by in result["parity"].values() for r in by.values() if r["passed"] is not None]
     result["passed"] = frames_ok and all(judged)
     return result
