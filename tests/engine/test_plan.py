@@ -182,7 +182,21 @@ def test_every_target_plans_or_refuses_clearly(name, bundle):
 
 
 def test_tensorrt_targets():
-    assert set(P.tensorrt_targets()) == {"desktop-gpu", "jetson-agx-orin", "jetson-orin-nano"}
+    assert set(P.tensorrt_targets()) == {"desktop-gpu", "jetson-agx-orin", "jetson-orin-nano", "jetson-orin-nx"}
+
+
+def test_a_profile_file_of_your_own_is_a_target(tmp_path):
+    mine = tmp_path / "scanner-x.yaml"
+    mine.write_text("name: scanner-x\nprecision: fp16\nbackends: [tensorrt]\nbatch: {min: 1, opt: 2, max: 4}\n"
+                    "workspace_mb: 512\n")
+    t = load_target(str(mine))
+    assert (t.name, t.precision, t.batch["max"], t.workspace_mb) == ("scanner-x", "fp16", 4, 512)
+    mine.write_text("name: scanner-x\nbackend: [tensorrt]\n")
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['backend'\]"):
+        load_target(str(mine))
+    mine.write_text("name: scanner-x\nbackends: [tflite]\n")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        load_target(str(mine))
 
 
 # -- precision -------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from usedge.errors import UsedgeError
 
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True))
-@click.option("--target", required=True, help="Target profile with TensorRT (desktop-gpu, jetson-orin-nano, jetson-agx-orin).")
+@click.option("--target", required=True,
+              help="Target profile with TensorRT (desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin), "
+                   "or the path of your own profile .yaml (export/README.md).")
 @click.option("--precision", type=click.Choice(["int8", "fp16", "fp32"]), default=None,
               help="Engine precision (default: the target's).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Where engines go (default: BUNDLE/engines).")

@@ -1,8 +1,14 @@
-"""Target profiles: the per-target choices (precision, batch range, workspace, DLA) export and engines use."""
+"""Target profiles: the per-target choices (precision, batch range, workspace, DLA) export and engines use.
+
+The packaged profiles (cpu, desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin) are YAML files
+next to this module, so ``pip install`` users have them; ``--target`` also takes the path of your own YAML
+file (copy one of these; see export/README.md at the repository root). Every file is validated field by field.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -28,11 +34,33 @@ def target_names() -> list[str]:
 
 
 def load_target(name: str) -> Target:
+    """A packaged profile by name, or a profile YAML file by path."""
+    path = Path(name)
+    if name.endswith((".yaml", ".yml")) and path.is_file():
+        return _parse(yaml.safe_load(path.read_text()), str(path))
     if name not in target_names():
-        raise ConfigError(f"Unknown target '{name}'.", fix=f"use one of: {', '.join(target_names())}")
-    raw = yaml.safe_load(resources.files(__package__).joinpath(f"{name}.yaml").read_text())
-    raw["backends"] = tuple(raw.get("backends", ()))
+        raise ConfigError(f"Unknown target '{name}'.",
+                          fix=f"use one of: {', '.join(target_names())}, or the path of your own profile .yaml")
+    return _parse(yaml.safe_load(resources.files(__package__).joinpath(f"{name}.yaml").read_text()), name)
+
+
+def _parse(raw: object, where: str) -> Target:
+    from usedge.runtime.backends import backend_names   # noqa: PLC0415 - names only (a light module)
+
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(f"target {where}: not a profile (a YAML mapping with at least a name).",
+                          fix="copy a packaged profile (usedge/export/targets/*.yaml) and edit it.")
+    unknown = sorted(set(raw) - {f.name for f in fields(Target)})
+    if unknown:
+        raise ConfigError(f"target {where}: unknown field(s) {unknown}.",
+                          fix=f"use only: {', '.join(f.name for f in fields(Target))}")
+    raw = {**raw, "backends": tuple(raw.get("backends", ("openvino", "onnxruntime")))}
+    bad = [b for b in raw["backends"] if b not in backend_names()]
+    if bad:
+        raise ConfigError(f"target {where}: unknown backend(s) {bad}.", fix=f"use some of: {', '.join(backend_names())}")
+    if raw.get("precision", "int8") not in ("int8", "fp16", "fp32"):
+        raise ConfigError(f"target {where}: precision {raw['precision']!r}.", fix="use int8, fp16 or fp32.")
     b = raw.get("batch", {})
-    if not (1 <= b.get("min", 1) <= b.get("opt", 1) <= b.get("max", 1)):
-        raise ConfigError(f"target {name}: batch needs 1 <= min <= opt <= max, got {b}.", fix="edit the profile.")
+    if not (isinstance(b, dict) and 1 <= b.get("min", 1) <= b.get("opt", 1) <= b.get("max", 1)):
+        raise ConfigError(f"target {where}: batch needs 1 <= min <= opt <= max, got {b}.", fix="edit the profile.")
     return Target(**raw)
