@@ -3,6 +3,8 @@
 * :mod:`usedge.bundle.metadata` — metadata.json as typed, frozen data, its schema versions and migration;
 * :mod:`usedge.bundle.files` — writing (atomic, checksummed, zip), loading (validated, path-confined, zips
   extracted once into a bounded cache);
+* :mod:`usedge.bundle.engines` — the TensorRT engines a bundle carries in ``engines/``: cache keys,
+  sidecars, and which engine fits this machine (no TensorRT needed);
 * :mod:`usedge.bundle.verify` — the static checks (checksums, metadata, ``onnx.checker``, Q/DQ placement);
   ``usedge verify`` adds the runtime's one-frame and parity checks (:mod:`usedge.runtime.verify`).
 

@@ -12,13 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.engine.plan import (
-    check_engine_key,
-    list_engines,
-    read_sidecar,
-    select_engine,
-    verify_engine_file,
-)
+from usedge.bundle.engines import check_engine_key, list_engines, read_sidecar, select_engine, verify_engine_file
 from usedge.errors import DataError
 from usedge.runtime.backends.base import Backend, InputSpec
 
