@@ -103,7 +103,7 @@ def test_writers_parse_back(result, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
 def test_scatter_is_a_png_of_the_scored_rows(result, tmp_path):
-    from usedge.bench.harness import scatter_rows, write_scatter
+    from usedge.bench.report import scatter_rows, write_scatter
 
     rows = scatter_rows(result)
     assert rows and {r.batch for r in rows} == {1} and all(r.ok and r.dice is not None for r in rows)

@@ -172,7 +172,7 @@ def profile_markdown(result: ProfileResult) -> str:
 
 def write_profile_reports(result: ProfileResult, out: str | Path) -> dict[str, Path]:
     """profile.md and profile.json in ``out``, atomically."""
-    from usedge.bench.harness import write_outputs
+    from usedge.bench.report import write_outputs
 
     return write_outputs(out, {"profile_md": ("profile.md", profile_markdown(result)),
                                "profile_json": ("profile.json", result.to_dict())})

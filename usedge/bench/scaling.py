@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from usedge.bench.harness import (OK, _check_counts, _error_status, bench_inputs, cpu_backends, machine_info,
-                                  new_figure, parse_batches, save_png, timed)
+                                  parse_batches, timed)
+from usedge.bench.report import new_figure, save_png
 from usedge.errors import ConfigError, require
 
 SIZES = (128, 256, 384, 512)
@@ -422,7 +423,7 @@ def write_scaling_chart(result: ScalingResult, path: str | Path) -> Path | None:
 
 def write_scaling_reports(result: ScalingResult, out: str | Path) -> dict[str, Path]:
     """scaling.md, scaling.csv, scaling.json (and scaling.png with matplotlib) in ``out``, atomically."""
-    from usedge.bench.harness import write_outputs
+    from usedge.bench.report import write_outputs
 
     folder = Path(out)
     paths = write_outputs(folder, {"scaling_md": ("scaling.md", scaling_markdown(result)),

@@ -160,7 +160,7 @@ def stream_markdown(result: StreamResult) -> str:
 
 def write_stream_reports(result: StreamResult, out: str | Path) -> dict[str, Path]:
     """stream.md and stream.json in ``out``, atomically."""
-    from usedge.bench.harness import write_outputs
+    from usedge.bench.report import write_outputs
 
     return write_outputs(out, {"stream_md": ("stream.md", stream_markdown(result)),
                                "stream_json": ("stream.json", result.to_dict())})
