@@ -86,7 +86,7 @@ def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None
 def verify(bundle, as_json) -> None:
     """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor and per-task parity
     on every backend installed here."""
-    from usedge.export.pipeline import _agreement_summary
+    from usedge.export.report import agreement_summary
     from usedge.runtime.verify import verify_bundle
     from usedge.runtime.parity import passes
 
@@ -106,7 +106,7 @@ def verify(bundle, as_json) -> None:
         for p, by in result["parity"].items():
             for b, r in by.items():
                 if r["passed"] is None:
-                    click.echo(f"{p} on {b}: {_agreement_summary(r['tasks'])} (informational; the accuracy gate in "
+                    click.echo(f"{p} on {b}: {agreement_summary(r['tasks'])} (informational; the accuracy gate in "
                                "report.md is the int8 criterion)")
                     continue
                 worst = {t: {k: round(v, 4) for k, v in row.items() if not k.startswith("maxabs")}

@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ import numpy as np
 from usedge._timing import timed
 from usedge.errors import ConfigError, UsedgeError
 from usedge.bundle import MODEL_FILES, sha256_file, write_bundle
-from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing, resolution, to_markdown
+from usedge.export.report import model_card, report_markdown, report_png
+from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing
 from usedge.data.preprocess import PreprocessSpec
 
 
@@ -69,40 +71,178 @@ def model_hash(path: Path) -> str:
 
 def run_export(cfg: ExportConfig) -> dict:
     """Run the whole export; returns the bundle metadata (raises GateFailed after writing a failing bundle)."""
-    from usedge.export.defaults import default_data, resolve_model
-    from usedge.export.targets import load_target
-
-    target = load_target(cfg.target)
-    model, config, source = resolve_model(cfg.model)
-    data = Path(cfg.data) if cfg.data else default_data(cfg.per_task, config.task_specs)
-    spec = PreprocessSpec.from_config(config)
     with tempfile.TemporaryDirectory(prefix="usedge-export-") as tmp:
-        tmp = Path(tmp)
-        files, meta = _export_fp32(model, config, tmp, target)
-        meta["source"] = source
-        files.update(_torch_reference(model, config, tmp))
-        ref_inputs, ref_outputs = _parity_inputs(model, config, data)
-        meta["parity"] = {"fp32": _parity(files["model.fp32.onnx"], ref_inputs, ref_outputs, config, "fp32")}
-        val = _val_samples(data, config)
-        fp32_scores = _score(files["model.fp32.onnx"], spec, val, config)
-        meta["accuracy"] = {"fp32": fp32_scores.results}
-        rows: list[GateRow] = []
+        run = ExportRun(cfg, Path(tmp))
+        run.resolve()
+        run.export_fp32()
         if cfg.int8:
-            rows = _int8(cfg, model, config, data, spec, tmp, files, meta, fp32_scores, val, ref_inputs, ref_outputs)
-        meta["latency"] = _latency(files, spec, target, cfg.latency_runs)
-        report = _report_markdown(meta, rows, cfg.gate)
-        files["report.md"] = report
-        files["README.md"] = _model_card(meta, report)
-        png = _report_png(meta, rows)
-        if png:
-            files["report.png"] = png
-        files["parity_inputs.npz"] = _npz(ref_inputs, ref_outputs)
-        bundle = write_bundle(cfg.out, files, meta, make_zip=cfg.make_zip)
+            run.quantize()
+        bundle = run.write()
     _log(f"bundle written: {bundle}")
-    if rows and failing(rows):
-        raise GateFailed(f"INT8 gate failed for {', '.join(failing(rows))} (report in {bundle}/report.md).",
+    if run.rows and failing(run.rows):
+        raise GateFailed(f"INT8 gate failed for {', '.join(failing(run.rows))} (report in {bundle}/report.md).",
                          fix="calibrate on more / more representative images (--per-task, --calib), or ship fp32.")
-    return meta
+    return run.meta
+
+
+@dataclass
+class ExportRun:
+    """One ``usedge export``: what it resolved (target, model, data, preprocessing) and what it has built so
+    far (files, metadata, parity references, gate rows). Each step is a method; :func:`run_export` runs them
+    in order: :meth:`resolve`, :meth:`export_fp32`, :meth:`quantize` (with ``--int8``), :meth:`write`."""
+
+    cfg: ExportConfig
+    tmp: Path
+    target: Any = None
+    model: Any = None
+    config: Any = None
+    source: dict = field(default_factory=dict)
+    data: Path | None = None
+    spec: PreprocessSpec | None = None
+    files: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    ref_x: np.ndarray | None = None
+    ref_out: dict = field(default_factory=dict)
+    val: list = field(default_factory=list)
+    fp32: Scores | None = None
+    rows: list[GateRow] = field(default_factory=list)
+    info: dict = field(default_factory=lambda: {"method": "ptq", "float_activations": [], "attempts": 0})
+
+    def resolve(self) -> None:
+        """The target profile, the model (checkpoint, .pth or the built-in default), the data and its spec."""
+        from usedge.export.defaults import default_data, resolve_model
+        from usedge.export.targets import load_target
+
+        self.target = load_target(self.cfg.target)
+        self.model, self.config, self.source = resolve_model(self.cfg.model)
+        self.data = Path(self.cfg.data) if self.cfg.data else default_data(self.cfg.per_task, self.config.task_specs)
+        self.spec = PreprocessSpec.from_config(self.config)
+
+    def export_fp32(self) -> None:
+        """The fp32 ONNX, the torch reference, its parity on every CPU runtime, and its held-out scores."""
+        self.files, self.meta = _export_fp32(self.model, self.config, self.tmp, self.target)
+        self.meta["source"] = self.source
+        self.files.update(_torch_reference(self.model, self.config, self.tmp))
+        self.ref_x, self.ref_out = _parity_inputs(self.model, self.config, self.data)
+        self.meta["parity"] = {"fp32": _parity(self.files["model.fp32.onnx"], self.ref_x, self.ref_out, self.config,
+                                               "fp32")}
+        self.val = _val_samples(self.data, self.config)
+        self.fp32 = _score(self.files["model.fp32.onnx"], self.spec, self.val, self.config)
+        self.meta["accuracy"] = {"fp32": self.fp32.results}
+
+    def write(self) -> Path:
+        """Latency table, report, model card, PNG, parity inputs; the bundle, atomically."""
+        self.meta["latency"] = _latency(self.files, self.spec, self.target, self.cfg.latency_runs)
+        report = report_markdown(self.meta, self.rows, self.cfg.gate)
+        self.files["report.md"] = report
+        self.files["README.md"] = model_card(self.meta, report)
+        png = report_png(self.meta, self.rows)
+        if png:
+            self.files["report.png"] = png
+        self.files["parity_inputs.npz"] = _npz(self.ref_x, self.ref_out)
+        return write_bundle(self.cfg.out, self.files, self.meta, make_zip=self.cfg.make_zip)
+
+    def calibration(self):
+        """The calibration set: ``--calib``, else built (and cached by content) from the data's train split."""
+        from usedge.quantize.calibration import build_calibration, check_compatible, load_calibration
+
+        cfg, spec, tasks = self.cfg, self.spec, list(self.config.tasks)
+        if cfg.calib:
+            calib = load_calibration(cfg.calib)
+            check_compatible(calib, spec)
+            return calib
+        cache = Path.home() / ".cache" / "usedge" / "calibration"
+        key = hashlib.sha256(json.dumps([str(self.data.resolve()), spec.to_dict(), tasks, cfg.per_task, cfg.seed,
+                                         self.meta["model_sha256"]]).encode()).hexdigest()[:16]
+        folder = cache / key
+        if (folder / "manifest.json").is_file():
+            try:
+                return load_calibration(folder)
+            except UsedgeError:
+                pass  # stale or damaged cache: rebuild
+        _log(f"calibration: {cfg.per_task} images per task from {self.data}/train")
+        return build_calibration(self.data, spec, tasks, out=folder, per_task=cfg.per_task, seed=cfg.seed,
+                                 allow_small=cfg.allow_small_calibration)
+
+    def quantize(self) -> None:
+        """PTQ, gate; QAT when PTQ fails (or always/never, ``--qat``), gate; then the sensitivity fallback."""
+        import onnx
+
+        from usedge.quantize.int8 import assert_trt_compatible
+        from usedge.quantize.placement import check_placement
+
+        cfg, config = self.cfg, self.config
+        calib = self.calibration()
+        self.meta["calibration"] = {"manifest_sha256": calib.sha256, "count": len(calib),
+                                    "per_task": calib.manifest["per_task"], "per_organ": calib.manifest["per_organ"],
+                                    "allow_small": calib.manifest["allow_small"]}
+        path = self.tmp / MODEL_FILES["int8"]
+        scores = None
+        if cfg.qat != "always":
+            self.info["float_layers"] = _ptq(cfg, config, self.files, calib, path)
+            self.rows, scores = self.attempt(path, "PTQ")
+        if cfg.qat == "always" or (cfg.qat == "auto" and failing(self.rows)):
+            self.info.update(_qat(cfg, self.model, config, self.data, calib, path), method="qat")
+            self.rows, scores = self.attempt(path, "QAT")
+        if failing(self.rows) and cfg.max_float > 0:
+            scores = self.sensitivity_fallback(onnx.load(str(path)), path, calib, scores)
+        final = assert_trt_compatible(path)
+        placement = check_placement(path)
+        _log(placement.summary())
+        self.meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
+                             **self.info, "placement": {"ok": placement.ok, "violations": placement.by_rule(),
+                                                        "float_inputs": list(placement.float_inputs),
+                                                        "weighted_ops": placement.weighted_ops,
+                                                        "residual_adds": placement.residual_adds},
+                             "gate": [asdict(r) for r in self.rows], "gate_config": asdict(cfg.gate),
+                             "gate_samples": _gate_samples(self.val, config), "passed": not failing(self.rows)}
+        self.files[MODEL_FILES["int8"]] = path
+        self.meta["precisions"].append("int8")
+        self.meta["accuracy"]["int8"] = scores.results
+        self.meta["parity"]["int8"] = _parity(path, self.ref_x, self.ref_out, config, "int8")
+
+    def attempt(self, path: Path, what: str) -> tuple[list[GateRow], Scores]:
+        """Score the int8 graph at ``path`` and gate it against fp32 (one counted attempt)."""
+        scores = _score(path, self.spec, self.val, self.config)
+        rows = _gate(self.fp32, scores, self.cfg.gate)
+        self.info["attempts"] += 1
+        _log(f"gate attempt {self.info['attempts']} ({what}): "
+             + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
+        return rows, scores
+
+    def sensitivity_fallback(self, model, path: Path, calib, scores: Scores) -> Scores:
+        """Rank the failing tasks' activation quantizers by sensitivity; keep the fewest top ones in float that
+        pass the gate (doubling, then bisection). Updates ``rows`` / ``info``; returns the scores kept."""
+        import onnx
+
+        from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
+        from usedge.runtime.backends import open_backend
+
+        cfg = self.cfg
+        bad = failing(self.rows)
+        outputs = [o.name for s in self.config.task_specs if s.id in bad for o in s.outputs]
+        idx = [i for i, s in enumerate(calib.manifest["samples"]) if s["task_id"] in bad][:cfg.sensitivity_images]
+        probe = calib.images[idx] if idx else calib.images[:cfg.sensitivity_images]
+        backend = probe_backend()
+        ref = open_backend(backend, self.files[MODEL_FILES["fp32"]]).infer(probe)
+        ranked = rank(model, ref, outputs, lambda p: open_backend(backend, p).infer(probe))
+        limit = min(len(ranked), cfg.max_float)
+        _log(f"sensitivity: {len(ranked)} of the failing tasks' activation quantizers help when float; "
+             f"trying the top 1..{limit} of {len(activation_pairs(model))}")
+        if limit == 0:
+            return scores
+
+        def attempt(k: int):
+            chosen = [p for p, _ in ranked[:k]]
+            onnx.save(bypass(model, [p.q for p in chosen]), str(path))
+            gate_rows, res = self.attempt(path, f"{k} activations float")
+            return not failing(gate_rows), (gate_rows, res, [p.tensor for p in chosen])
+
+        k, (self.rows, scores, self.info["float_activations"]) = fewest_passing(attempt, limit,
+                                                                                 cfg.max_gate_attempts - 1)
+        if k is not None:
+            onnx.save(bypass(model, [p.q for p, _ in ranked[:k]]), str(path))  # the last try may have failed
+        return scores
 
 
 def _export_fp32(model, config, tmp: Path, target) -> tuple[dict, dict]:
@@ -197,75 +337,6 @@ def _gate(fp32: Scores, int8: Scores, gate: GateConfig) -> list[GateRow]:
     return apply_gate(fp32.results, int8.results, gate, fp32.samples, int8.samples)
 
 
-def _calibration(cfg: ExportConfig, data: Path, spec: PreprocessSpec, tasks: list[str], model_sha: str):
-    from usedge.quantize.calibration import build_calibration, check_compatible, load_calibration
-
-    if cfg.calib:
-        calib = load_calibration(cfg.calib)
-        check_compatible(calib, spec)
-        return calib
-    cache = Path.home() / ".cache" / "usedge" / "calibration"
-    key = hashlib.sha256(json.dumps([str(data.resolve()), spec.to_dict(), tasks, cfg.per_task, cfg.seed,
-                                     model_sha]).encode()).hexdigest()[:16]
-    folder = cache / key
-    if (folder / "manifest.json").is_file():
-        try:
-            return load_calibration(folder)
-        except UsedgeError:
-            pass  # stale or damaged cache: rebuild
-    _log(f"calibration: {cfg.per_task} images per task from {data}/train")
-    return build_calibration(data, spec, tasks, out=folder, per_task=cfg.per_task, seed=cfg.seed,
-                             allow_small=cfg.allow_small_calibration)
-
-
-def _int8(cfg, model, config, data, spec, tmp, files, meta, fp32: Scores, val, ref_x, ref_out) -> list[GateRow]:
-    """PTQ, gate; QAT when PTQ fails (or always/never, ``cfg.qat``), gate; then the sensitivity fallback."""
-    import onnx
-
-    from usedge.quantize.int8 import assert_trt_compatible
-    from usedge.quantize.placement import check_placement
-
-    calib = _calibration(cfg, data, spec, list(config.tasks), meta["model_sha256"])
-    meta["calibration"] = {"manifest_sha256": calib.sha256, "count": len(calib),
-                           "per_task": calib.manifest["per_task"], "per_organ": calib.manifest["per_organ"],
-                           "allow_small": calib.manifest["allow_small"]}
-    path = tmp / MODEL_FILES["int8"]
-    info: dict = {"method": "ptq", "float_activations": [], "attempts": 0}
-    rows: list[GateRow] = []
-    if cfg.qat != "always":
-        info["float_layers"] = _ptq(cfg, config, files, calib, path)
-        rows, scores = _attempt(path, spec, val, config, fp32, cfg.gate, info, "PTQ")
-    if cfg.qat == "always" or (cfg.qat == "auto" and failing(rows)):
-        info.update(_qat(cfg, model, config, data, calib, path), method="qat")
-        rows, scores = _attempt(path, spec, val, config, fp32, cfg.gate, info, "QAT")
-    if failing(rows) and cfg.max_float > 0:
-        rows, scores = _sensitivity_fallback(cfg, onnx.load(str(path)), path, files, calib, spec, val, config,
-                                             fp32, rows, scores, info)
-    final = assert_trt_compatible(path)
-    placement = check_placement(path)
-    _log(placement.summary())
-    meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
-                    **info, "placement": {"ok": placement.ok, "violations": placement.by_rule(),
-                                          "float_inputs": list(placement.float_inputs),
-                                          "weighted_ops": placement.weighted_ops,
-                                          "residual_adds": placement.residual_adds},
-                    "gate": [asdict(r) for r in rows], "gate_config": asdict(cfg.gate),
-                    "gate_samples": _gate_samples(val, config), "passed": not failing(rows)}
-    files[MODEL_FILES["int8"]] = path
-    meta["precisions"].append("int8")
-    meta["accuracy"]["int8"] = scores.results
-    meta["parity"]["int8"] = _parity(path, ref_x, ref_out, config, "int8")
-    return rows
-
-
-def _attempt(path, spec, val, config, fp32: Scores, gate: GateConfig, info: dict, what: str):
-    scores = _score(path, spec, val, config)
-    rows = _gate(fp32, scores, gate)
-    info["attempts"] += 1
-    _log(f"gate attempt {info['attempts']} ({what}): " + ("pass" if not failing(rows) else f"failing {failing(rows)}"))
-    return rows, scores
-
-
 def _ptq(cfg, config, files, calib, path: Path) -> list[str]:
     """NNCF post-training quantization of the fp32 ONNX; returns the ONNX scopes kept in float."""
     from usedge.quantize.int8 import assert_trt_compatible, head_arithmetic_scopes, quantize_onnx
@@ -287,39 +358,6 @@ def _qat(cfg, model, config, data, calib, path: Path) -> dict:
     qcfg = QATConfig(steps=cfg.qat_steps, seed=cfg.seed)
     result = run_qat(model, config, calib.images, path, data=None if cfg.data is None else data, cfg=qcfg, log=_log)
     return {"float_layers": head_arithmetic_scopes(config.task_specs), "qat": asdict(result) | {"config": asdict(qcfg)}}
-
-
-def _sensitivity_fallback(cfg, model, path, files, calib, spec, val, config, fp32: Scores, rows, scores, info):
-    """Rank the failing tasks' activation quantizers by sensitivity; keep the fewest top ones in float that
-    pass the gate (doubling, then bisection)."""
-    import onnx
-
-    from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
-    from usedge.runtime.backends import open_backend
-
-    bad = failing(rows)
-    outputs = [o.name for s in config.task_specs if s.id in bad for o in s.outputs]
-    idx = [i for i, s in enumerate(calib.manifest["samples"]) if s["task_id"] in bad][:cfg.sensitivity_images]
-    probe = calib.images[idx] if idx else calib.images[:cfg.sensitivity_images]
-    backend = probe_backend()
-    ref = open_backend(backend, files[MODEL_FILES["fp32"]]).infer(probe)
-    ranked = rank(model, ref, outputs, lambda p: open_backend(backend, p).infer(probe))
-    limit = min(len(ranked), cfg.max_float)
-    _log(f"sensitivity: {len(ranked)} of the failing tasks' activation quantizers help when float; "
-         f"trying the top 1..{limit} of {len(activation_pairs(model))}")
-    if limit == 0:
-        return rows, scores
-
-    def attempt(k: int):
-        chosen = [p for p, _ in ranked[:k]]
-        onnx.save(bypass(model, [p.q for p in chosen]), str(path))
-        gate_rows, res = _attempt(path, spec, val, config, fp32, cfg.gate, info, f"{k} activations float")
-        return not failing(gate_rows), (gate_rows, res, [p.tensor for p in chosen])
-
-    k, (rows, scores, info["float_activations"]) = fewest_passing(attempt, limit, cfg.max_gate_attempts - 1)
-    if k is not None:
-        onnx.save(bypass(model, [p.q for p, _ in ranked[:k]]), str(path))  # the last try may have failed
-    return rows, scores
 
 
 def fewest_passing(attempt, limit: int, budget: int):
@@ -377,98 +415,6 @@ def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
     out["conditions"] = {"batch": 1, "size": spec.size, "threads": target.threads or 2, "runs": runs,
                          "machine": platform.machine(), "processor": platform.processor() or "unknown"}
     return out
-
-
-def _report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
-    lines = [f"# Export report — {meta['model']['name']}", "", f"Created {meta['created']} by usedge {meta['usedge_version']}.", ""]
-    lat = meta["latency"]
-    lines += ["## Size and CPU latency (batch 1, "
-              f"{lat['conditions']['size']}², {lat['conditions']['threads']} threads)", "",
-              "| precision | file MB | " + " | ".join(f"{b} p50 ms" for b in _backends(lat)) + " |",
-              "|---|---|" + "---|" * len(_backends(lat))]
-    for p in ("fp32", "int8"):
-        if p in lat:
-            lines.append(f"| {p} | {lat[p]['file_mb']} | " + " | ".join(str(lat[p].get(b, {}).get('p50_ms', 'n/a'))
-                                                                      for b in _backends(lat)) + " |")
-    if rows:
-        lines += ["", "## Per-task accuracy, fp32 vs int8 (held-out split)", "", to_markdown(rows, gate)]
-        q = meta["int8"]
-        lines.append(_method_line(q))
-        if "placement" in q:
-            pl = q["placement"]
-            lines.append(f"Q/DQ placement (docs/export.md rules): {pl['weighted_ops']} weighted ops, "
-                         f"{pl['residual_adds']} residual Adds, {len(pl['float_inputs'])} of their inputs float"
-                         + (f"; violations {pl['violations']}" if pl["violations"] else "; no violation") + ".")
-        lines.append(f"Kept in float: layers {q['float_layers'] or 'none'}; {len(q['float_activations'])} activation "
-                     f"tensors chosen by the sensitivity search ({q['attempts']} gate attempts).")
-        n = min(q["gate_samples"].values()) if q["gate_samples"] else 0
-        lines.append(f"Gate resolution: {resolution(n, gate)}.")
-    lines += ["", "## Parity with the torch model", ""]
-    for p, by_backend in meta["parity"].items():
-        for b, r in by_backend.items():
-            if r["passed"] is None:
-                lines.append(f"- {p} on {b}: " + _agreement_summary(r["tasks"]) + " (informational: " + r["note"] + ")")
-            else:
-                lines.append(f"- {p} on {b}: {'pass' if r['passed'] else 'MISMATCH'}")
-    return "\n".join(lines) + "\n"
-
-
-def _method_line(q: dict) -> str:
-    if q.get("method") != "qat":
-        return "Method: post-training quantization (NNCF, signed symmetric int8)."
-    r = q["qat"]
-    return (f"Method: quantization-aware fine-tuning (NNCF fake-quant, {r['folded_batchnorms']} BatchNorms folded, "
-            f"{r['quantizers']} quantizers, {r['steps']} steps, distillation loss {r['first_loss']:.4f} -> "
-            f"{r['last_loss']:.4f}, {r['seconds']:.0f} s), after post-training quantization "
-            + ("failed the gate." if q["attempts"] > 1 else "was skipped (--qat always)."))
-
-
-def _agreement_summary(rows: dict) -> str:
-    worst: dict[str, float] = {}
-    for row in rows.values():
-        for k, v in row.items():
-            if not k.startswith("maxabs"):
-                worst[k] = max(worst.get(k, v), v) if k == "px" else min(worst.get(k, v), v)
-    names = {"dice": "worst Dice", "top1": "worst top-1 agreement", "iou": "worst box IoU", "px": "worst landmark px"}
-    return ", ".join(f"{names[k]} {v:.3f}" for k, v in sorted(worst.items()))
-
-
-def _backends(lat: dict) -> list[str]:
-    return sorted({b for p in ("fp32", "int8") if p in lat for b in lat[p] if b != "file_mb"})
-
-
-def _model_card(meta: dict, report: str) -> str:
-    tasks = ", ".join(t["id"] for t in meta["tasks"])
-    return (f"# {meta['model']['name']} — usedge bundle\n\nBackbone {meta['model']['backbone']}; tasks: {tasks}.\n"
-            f"Input `images` {meta['input']['shape']} float32, RGB, ImageNet-normalised "
-            f"(see metadata.json `input.preprocess`). Outputs are named `<task>.<field>` (docs/tasks.md).\n\n"
-            "Run it: `usedge verify .` then `usedge.runtime` (OpenVINO / ONNX Runtime / TensorRT).\n"
-            "Trained on phantom data unless the source says otherwise: not for clinical use.\n\n" + report)
-
-
-def _report_png(meta: dict, rows: list[GateRow]) -> bytes | None:
-    if not rows:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(max(7, 0.42 * len(rows)), 3.6))
-    x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r.fp32 if r.metric != "mre" else 0 for r in rows], 0.4, label="fp32")
-    ax.bar(x + 0.2, [r.int8 if r.metric != "mre" else 0 for r in rows], 0.4, label="int8")
-    ax.set_xticks(x, [r.task + ("" if r.passed else " ✗") for r in rows], rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("Dice / accuracy / IoU")
-    ax.set_title(f"{meta['model']['name']}: fp32 vs int8 per task (MRE tasks in report.md)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _npz(x: np.ndarray, outputs: dict) -> bytes:
