@@ -193,3 +193,18 @@ def test_a_truncated_video_is_reported_not_silently_shortened(tmp_path):
             frames.append(f)
     assert 0 < len(frames) < 30 and f"first {len(frames)} frames were read" in err.value.fix
     assert len(list(VideoSource(full))) == 40      # a complete file ends quietly
+
+
+def test_one_source_classification_serves_both_readers_and_stream(tmp_path):
+    """usedge.data.open_frames and usedge.stream.open_source dispatch on the same source_kind."""
+    from usedge.data.video import FRAME_READERS, source_kind
+    from usedge.stream.sources import STREAM_SOURCES
+
+    assert set(FRAME_READERS) == set(STREAM_SOURCES) == {"device", "url", "folder", "dicom", "image", "video"}
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    (tmp_path / "clip.avi").write_bytes(b"not really a video")
+    assert source_kind(0) == ("device", 0) and source_kind("rtsp://scanner/live")[0] == "url"
+    assert source_kind(tmp_path)[0] == "folder" and source_kind(tmp_path / "a.png")[0] == "image"
+    assert source_kind(tmp_path / "clip.avi")[0] == "video"
+    with pytest.raises(SourceError, match="does not exist"):
+        source_kind(tmp_path / "missing.mp4", fix="x")

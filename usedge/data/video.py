@@ -262,8 +262,42 @@ class ImageSequence:
         self.close()
 
 
+def source_kind(source: str | int | os.PathLike, fix: str = "check the path.") -> tuple[str, str | int | Path]:
+    """What a user-given source is, decided in one place for :func:`open_frames` and ``usedge.stream``:
+    ("device", index), ("url", url), ("folder" | "dicom" | "image" | "video", path). DICOM is recognised by its
+    suffix or its ``DICM`` header.
+
+    Raises:
+        SourceError: a path that does not exist (``fix`` says what else may be passed).
+    """
+    kind, target = _kind(source)
+    if kind != "file":
+        return kind, target
+    path = Path(target)
+    if path.is_dir():
+        return "folder", path
+    if not path.exists():
+        raise SourceError(f"{path} does not exist.", fix=fix)
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES or is_dicom_file(path):
+        return "dicom", path
+    return ("image" if suffix in IMAGE_SUFFIXES else "video"), path
+
+
+#: source kind -> reader (fps: the frame rate given to images and folders, which carry no timing)
+FRAME_READERS = {
+    "device": lambda target, fps: open_video(target),
+    "url": lambda target, fps: open_video(target),
+    "folder": lambda path, fps: ImageSequence.from_folder(path, fps=fps),
+    "dicom": lambda path, fps: open_dicom(path),
+    "image": lambda path, fps: ImageSequence([path], fps=fps),
+    "video": lambda path, fps: open_video(path),
+}
+
+
 def open_frames(source: str | int | os.PathLike, *, fps: float = DEFAULT_FPS) -> FrameSource:
-    """Open any frame source: DICOM file, image file, folder of images, video file, camera index or URL.
+    """Open any frame source: DICOM file, image file, folder of images, video file, camera index or URL
+    (:func:`source_kind`, then :data:`FRAME_READERS`).
 
     Args:
         source: what to read. DICOM is recognised by its suffix or its ``DICM`` header.
@@ -272,17 +306,5 @@ def open_frames(source: str | int | os.PathLike, *, fps: float = DEFAULT_FPS) ->
     Raises:
         SourceError: the source does not exist or cannot be read.
     """
-    kind, target = _kind(source)
-    if kind != "file":
-        return open_video(target)
-    path = Path(target)
-    if path.is_dir():
-        return ImageSequence.from_folder(path, fps=fps)
-    if not path.exists():
-        raise SourceError(f"{path} does not exist.", fix="check the path.")
-    suffix = path.suffix.lower()
-    if suffix in DICOM_SUFFIXES or is_dicom_file(path):
-        return open_dicom(path)
-    if suffix in IMAGE_SUFFIXES:
-        return ImageSequence([path], fps=fps)
-    return open_video(path)
+    kind, target = source_kind(source)
+    return FRAME_READERS[kind](target, fps)

@@ -395,23 +395,25 @@ def open_source(spec: Any, *, fps: float | None = None, task: str = "fetal_head"
     return _open_path_or_url(text, fps)
 
 
-def _open_path_or_url(text: str, fps: float | None) -> Source:
-    from usedge.data.dicom import is_dicom_file
-    from usedge.data.video import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageSequence, _kind
+def _image_file(path: Path, fps: float | None) -> Source:
+    from usedge.data.video import ImageSequence
 
-    kind, target = _kind(text)
-    if kind == "device":
-        return CameraSource(int(target))
-    if kind == "url":
-        return UrlSource(str(target))
-    path = Path(text)
-    if path.is_dir():
-        return ImageFolderSource(path, fps=fps or DEFAULT_FPS)
-    if not path.is_file():
-        raise SourceError(f"{path} does not exist.",
-                          fix="pass an existing file or folder, a camera index, a URL, 'phantom' or 'echo'.")
-    if path.suffix.lower() in DICOM_SUFFIXES or is_dicom_file(path):
-        return DicomSource(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ReaderSource(lambda: ImageSequence([path], fps=fps or DEFAULT_FPS), str(path), live=False)
-    return VideoFileSource(path)
+    return ReaderSource(lambda: ImageSequence([path], fps=fps or DEFAULT_FPS), str(path), live=False)
+
+
+#: source kind (:func:`usedge.data.video.source_kind`, the one classification) -> stream Source
+STREAM_SOURCES: dict[str, Callable[[Any, float | None], Source]] = {
+    "device": lambda target, fps: CameraSource(int(target)),
+    "url": lambda target, fps: UrlSource(str(target)),
+    "folder": lambda path, fps: ImageFolderSource(path, fps=fps or DEFAULT_FPS),
+    "dicom": lambda path, fps: DicomSource(path),
+    "image": _image_file,
+    "video": lambda path, fps: VideoFileSource(path),
+}
+
+
+def _open_path_or_url(text: str, fps: float | None) -> Source:
+    from usedge.data.video import source_kind
+
+    kind, target = source_kind(text, fix="pass an existing file or folder, a camera index, a URL, 'phantom' or 'echo'.")
+    return STREAM_SOURCES[kind](target, fps)
