@@ -16,12 +16,13 @@ import resource
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from usedge._timing import timed  # noqa: F401  (the one timing helper; re-exported)
+from usedge._timing import timed
+from usedge.bench.rows import OK, Result, Row  # noqa: F401  (the one timing helper; re-exported)
 from usedge.errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
@@ -29,11 +30,10 @@ KNOWN_PRECISIONS = ("fp32", "int8", "fp16")
 #: task family -> (metric in the evaluator's family summary, column name)
 SCORES = {"segmentation": ("dice", "dice"), "classification": ("accuracy", "accuracy"),
           "detection": ("iou", "iou"), "regression": ("mre", "mre_px")}
-OK = "ok"
 
 
 @dataclass(frozen=True)
-class BenchRow:
+class BenchRow(Row):
     backend: str
     precision: str
     batch: int
@@ -51,25 +51,18 @@ class BenchRow:
     peak_rss_mb: float | None = None
     status: str = OK
 
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
 
-
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(BenchRow))
+COLUMNS: tuple[str, ...] = BenchRow.columns()
 
 
 @dataclass(frozen=True)
-class BenchResult:
+class BenchResult(Result):
     bundle: str
     rows: tuple[BenchRow, ...]
     machine: dict[str, object]
     command: str
     settings: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"bundle": self.bundle, "command": self.command, "machine": self.machine,
-                "settings": self.settings, "columns": list(COLUMNS), "rows": [asdict(r) for r in self.rows]}
+    row_type = BenchRow
 
 
 # -- machine -----------------------------------------------------------------------------------------------

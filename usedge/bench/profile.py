@@ -13,20 +13,29 @@ import math
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from usedge.bench.harness import (OK, _check_counts, _error_status, machine_info, parse_backends,
-                                  parse_precisions, precisions_for, skip_reason, timed)
+from usedge.bench.harness import (
+    _check_counts,
+    _error_status,
+    machine_info,
+    parse_backends,
+    parse_precisions,
+    precisions_for,
+    skip_reason,
+    timed,
+)
+from usedge.bench.rows import OK, Result, Row
 
 STAGES = ("preprocess", "infer", "postprocess")
 SCREEN_REGION = (64, 40, 576, 440)  # x0, y0, x1, y1 of the scan region inside a 640×480 grab
 
 
 @dataclass(frozen=True)
-class ProfileRow:
+class ProfileRow(Row):
     backend: str
     precision: str
     frame: str
@@ -39,9 +48,8 @@ class ProfileRow:
     bare_p50_ms: float | None = None
     status: str = OK
 
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
+    def extras(self) -> dict[str, float | None]:
+        return {f"{s}_share": self.share(s) for s in STAGES}
 
     def share(self, stage: str) -> float | None:
         """``stage``'s median as a fraction of the sum of the three stage medians."""
@@ -52,16 +60,13 @@ class ProfileRow:
 
 
 @dataclass(frozen=True)
-class ProfileResult:
+class ProfileResult(Result):
     bundle: str
     rows: tuple[ProfileRow, ...]
     machine: dict[str, object]
     command: str
     settings: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"bundle": self.bundle, "command": self.command, "machine": self.machine, "settings": self.settings,
-                "rows": [{**asdict(r), **{f"{s}_share": r.share(s) for s in STAGES}} for r in self.rows]}
+    row_type = ProfileRow
 
 
 def profile_frames(size: int) -> dict[str, tuple[np.ndarray, tuple[int, int, int, int] | None]]:

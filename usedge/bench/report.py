@@ -9,7 +9,15 @@ import io
 from dataclasses import asdict
 from pathlib import Path
 
-from usedge.bench.harness import _DIGITS, COLUMNS, HEADERS, TABLE_ORDER, BenchResult, BenchRow
+from usedge.bench.harness import (
+    _DIGITS,
+    COLUMNS,
+    HEADERS,
+    TABLE_ORDER,
+    BenchResult,
+    BenchRow,
+)
+
 
 def _cell(name: str, value: object) -> str:
     if value is None:

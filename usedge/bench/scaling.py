@@ -23,14 +23,22 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from usedge.bench.harness import (OK, _check_counts, _error_status, bench_inputs, cpu_backends, machine_info,
-                                  parse_batches, timed)
+from usedge.bench.harness import (
+    _check_counts,
+    _error_status,
+    bench_inputs,
+    cpu_backends,
+    machine_info,
+    parse_batches,
+    timed,
+)
 from usedge.bench.report import new_figure, save_png
+from usedge.bench.rows import OK, Result, Row
 from usedge.errors import ConfigError, require
 
 SIZES = (128, 256, 384, 512)
@@ -41,7 +49,7 @@ FAMILY_ORDER = ("segmentation", "classification", "detection", "regression")
 
 
 @dataclass(frozen=True)
-class ScalingRow:
+class ScalingRow(Row):
     """One point of one curve: ``axis`` is what varies, ``value`` its value; ``size``, ``batch`` and ``tasks``
     describe the point in full."""
 
@@ -58,25 +66,18 @@ class ScalingRow:
     subset_net_p50_ms: float | None = None
     status: str = OK
 
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
 
-
-SCALING_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ScalingRow))
+SCALING_COLUMNS: tuple[str, ...] = ScalingRow.columns()
 
 
 @dataclass(frozen=True)
-class ScalingResult:
+class ScalingResult(Result):
     model: str
     rows: tuple[ScalingRow, ...]
     machine: dict[str, object]
     command: str
     settings: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"model": self.model, "command": self.command, "machine": self.machine, "settings": self.settings,
-                "columns": list(SCALING_COLUMNS), "rows": [asdict(r) for r in self.rows]}
+    row_type = ScalingRow
 
     def axis(self, name: str) -> list[ScalingRow]:
         return [r for r in self.rows if r.axis == name]
@@ -138,9 +139,9 @@ def _subset_net(net, config, subset: Sequence[str]):
 
 # -- measuring -----------------------------------------------------------------------------------------------
 def _predictor(backend: str, onnx: Path, config, size: int, threads: int | None):
+    from usedge.data.preprocess import PreprocessSpec
     from usedge.runtime.backends import open_backend
     from usedge.runtime.predictor import Choice, Predictor
-    from usedge.data.preprocess import PreprocessSpec
 
     be = open_backend(backend, onnx, **({"threads": threads} if threads else {}))
     spec = PreprocessSpec.from_config(replace(config, input_size=size))

@@ -12,10 +12,11 @@ import math
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from usedge.bench.harness import OK, _error_status, machine_info, parse_batches
+from usedge.bench.harness import _error_status, machine_info, parse_batches
+from usedge.bench.rows import OK, Result, Row
 from usedge.errors import ConfigError, SourceError
 
 SOURCES = {"echo": "echo cine (pydicom-data, replayed live)", "phantom": "phantom fetal_head 256²"}
@@ -23,7 +24,7 @@ FPS = (30, 60)
 
 
 @dataclass(frozen=True)
-class StreamRow:
+class StreamRow(Row):
     source: str
     fps: float
     frames_in: int | None = None
@@ -35,9 +36,8 @@ class StreamRow:
     fps_out: float | None = None
     status: str = OK
 
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
+    def extras(self) -> dict[str, bool | None]:
+        return {"within_interval": self.within_interval}
 
     @property
     def within_interval(self) -> bool | None:
@@ -46,18 +46,14 @@ class StreamRow:
 
 
 @dataclass(frozen=True)
-class StreamResult:
+class StreamResult(Result):
     bundle: str
     predictor: str
     rows: tuple[StreamRow, ...]
     machine: dict[str, object]
     command: str
     settings: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"bundle": self.bundle, "predictor": self.predictor, "command": self.command,
-                "machine": self.machine, "settings": self.settings,
-                "rows": [{**asdict(r), "within_interval": r.within_interval} for r in self.rows]}
+    row_type = StreamRow
 
 
 def make_source(name: str, fps: float):
