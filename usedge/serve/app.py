@@ -25,6 +25,7 @@ import numpy as np
 
 from usedge.errors import ConfigError, UsedgeError, require
 from usedge.serve import protocol as p
+from usedge.stream.slot import LatestSlot
 from usedge.stream.tracker import Tracker
 
 require("fastapi", "serve", "usedge serve")
@@ -144,26 +145,26 @@ class _Item:
 
 
 class _LatestSlot:
-    """A one-frame asyncio buffer: ``put`` replaces an unprocessed frame (counted in ``dropped``)."""
+    """The latest-frame-wins slot (:class:`usedge.stream.slot.LatestSlot`) awaited on the event loop."""
 
     def __init__(self) -> None:
-        self.dropped = 0
-        self._item: Optional[_Item] = None
+        self._slot: LatestSlot[_Item] = LatestSlot()
         self._ready = asyncio.Event()
 
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
     def put(self, item: _Item) -> bool:
-        replaced = self._item is not None
-        self.dropped += replaced
-        self._item = item
+        replaced = self._slot.put(item)
         self._ready.set()
         return replaced
 
     async def get(self) -> _Item:
-        while self._item is None:
+        while self._slot.empty:
             self._ready.clear()
             await self._ready.wait()
-        item, self._item = self._item, None
-        return item
+        return self._slot.take()
 
 
 class _Connection:

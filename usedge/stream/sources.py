@@ -29,6 +29,7 @@ import numpy as np
 
 from usedge.data.frames import DEFAULT_FPS, Frame
 from usedge.errors import ConfigError, SourceError
+from usedge.stream.slot import LatestSlot
 
 __all__ = ["CameraSource", "DicomSource", "ImageFolderSource", "PacedReplay", "PhantomSource", "ReaderSource", "Source",
            "PushSource", "UrlSource", "VideoFileSource", "echo_cine_path", "open_source"]
@@ -249,11 +250,10 @@ class PushSource:
         self.name = name
         self.idle_timeout_s = float(idle_timeout_s)
         self._cond = threading.Condition()
-        self._latest: Frame | None = None
+        self._slot: LatestSlot[Frame] = LatestSlot()
         self._ended = False
         self._index = 0
         self._t0: float | None = None
-        self.replaced = 0                        # frames overwritten before the stream read them
 
     def push(self, image: np.ndarray, region: Any = None) -> bool:
         """Offer a frame (H×W grey or H×W×3 BGR); False once the source has ended."""
@@ -262,9 +262,8 @@ class PushSource:
                 return False
             now = time.monotonic()
             self._t0 = now if self._t0 is None else self._t0
-            self.replaced += self._latest is not None
-            self._latest = Frame(image=image, index=self._index, timestamp_s=now - self._t0, source=self.name,
-                                 region=region, meta={"kind": "push"})
+            self._slot.put(Frame(image=image, index=self._index, timestamp_s=now - self._t0, source=self.name,
+                                 region=region, meta={"kind": "push"}))
             self._index += 1
             self._cond.notify_all()
             return True
@@ -275,14 +274,18 @@ class PushSource:
     def read(self) -> Frame | None:
         with self._cond:
             deadline = time.monotonic() + self.idle_timeout_s
-            while self._latest is None and not self._ended:
+            while self._slot.empty and not self._ended:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._ended = True
                     break
                 self._cond.wait(left)
-            frame, self._latest = self._latest, None
-            return frame
+            return self._slot.take()
+
+    @property
+    def replaced(self) -> int:
+        """Frames overwritten before the stream read them."""
+        return self._slot.dropped
 
     def end(self) -> None:
         with self._cond:
