@@ -252,7 +252,11 @@ def test_landmark_patterns_from_metadata():
     meta = {"tasks": [{"id": "FUGC", "kind": "regression", "outputs": ["FUGC.points"]},
                       {"id": "organ_cls", "kind": "classification", "outputs": ["organ_cls.logits"]},
                       {"id": "odd", "kind": "other", "outputs": ["odd.points"]}]}
-    assert P.landmark_patterns(meta) == ("/FUGC/.*", "/odd/.*")
+    assert P.landmark_patterns(meta["tasks"]) == ("/FUGC/.*", "/odd/.*")
+    from usedge.bundle import TaskInfo
+
+    typed = (TaskInfo("FUGC", "regression"), TaskInfo("organ_cls", "classification"))
+    assert P.landmark_patterns(typed) == ("/FUGC/.*",)
 
 
 def test_select_layers_is_anchored_and_validates():

@@ -62,11 +62,14 @@ class OutputInfo:
 class Int8Info:
     """The INT8 export's record: whether the per-task gate passed, how the graph was made, what stayed float."""
 
-    passed: bool
+    passed: bool | None                # None: the record does not say (older or hand-made bundles)
     method: str | None = None
     float_layers: tuple[str, ...] = ()
+    float_activations: tuple[str, ...] = ()
     attempts: int = 0
-    signed_int8: int | None = None     # how many quantizers are signed int8 (zero point 0)
+    quantizers: int | None = None
+    signed_int8: int | None = None     # how many quantizers are signed int8
+    zero_points_all_zero: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,14 @@ def _int8(rec: object, root: Path) -> Int8Info | None:
         return None
     if not isinstance(rec, dict):
         raise _bad(root, f"'int8' is a JSON {type(rec).__name__}, not an object")
-    signed = rec.get("signed_int8")
-    return Int8Info(passed=bool(rec.get("passed", False)), method=rec.get("method"),
-                    float_layers=tuple(rec.get("float_layers") or ()), attempts=int(rec.get("attempts") or 0),
-                    signed_int8=None if signed is None else int(signed))
+    def opt(key: str, kind):
+        return None if rec.get(key) is None else kind(rec[key])
+
+    return Int8Info(passed=opt("passed", bool), method=rec.get("method"),
+                    float_layers=tuple(rec.get("float_layers") or ()),
+                    float_activations=tuple(rec.get("float_activations") or ()), attempts=int(rec.get("attempts") or 0),
+                    quantizers=opt("quantizers", int), signed_int8=opt("signed_int8", int),
+                    zero_points_all_zero=opt("zero_points_all_zero", bool))
 
 
 __all__ = ["BundleMetadata", "FileEntry", "InputInfo", "Int8Info", "METADATA", "MODEL_FILES", "OutputInfo",

@@ -112,12 +112,18 @@ class PrecisionPlan:
     notes: tuple[str, ...] = ()
 
 
-def landmark_patterns(metadata: Mapping) -> tuple[str, ...]:
-    """``/<task>/.*`` for every landmark (soft-argmax) head: kind "regression" or a ``.points`` output."""
+def landmark_patterns(tasks: Iterable) -> tuple[str, ...]:
+    """``/<task>/.*`` for every landmark (soft-argmax) head: a task of kind "regression" (typed
+    :class:`~usedge.bundle.metadata.TaskInfo`, or metadata.json task objects, where a ``.points`` output counts too)."""
     out = []
-    for t in metadata.get("tasks", []):
-        if t.get("kind") == "regression" or any(str(o).endswith(".points") for o in t.get("outputs", [])):
-            out.append(f"/{re.escape(t['id'])}/.*")
+    for t in tasks:
+        if isinstance(t, Mapping):
+            landmark = t.get("kind") == "regression" or any(str(o).endswith(".points") for o in t.get("outputs", []))
+            task_id = t["id"]
+        else:
+            landmark, task_id = t.kind == "regression", t.id
+        if landmark:
+            out.append(f"/{re.escape(task_id)}/.*")
     return tuple(out)
 
 
@@ -137,19 +143,18 @@ def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def check_qdq(onnx_path: Path, metadata: Mapping) -> str:
+def check_qdq(onnx_path: Path, int8) -> str:
     """Refuse a Q/DQ graph TensorRT cannot take (uint8 or nonzero zero points). Measures the graph with
     onnx where installed ("onnx"); otherwise trusts the export record of the same checksummed file
-    ("metadata"). Returns which check ran."""
+    ("metadata": the bundle's :class:`~usedge.bundle.metadata.Int8Info`). Returns which check ran."""
     if importlib.util.find_spec("onnx") is not None:
         from usedge.quantize.int8 import assert_trt_compatible
 
         assert_trt_compatible(onnx_path)
         return "onnx"
-    rec = metadata.get("int8", {})
-    n = int(rec.get("quantizers", 0))
-    if not (n > 0 and rec.get("signed_int8") == n and rec.get("zero_points_all_zero") is True):
-        seen = {k: rec.get(k) for k in ("quantizers", "signed_int8", "zero_points_all_zero")}
+    n = (int8.quantizers if int8 else None) or 0
+    if not (n > 0 and int8.signed_int8 == n and int8.zero_points_all_zero is True):
+        seen = {k: getattr(int8, k, None) for k in ("quantizers", "signed_int8", "zero_points_all_zero")}
         raise DataError(f"the bundle's int8 record {seen} does not show a TensorRT-compatible Q/DQ graph "
                         "(all int8, zero point 0).",
                         fix="re-export with `usedge export --int8` (symmetric, signed), or install onnx to measure it.")
@@ -174,16 +179,15 @@ def precision_plan(bundle, precision: str, dla: bool = False) -> PrecisionPlan:
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
-    meta = bundle.metadata
-    rec = meta.get("int8", {})
-    float_layers = tuple(rec.get("float_layers", ()))
-    float_acts = tuple(rec.get("float_activations", ()))
-    pinned = _dedupe((*landmark_patterns(meta), *float_layers))
+    rec = bundle.meta.int8
+    float_layers = rec.float_layers if rec else ()
+    float_acts = rec.float_activations if rec else ()
+    pinned = _dedupe((*landmark_patterns(bundle.meta.tasks), *float_layers))
     if precision == "int8":
         onnx = bundle.model_path("int8")
-        how = check_qdq(onnx, meta)
+        how = check_qdq(onnx, rec)
         notes = [f"Q/DQ graph checked ({how}): every QuantizeLinear int8 with zero point 0"]
-        if rec.get("passed") is False:
+        if rec is not None and rec.passed is False:
             notes.append("WARNING: int8 did not pass the accuracy gate (report.md); fp16 is the safer choice")
         if float_layers or float_acts:
             notes.append(f"already float in the Q/DQ graph: {len(float_layers)} layer scopes, "
