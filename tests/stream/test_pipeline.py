@@ -134,6 +134,8 @@ def test_frame_buffer_modes():
     for i in range(5):
         slot.put(i, stop)
     assert len(slot) == 1 and slot.dropped == 4 and slot.get(stop) == 4
+    with pytest.raises(ConfigError, match="holds one frame"):
+        FrameBuffer(2, drop_oldest=True)
     slot.close()
     assert slot.get(stop) is None
 

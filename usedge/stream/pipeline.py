@@ -25,6 +25,7 @@ from typing import Any
 from usedge.data.frames import Frame
 from usedge.errors import ConfigError, SourceError
 from usedge.runtime.results import FrameResult
+from usedge.stream.slot import LatestSlot
 from usedge.stream.smoothing import Smoother, SmoothingConfig
 from usedge.stream.sources import Source, open_source
 from usedge.stream.tracker import Tracker
@@ -95,44 +96,51 @@ class _Captured:
 
 
 class FrameBuffer:
-    """Between capture and inference: ``drop_oldest`` (live: capacity 1, latest frame wins, drops counted)
-    or blocking (lossless: the writer waits while full). ``high_water`` is the most items ever held."""
+    """Between capture and inference: ``drop_oldest`` (live: the one latest-frame-wins slot,
+    :class:`~usedge.stream.slot.LatestSlot`, drops counted) or blocking (lossless: a queue of ``capacity``; the
+    writer waits while it is full). ``high_water`` is the most items ever held."""
 
     def __init__(self, capacity: int, drop_oldest: bool) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ConfigError(f"queue size must be a positive integer, got {capacity!r}.", fix="e.g. 8.")
+        if drop_oldest and capacity != 1:
+            raise ConfigError(f"a latest-frame-wins buffer holds one frame, not {capacity}.",
+                              fix="use capacity 1 with drop_oldest, or a lossless queue (drop_oldest=False).")
         self.capacity = capacity
         self.drop_oldest = drop_oldest
-        self.dropped = 0
         self.high_water = 0
+        self._slot: LatestSlot = LatestSlot()
         self._items: deque = deque()
         self._cond = threading.Condition()
         self._closed = False
 
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
     def put(self, item: object, stop: threading.Event) -> bool:
         with self._cond:
             if self.drop_oldest:
-                while len(self._items) >= self.capacity:
-                    self._items.popleft()
-                    self.dropped += 1
+                self._slot.put(item)
+                self.high_water = 1
             else:
                 while len(self._items) >= self.capacity and not stop.is_set():
                     self._cond.wait(0.1)
                 if stop.is_set():
                     return False
-            self._items.append(item)
-            self.high_water = max(self.high_water, len(self._items))
+                self._items.append(item)
+                self.high_water = max(self.high_water, len(self._items))
             self._cond.notify_all()
             return True
 
     def get(self, stop: threading.Event) -> Any:
-        """The oldest item; None once closed and empty, or when stopped."""
+        """The oldest item (live: the newest); None once closed and empty, or when stopped."""
         with self._cond:
-            while not self._items:
+            while not len(self):
                 if self._closed or stop.is_set():
                     return None
                 self._cond.wait(0.1)
-            item = self._items.popleft()
+            item = self._slot.take() if self.drop_oldest else self._items.popleft()
             self._cond.notify_all()
             return item
 
@@ -142,8 +150,7 @@ class FrameBuffer:
             self._cond.notify_all()
 
     def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
+        return (0 if self._slot.empty else 1) if self.drop_oldest else len(self._items)
 
 
 class Stream:
