@@ -205,3 +205,27 @@ def test_verify_runs_one_frame_through_the_predictor(bundle_dir, tmp_path):
     assert not result["passed"]
     errors = [r["error"] for by in result["frame"].values() for r in by.values()]
     assert errors and all("64" in e and "32" in e for e in errors)
+
+
+def test_masks_decode_on_first_read_and_equal_eager_decoding(bundle_dir, phantom_frames):
+    """Deferred masks are the same masks, decoded from a private copy of the logits: reading the first frame's
+    masks after a second frame went through the backend still gives the first frame's answer."""
+    import usedge
+
+    frames = [im for im, _ in phantom_frames[:2]]
+    region = (3, 2, frames[0].shape[1] - 4, frames[0].shape[0] - 1)
+    lazy = usedge.load(bundle_dir)
+    eager = usedge.load(bundle_dir)
+    eager.lazy_masks = False
+    try:
+        first = lazy.predict(frames[0], region=region)
+        seg = [t for t, r in first.tasks.items() if hasattr(r, "decoded")]
+        assert seg and not any(first[t].decoded for t in seg)
+        lazy.predict(frames[1])                       # the backend runs again before the masks are read
+        want = eager.predict(frames[0], region=region)
+        for t in seg:
+            np.testing.assert_array_equal(first[t].mask, want[t].mask)
+            assert first[t].decoded and first[t].mask is first[t].mask     # decoded once, then kept
+    finally:
+        lazy.close()
+        eager.close()

@@ -45,6 +45,7 @@ class ProfileRow(Row):
     postprocess_ms: float | None = None
     stages_ms: float | None = None
     predictor_p50_ms: float | None = None
+    with_masks_p50_ms: float | None = None
     bare_p50_ms: float | None = None
     status: str = OK
 
@@ -86,14 +87,21 @@ def profile_predictor(predictor, frame: np.ndarray, region=None, tasks: Sequence
     def call() -> None:
         recorded.append(predictor.predict(frame, region=region, tasks=tasks).timings_ms)
 
+    def call_and_read_masks() -> None:
+        result = predictor.predict(frame, region=region, tasks=tasks)
+        for r in result.tasks.values():
+            getattr(r, "mask", None)          # segmentation masks decode on first read
+
     wall = timed(call, runs, warmup)
     kept = recorded[warmup:]
+    with_masks = timed(call_and_read_masks, runs, warmup)
     crop = frame if region is None else frame[region[1]:region[3], region[0]:region[2]]
     x = preprocess(crop, predictor.spec)[None]
     bare = timed(lambda: predictor.backend.infer(x), runs, warmup)
     out = {f"{s}_ms": float(np.median([t[s] for t in kept])) for s in STAGES}
     out["stages_ms"] = float(np.median([t["total"] for t in kept]))
     out["predictor_p50_ms"] = float(np.median(wall))
+    out["with_masks_p50_ms"] = float(np.median(with_masks))
     out["bare_p50_ms"] = float(np.median(bare))
     return out
 
@@ -157,9 +165,14 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.0f} %"
 
 
+def _ratio(a: float | None, b: float | None) -> str:
+    return "" if a is None or not b else f"{a / b:.2f}×"
+
+
 def profile_markdown(result: ProfileResult) -> str:
     head = ["backend", "precision", "frame", "tasks", "pre ms", "infer ms", "post ms", "pre", "infer", "post",
-            "stages ms", "Predictor p50 ms", "bare infer p50 ms", "status"]
+            "stages ms", "Predictor p50 ms", "+ masks read p50 ms", "bare infer p50 ms", "Predictor / bare",
+            "with masks / bare", "status"]
     lines = [f"# usedge bench --profile: {result.bundle}", "", f"`{result.command}`", "",
              *[f"- {k}: {v}" for k, v in result.machine.items()],
              f"- settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}", "",
@@ -167,11 +180,14 @@ def profile_markdown(result: ProfileResult) -> str:
     for r in result.rows:
         cells = [r.backend, r.precision, r.frame, "" if r.tasks is None else str(r.tasks), _f(r.preprocess_ms),
                  _f(r.infer_ms), _f(r.postprocess_ms), *[_pct(r.share(s)) for s in STAGES], _f(r.stages_ms),
-                 _f(r.predictor_p50_ms), _f(r.bare_p50_ms), r.status.replace("|", "/")]
+                 _f(r.predictor_p50_ms), _f(r.with_masks_p50_ms), _f(r.bare_p50_ms),
+                 _ratio(r.predictor_p50_ms, r.bare_p50_ms), _ratio(r.with_masks_p50_ms, r.bare_p50_ms),
+                 r.status.replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "pre / infer / post: medians of the Predictor's own stage timings over the timed calls (batch 1); "
               "shares are of their sum. Stages ms: median of the three together per call; Predictor p50: wall time "
-              "of predict() (adds task selection and result objects); bare infer: the backend call alone."]
+              "of predict() (adds task selection and result objects; segmentation masks decode on first read); "
+              "+ masks read: predict() and reading every result's mask; bare infer: the backend call alone."]
     return "\n".join(lines) + "\n"
 
 

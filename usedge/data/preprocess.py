@@ -76,10 +76,12 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """One stored frame (grey / BGR / BGRA, uint8 or uint16) -> float32 3×S×S."""
     from usedge.data.transforms import normalize, to_gray_or_bgr_uint8, to_rgb
 
-    rgb = to_rgb(to_gray_or_bgr_uint8(image))
+    img = to_gray_or_bgr_uint8(image)
     size = spec.size
-    interp = resize_interpolation(spec.resize, rgb.shape[0], rgb.shape[1], size)
-    return normalize(cv2.resize(rgb, (size, size), interpolation=interp), spec.mean, spec.std)
+    interp = resize_interpolation(spec.resize, img.shape[0], img.shape[1], size)
+    # resize first, then the channel order: per-channel resizing commutes with the BGR->RGB swap and the grey
+    # replication exactly, and the conversion then touches size² pixels instead of the whole frame
+    return normalize(to_rgb(cv2.resize(img, (size, size), interpolation=interp)), spec.mean, spec.std)
 
 
 def preprocess_batch(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:

@@ -144,7 +144,7 @@ def scaled_result(result: FrameResult, k: int) -> FrameResult:
     tasks: dict[str, Any] = {}
     for name, r in result.tasks.items():
         if isinstance(r, SegmentationResult):
-            tasks[name] = replace(r, mask=np.repeat(np.repeat(r.mask, k, axis=0), k, axis=1))
+            tasks[name] = SegmentationResult(r.task, np.repeat(np.repeat(r.mask, k, axis=0), k, axis=1), r.class_names)
         elif isinstance(r, DetectionResult):
             tasks[name] = replace(r, box=np.asarray(r.box) * k, width=r.width * k, height=r.height * k,
                                   boxes=None if r.boxes is None else np.asarray(r.boxes) * k)

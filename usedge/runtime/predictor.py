@@ -24,7 +24,7 @@ from usedge.runtime.backends import Backend
 from usedge.data.decode import decode
 from usedge.data.preprocess import PreprocessSpec, preprocess
 from usedge.runtime.results import FrameResult, make_result
-from usedge.tasks import get_task
+from usedge.tasks import TaskKind, get_task
 
 log = logging.getLogger("usedge")
 
@@ -101,8 +101,10 @@ class Predictor:
     """Frames -> :class:`FrameResult`. Build with :func:`usedge.load` (or from any Backend + spec)."""
 
     def __init__(self, backend: Backend, spec: PreprocessSpec, tasks: Sequence[str],
-                 choice: Choice | None = None, metadata: dict | None = None) -> None:
+                 choice: Choice | None = None, metadata: dict | None = None, lazy_masks: bool = True) -> None:
         self.backend = backend
+        #: segmentation masks decode on first read of ``result[task].mask`` (True), or inside ``predict`` (False)
+        self.lazy_masks = lazy_masks
         self.spec = spec
         self.model_tasks = tuple(tasks)
         self.tasks = self.model_tasks
@@ -153,8 +155,7 @@ class Predictor:
             h, w = image.shape[:2]
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
-            decoded = {t: make_result(t, decode(get_task(t), outputs, n, cw, ch, self.spec.seg_decode), cw, ch, offset, (w, h))
-                       for t in tasks}
+            decoded = {t: make_result(t, self._decoder(t, outputs, n, cw, ch), cw, ch, offset, (w, h)) for t in tasks}
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
                                        timestamp_s=getattr(frame, "timestamp_s", None)))
         t3 = time.perf_counter()
@@ -163,6 +164,18 @@ class Predictor:
         for r in results:
             r.timings_ms = dict(timings)
         return results
+
+    def _decoder(self, task: str, outputs: dict, n: int, width: int, height: int) -> object:
+        """What ``make_result`` wraps for item ``n``: the decoded value, or for segmentation (``lazy_masks``) a
+        function that decodes it later from a private copy of the logits (a backend may reuse its output
+        buffers on the next call)."""
+        spec = get_task(task)
+        mode = self.spec.seg_decode
+        if spec.kind is TaskKind.SEGMENTATION and self.lazy_masks:
+            name = spec.output_names[0]
+            logits = {name: np.array(outputs[name][n:n + 1])}
+            return lambda: decode(spec, logits, 0, width, height, mode)
+        return decode(spec, outputs, n, width, height, mode)
 
     @staticmethod
     def _prepare(frame, region):

@@ -6,6 +6,7 @@ detection -> bbox_pixels/bbox_normalized/score, regression -> predicted_points_p
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,37 @@ import numpy as np
 from usedge.tasks import TaskKind, get_task
 
 
-@dataclass(frozen=True, eq=False)
 class SegmentationResult:
-    task: str
-    mask: np.ndarray                     # uint8 H×W class map at the frame's size (0 = background)
-    class_names: tuple[str, ...]
+    """A task's class map: ``mask`` is uint8 H×W at the frame's size (0 = background).
+
+    Give the mask, or ``decode=`` a function that makes it: the Predictor defers each mask's decoding
+    (resizing logit planes to the frame, argmax) to the first read of :attr:`mask`, so a caller that reads
+    some results pays only for those; the mask is then kept.
+    """
+
+    __slots__ = ("task", "class_names", "_mask", "_decode")
+
+    def __init__(self, task: str, mask: np.ndarray | None = None, class_names: tuple[str, ...] = (), *,
+                 decode: Callable[[], np.ndarray] | None = None) -> None:
+        if (mask is None) == (decode is None):
+            raise ValueError("SegmentationResult needs a mask or a decode function (exactly one).")
+        self.task, self.class_names = task, tuple(class_names)
+        self._mask, self._decode = mask, decode
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask, self._decode = self._decode(), None
+        return self._mask
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the mask exists yet (False: it decodes on first read of :attr:`mask`)."""
+        return self._mask is not None
+
+    def __repr__(self) -> str:
+        shape = tuple(self._mask.shape) if self._mask is not None else "not decoded yet"
+        return f"SegmentationResult(task={self.task!r}, mask={shape}, classes={len(self.class_names)})"
 
     @property
     def areas(self) -> dict[str, int]:
@@ -134,7 +161,8 @@ class FrameResult:
 
 def make_result(task: str, decoded: object, width: int, height: int, offset: tuple[int, int] = (0, 0),
                 full: tuple[int, int] | None = None) -> TaskResult:
-    """Wrap ``usedge.data.decode.decode`` output (in crop pixels) as a typed result in frame pixels.
+    """Wrap ``usedge.data.decode.decode`` output (in crop pixels) as a typed result in frame pixels; for a
+    segmentation task ``decoded`` may be a function that decodes the crop's mask (deferred until read).
 
     ``offset`` is the crop's top-left in the frame; ``full`` the frame's (width, height) when cropped.
     """
@@ -142,12 +170,18 @@ def make_result(task: str, decoded: object, width: int, height: int, offset: tup
     fw, fh = full or (width, height)
     ox, oy = offset
     if spec.kind is TaskKind.SEGMENTATION:
-        mask = decoded
-        if full is not None and (fw, fh) != (width, height):
+        placed = full is not None and (fw, fh) != (width, height)
+
+        def place(mask: np.ndarray) -> np.ndarray:
+            if not placed:
+                return mask
             canvas = np.zeros((fh, fw), np.uint8)
             canvas[oy:oy + height, ox:ox + width] = mask
-            mask = canvas
-        return SegmentationResult(task, mask, spec.class_names)
+            return canvas
+
+        if callable(decoded):       # deferred: decode and place on first read of .mask
+            return SegmentationResult(task, class_names=spec.class_names, decode=lambda: place(decoded()))
+        return SegmentationResult(task, place(decoded), spec.class_names)
     if spec.kind is TaskKind.CLASSIFICATION:
         return ClassificationResult(task, np.asarray(decoded), spec.class_names)
     shift = np.array([ox, oy], np.float64)
