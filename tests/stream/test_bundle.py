@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -137,3 +138,17 @@ def test_sigterm_finalises_outputs_and_prints_the_summary(tmp_path):
     assert "frames in" in output and "interrupted" in output
     assert out.is_file() and len(out.read_text().splitlines()) > 0 and video.is_file() and video.stat().st_size > 0
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.suffix == ".partial"]
+
+
+def test_batched_lossless_matches_frame_by_frame_on_the_real_bundle(bundle_dir, tmp_path):
+    from usedge.data.phantom import write_cine
+
+    video, _ = write_cine(tmp_path / "cine.avi", "fetal_head", frames=9, fps=30, size=64, seed=2)
+    tasks = ["fetal_head", "organ_cls", "FUGC"]
+    one = list(stream(VideoFileSource(video), str(bundle_dir), tasks=tasks, mode="lossless"))
+    four = list(stream(VideoFileSource(video), str(bundle_dir), tasks=tasks, mode="lossless", batch=4))
+    assert [r.index for r in four] == [r.index for r in one] == list(range(9))
+    for a, b in zip(one, four):
+        assert a["organ_cls"].predicted_class == b["organ_cls"].predicted_class
+        assert (a["fetal_head"].mask == b["fetal_head"].mask).mean() >= 0.999
+        np.testing.assert_allclose(a["FUGC"].points, b["FUGC"].points, atol=0.05)

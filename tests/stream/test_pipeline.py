@@ -174,3 +174,43 @@ def test_cli_outcome_check_fails_a_run_where_every_frame_failed(image_folder, ma
     ok = Stream(ImageFolderSource(image_folder), make_predictor(fail_on={3}))
     ok.run()
     check_outcome(ok)                              # one good frame is enough: errors are in the summary
+
+
+class _Batching:
+    """A FakePredictor with predict_batch (one call per batch, recorded); a batch holding a failing frame raises,
+    as a real backend would."""
+
+    def __init__(self, make_predictor, fail_on=()):
+        self.one = make_predictor(fail_on=fail_on)
+        self.tasks = self.one.tasks
+        self.batches = []
+
+    def __call__(self, frame, tasks=None):
+        return self.one(frame, tasks)
+
+    def predict_batch(self, frames, tasks=None):
+        self.batches.append([f.index for f in frames])
+        if any(f.index in self.one.fail_on for f in frames):
+            raise RuntimeError("a frame of this batch is bad")
+        return [self.one(f, tasks) for f in frames]
+
+
+def test_batched_lossless_gives_the_same_records_in_order(image_folder, make_predictor):
+    one = [(r.index, r["organ_cls"].predicted_class) for r in stream(ImageFolderSource(image_folder),
+                                                                    make_predictor())]
+    batching = _Batching(make_predictor)
+    s = Stream(ImageFolderSource(image_folder), batching, batch=4)
+    got = [(r.index, r["organ_cls"].predicted_class) for r in s]
+    assert got == one and [index for index, _ in got] == list(range(12))
+    assert max(len(b) for b in batching.batches) > 1 and all(len(b) <= 4 for b in batching.batches)
+    assert s.tracker.summary()["frames_out"] == 12
+
+
+def test_a_bad_frame_in_a_batch_is_skipped_alone(image_folder, make_predictor):
+    batching = _Batching(make_predictor, fail_on={5})
+    s = Stream(ImageFolderSource(image_folder), batching, batch=4)
+    events = list(s.iter_events())
+    assert [e.frame.index for e in events if e.kind == "frame_error"] == [5]
+    assert [e.result.index for e in events if e.kind == "result"] == [i for i in range(12) if i != 5]
+    with pytest.raises(ConfigError, match="batch must be a positive integer"):
+        Stream(ImageFolderSource(image_folder), batching, batch=0)

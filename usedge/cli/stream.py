@@ -31,6 +31,8 @@ def default_bundle() -> Path:
 @click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Write one JSON record per frame.")
 @click.option("--lossless/--live", "lossless", default=None,
               help="Every frame in order (default for files) / latest frame wins (default for live sources).")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Lossless mode: up to N queued frames per model call (results still one per frame, in order).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N processed frames.")
 @click.option("--smooth", is_flag=True, help="Temporal smoothing (EMA, alpha 0.5; mask hysteresis).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
@@ -41,7 +43,7 @@ def default_bundle() -> Path:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save a latency histogram PNG.")
 @click.option("--summary-json", type=click.Path(dir_okay=False), default=None, help="Save the tracker summary.")
 def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, show, save, frames_dir, jsonl,
-           lossless, max_frames, smooth, alpha, warmup, opacity, plot, summary_json) -> None:
+           lossless, batch, max_frames, smooth, alpha, warmup, opacity, plot, summary_json) -> None:
     """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
     a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
     from usedge.stream import (ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink,
@@ -57,7 +59,7 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
         click.echo(f"no --bundle: the packaged INT8 default ({default_bundle()})", err=True)
     s = Stream(src, bundle or str(default_bundle()), tasks, backend=backend, precision=precision, mode=mode,
                smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
-               max_frames=max_frames)
+               max_frames=max_frames, batch=batch)
     click.echo(f"streaming {src.name} ({s.mode}) through {s.predictor!r}", err=True)
     _sigterm_as_interrupt()
     try:

@@ -144,6 +144,16 @@ class FrameBuffer:
             self._cond.notify_all()
             return item
 
+    def take_ready(self, n: int) -> list:
+        """Up to ``n`` more items already queued, without waiting (lossless batching)."""
+        with self._cond:
+            out = []
+            while self._items and len(out) < n:
+                out.append(self._items.popleft())
+            if out:
+                self._cond.notify_all()
+            return out
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -168,16 +178,21 @@ class Stream:
         warmup: processed frames left out of the latency statistics.
         max_frames: stop after this many processed frames (results + frame errors); None: until the end.
         queue_size: lossless queue between capture and inference; out_size: inference -> sinks queue.
+        batch: lossless mode only: up to this many queued frames go through the model in one call (results
+            still one per frame, in order; a failing batch is retried frame by frame so one bad frame is
+            skipped alone). 1: frame by frame. Live mode is always one frame (the newest).
     """
 
     def __init__(self, source: Any, model: Any, tasks: Sequence[str] | str | None = None, *, backend: str = "auto",
                  precision: str = "auto", mode: str = "auto", smoothing: SmoothingConfig | None = None,
                  sinks: Sequence[Any] = (), reconnect: ReconnectPolicy | None = None, warmup: int = 5,
-                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4) -> None:
+                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int = 1) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown stream mode {mode!r}.", fix=f"use one of: {', '.join(MODES)}.")
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
             raise ConfigError(f"max_frames must be a positive integer or None, got {max_frames!r}.")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be a positive integer, got {batch!r}.", fix="e.g. 4 for files.")
         if smoothing is not None and not isinstance(smoothing, SmoothingConfig):
             raise ConfigError(f"smoothing must be a SmoothingConfig or None, got {type(smoothing).__name__}.",
                               fix="e.g. smoothing=SmoothingConfig(alpha=0.5).")
@@ -194,7 +209,8 @@ class Stream:
         self.reconnect = reconnect or ReconnectPolicy()
         self.max_frames = max_frames
         self.tracker = Tracker(warmup=warmup)
-        self.buffer = FrameBuffer(1, True) if self.live else FrameBuffer(queue_size, False)
+        self.buffer = FrameBuffer(1, True) if self.live else FrameBuffer(max(queue_size, batch), False)
+        self.batch = 1 if self.live else batch
         self._out: queue.Queue = queue.Queue(maxsize=max(1, int(out_size)))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -410,7 +426,8 @@ class Stream:
         terminal = None
         try:
             while (item := self.buffer.get(self._stop)) is not None:
-                if not self._emit(self._process(item)):
+                items = [item, *self.buffer.take_ready(self.batch - 1)] if self.batch > 1 else [item]
+                if not all(self._emit(ev) for ev in self._process_batch(items)):
                     break
         except BaseException as exc:  # noqa: BLE001 - reported as the terminal event
             terminal = StreamEvent("error", error=exc, message=f"inference failed: {exc!r}")
@@ -419,6 +436,17 @@ class Stream:
             t.join(timeout=10.0)
         terminal = terminal or self._capture_terminal or StreamEvent("end", message="stopped")
         self._emit(terminal)
+
+    def _process_batch(self, items: list[_Captured]) -> list[StreamEvent]:
+        """One event per item, in order: one model call for the batch, or frame by frame if it fails."""
+        if len(items) == 1 or not hasattr(self.predictor, "predict_batch"):
+            return [self._process(it) for it in items]
+        t_start = time.perf_counter()
+        try:
+            results = self.predictor.predict_batch([it.frame for it in items], tasks=self.tasks)
+        except Exception:  # noqa: BLE001 - find the bad frame: each one alone
+            return [self._process(it) for it in items]
+        return [self._finish(it, res, t_start) for it, res in zip(items, results)]
 
     def _process(self, item: _Captured) -> StreamEvent:
         t_start = time.perf_counter()
@@ -430,6 +458,11 @@ class Stream:
             log.warning("stream: frame %s of %s failed and was skipped: %s", frame.index, frame.source, _one_line(exc))
             return StreamEvent("frame_error", item.seq, frame, error=exc, t_capture=item.t_capture,
                                message=f"frame {frame.index}: {_one_line(exc)}")
+        return self._finish(item, result, t_start)
+
+    def _finish(self, item: _Captured, result: Any, t_start: float) -> StreamEvent:
+        """Smoothing, timings and the tracker for one frame's result."""
+        frame = item.frame
         timings = dict(getattr(result, "timings_ms", {}) or {})
         if self.smoother is not None:
             t0 = time.perf_counter()
