@@ -167,15 +167,9 @@ def image_size(data: bytes) -> tuple[int, int]:
 
 
 def decode_frame(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A binary client message (JPEG, PNG or raw) as an H×W grey or H×W×C BGR(A) uint8/uint16 array."""
-    kind = detect_kind(data)
-    if kind == "raw":
-        header = parse_raw_header(data)
-        _check_pixels(header.width, header.height, max_pixels)
-        return decode_raw(data)
-    w, h = image_size(data)
-    _check_pixels(w, h, max_pixels)
-    return _decode_encoded(data, kind)
+    """A binary client message (JPEG, PNG or raw) as an H×W grey or H×W×C BGR(A) uint8/uint16 array, as sent
+    (:func:`ingest` without the size bound)."""
+    return ingest(data, max_pixels, max_side=None).image
 
 
 def _decode_encoded(data: bytes, kind: str, reduce: int = 1) -> np.ndarray:

@@ -198,13 +198,12 @@ class OnnxBackend(Backend):
 
     @classmethod
     def skip_reason(cls, bundle, precision: str) -> str | None:
-        if not cls.available():
-            return f"{cls.name}: library not installed (pip install 'usedge[{cls.extra}]')"
-        if precision == "fp16":
+        if cls.available() and precision == "fp16":
             return f"fp16: {cls.name} runs the bundle's fp32 / int8 ONNX only"
-        if precision not in bundle.precisions:
+        reason = super().skip_reason(bundle, precision)
+        if reason is None and precision not in bundle.precisions:
             return f"{precision}: not in this bundle"
-        return None
+        return reason
 
     @classmethod
     def locate(cls, bundle, precision: str) -> Path:
