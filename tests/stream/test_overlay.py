@@ -35,3 +35,38 @@ def test_overlay_colour_and_uint16_inputs():
     assert draw(bgr, result).shape == bgr.shape
     deep = np.full((120, 160), 4000, np.uint16)
     assert draw(deep, result).dtype == np.uint8
+
+
+def _reference_blend(frame_bgr, masks, opacity):
+    """The straightforward composition: later masks on top, each class its palette colour, one blend."""
+    from usedge.stream.overlay import _lut
+
+    colour = np.zeros_like(frame_bgr)
+    covered = np.zeros(frame_bgr.shape[:2], bool)
+    for shift, mask in masks:
+        for c in range(1, int(mask.max()) + 1):
+            colour[mask == c] = _lut(shift)[c]
+            covered |= mask == c
+    blend = np.clip(np.rint(frame_bgr * (1.0 - opacity) + colour * opacity), 0, 255).astype(np.uint8)
+    out = frame_bgr.copy()
+    out[covered] = blend[covered]
+    return out
+
+
+def test_overlapping_multiclass_masks_blend_like_the_straightforward_composition():
+    rng = np.random.default_rng(3)
+    h, w = 90, 130
+    frame = rng.integers(0, 256, (h, w, 3), np.uint8)
+    masks = []
+    for k, classes in enumerate((2, 4, 1)):                  # overlapping rectangles of several classes
+        m = np.zeros((h, w), np.uint8)
+        for c in range(1, classes + 1):
+            y, x = rng.integers(0, h - 30), rng.integers(0, w - 40)
+            m[y:y + 30, x:x + 40] = c
+        masks.append(m)
+    masks[1] = np.asfortranarray(masks[1])                   # a non-contiguous mask is read too
+    result = FrameResult(w, h, {f"t{k}": SegmentationResult(f"t{k}", m, ()) for k, m in enumerate(masks)})
+    out = draw(frame, result, opacity=0.4, contours=False)
+    expected = _reference_blend(frame, list(enumerate(masks)), 0.4)
+    assert np.abs(out.astype(int) - expected).max() <= 1      # OpenCV rounds the blend in its own arithmetic
+    assert ((out != frame).any(axis=2) == np.any([m > 0 for m in masks], axis=0)).all()

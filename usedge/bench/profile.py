@@ -1,10 +1,11 @@
 """Where the Predictor's time goes, behind ``usedge bench --profile``: preprocess / infer / postprocess of one
 frame at batch 1, per backend × precision.
 
-``predict()`` is timed with the harness's ``timed``; each call's own stage timings (``FrameResult.timings_ms``:
+``predict()``, ``predict()`` + reading every mask, and the bare backend call on the same preprocessed input are
+timed call by call in turn (``timed_interleaved``: this VM's speed drifts, so their ratio must come from the same
+moments). Each predict() call's own stage timings (``FrameResult.timings_ms``:
 validate + crop + resize + normalise; the backend call; decoding every task to frame pixels) are kept and
-summarised by their medians, so the split is the Predictor's real one, not a re-implementation of it. The bare
-backend call on the same preprocessed input is timed separately as the reference. Two frames: a model-sized
+summarised by their medians, so the split is the Predictor's real one, not a re-implementation of it. Two frames: a model-sized
 grey frame, and a 640×480 BGR screen grab whose 512×400 scan region is cropped and decoded back to frame pixels.
 """
 from __future__ import annotations
@@ -26,9 +27,9 @@ from usedge.bench.harness import (
     parse_precisions,
     precisions_for,
     skip_reason,
-    timed,
 )
 from usedge.bench.rows import OK, Result, Row
+from usedge._timing import timed_interleaved
 
 STAGES = ("preprocess", "infer", "postprocess")
 SCREEN_REGION = (64, 40, 576, 440)  # x0, y0, x1, y1 of the scan region inside a 640×480 grab
@@ -92,12 +93,14 @@ def profile_predictor(predictor, frame: np.ndarray, region=None, tasks: Sequence
         for r in result.tasks.values():
             getattr(r, "mask", None)          # segmentation masks decode on first read
 
-    wall = timed(call, runs, warmup)
-    kept = recorded[warmup:]
-    with_masks = timed(call_and_read_masks, runs, warmup)
     crop = frame if region is None else frame[region[1]:region[3], region[0]:region[2]]
     x = preprocess(crop, predictor.spec)[None]
-    bare = timed(lambda: predictor.backend.infer(x), runs, warmup)
+    # interleaved call by call: this VM's speed drifts by 2× within seconds, so separate loops gave ratios
+    # from different moments (the bare loop once ran at 4.6 ms, the Predictor's a second later at 2.5 ms)
+    times = timed_interleaved({"predict": call, "with_masks": call_and_read_masks,
+                               "bare": lambda: predictor.backend.infer(x)}, runs, warmup)
+    wall, with_masks, bare = times["predict"], times["with_masks"], times["bare"]
+    kept = recorded[warmup:]                  # the timed predict() calls' own stage timings
     out = {f"{s}_ms": float(np.median([t[s] for t in kept])) for s in STAGES}
     out["stages_ms"] = float(np.median([t["total"] for t in kept]))
     out["predictor_p50_ms"] = float(np.median(wall))
