@@ -152,3 +152,30 @@ def test_batched_lossless_matches_frame_by_frame_on_the_real_bundle(bundle_dir, 
         assert a["organ_cls"].predicted_class == b["organ_cls"].predicted_class
         assert (a["fetal_head"].mask == b["fetal_head"].mask).mean() >= 0.999
         np.testing.assert_allclose(a["FUGC"].points, b["FUGC"].points, atol=0.05)
+
+
+@needs_backend
+def test_an_exception_in_the_callers_loop_exits_with_it_not_with_an_abort(tmp_path):
+    """A script whose own code raises while iterating a stream leaves the generator and the stream's threads
+    alive until exit; the process must end with Python's traceback and exit status 1, not an abort of the
+    runtime's native threads (SIGABRT, "terminate called without an active exception"). Reproduced on the echo
+    cine: a failure on the first result, inside a generator expression, while the inference thread is busy."""
+    from usedge.errors import SourceError
+    from usedge.stream.sources import echo_cine_path
+
+    try:
+        echo_cine_path()
+    except SourceError:
+        pytest.skip("pydicom-data's echo cine is not installed")
+    script = textwrap.dedent("""
+        from usedge.export.defaults import shipped_bundle
+        from usedge.stream import DicomSource, Stream, echo_cine_path
+        s = Stream(DicomSource(echo_cine_path()), shipped_bundle(), mode="lossless", warmup=0)
+        def count(result):
+            raise RuntimeError("the caller's own bug")
+        total = sum(count(result) for result in s)     # raised inside a generator expression over the stream
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "RuntimeError: the caller's own bug" in proc.stderr
+    assert "terminate called" not in proc.stderr

@@ -13,10 +13,12 @@ Results are never dropped: the inference -> sinks queue is bounded and blocking 
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -163,6 +165,22 @@ class FrameBuffer:
         return (0 if self._slot.empty else 1) if self.drop_oldest else len(self._items)
 
 
+#: Streams whose threads were started and not closed yet: closed at interpreter exit (see _close_running).
+_RUNNING: weakref.WeakSet[Stream] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running() -> None:
+    """A script that leaves a stream's loop by an exception keeps the generator (and its threads) alive until
+    exit; the runtime's native threads were then torn down mid-inference and the process aborted ("terminate
+    called without an active exception", exit 134) instead of reporting the exception. Close them first."""
+    for stream in list(_RUNNING):
+        try:
+            stream.close()
+        except Exception as exc:  # noqa: BLE001 - exiting anyway; say what failed
+            log.warning("stream: while closing at exit: %s", exc)
+
+
 class Stream:
     """A running (or runnable) stream of one source through one Predictor into sinks.
 
@@ -267,6 +285,7 @@ class Stream:
             return
         self._threads = [threading.Thread(target=self._capture_main, name="usedge-capture", daemon=True),
                          threading.Thread(target=self._infer_main, name="usedge-infer", daemon=True)]
+        _RUNNING.add(self)
         for t in self._threads:
             t.start()
 
