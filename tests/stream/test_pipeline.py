@@ -197,7 +197,7 @@ class _Batching:
 
 def test_batched_lossless_gives_the_same_records_in_order(image_folder, make_predictor):
     one = [(r.index, r["organ_cls"].predicted_class) for r in stream(ImageFolderSource(image_folder),
-                                                                    make_predictor())]
+                                                                    make_predictor(), batch=1)]
     batching = _Batching(make_predictor)
     s = Stream(ImageFolderSource(image_folder), batching, batch=4)
     got = [(r.index, r["organ_cls"].predicted_class) for r in s]
@@ -205,6 +205,14 @@ def test_batched_lossless_gives_the_same_records_in_order(image_folder, make_pre
     assert batching.batches and max(len(b) for b in batching.batches) > 1      # frames did go through together
     assert all(len(b) <= 4 for b in batching.batches)
     assert s.tracker.summary()["frames_out"] == 12
+
+
+def test_lossless_batches_by_default_and_live_does_not(image_folder, make_predictor, make_live):
+    from usedge.stream.pipeline import LOSSLESS_BATCH
+
+    assert Stream(ImageFolderSource(image_folder), make_predictor()).batch == LOSSLESS_BATCH == 4
+    assert Stream(ImageFolderSource(image_folder), make_predictor(), queue_size=2).batch == 2
+    assert Stream(make_live(frames=3, period_s=0.001), make_predictor()).batch == 1
 
 
 def test_a_bad_frame_in_a_batch_is_skipped_alone(image_folder, make_predictor):

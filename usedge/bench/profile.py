@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usedge._timing import timed_interleaved
 from usedge.bench.harness import (
     _check_counts,
     _error_status,
@@ -29,7 +30,6 @@ from usedge.bench.harness import (
     skip_reason,
 )
 from usedge.bench.rows import OK, Result, Row
-from usedge._timing import timed_interleaved
 
 STAGES = ("preprocess", "infer", "postprocess")
 SCREEN_REGION = (64, 40, 576, 440)  # x0, y0, x1, y1 of the scan region inside a 640×480 grab

@@ -31,8 +31,9 @@ def default_bundle() -> Path:
 @click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Write one JSON record per frame.")
 @click.option("--lossless/--live", "lossless", default=None,
               help="Every frame in order (default for files) / latest frame wins (default for live sources).")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Lossless mode: up to N queued frames per model call (results still one per frame, in order).")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Lossless mode: up to N queued frames per model call (results still one per frame, in order); "
+                   "default 4 (measured fastest on the echo cine), 1 for frame by frame.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N processed frames.")
 @click.option("--smooth", is_flag=True, help="Temporal smoothing (EMA, alpha 0.5; mask hysteresis).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,

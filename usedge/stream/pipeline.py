@@ -165,6 +165,10 @@ class FrameBuffer:
         return (0 if self._slot.empty else 1) if self.drop_oldest else len(self._items)
 
 
+#: Lossless mode's default batch: on the echo cine (2 cores, packaged bundle) batch 4 gave 1.2-1.4× the frames/s
+#: of batch 1 and batch 8 no more than 4 (``python benchmarks/bench_stream_batch.py``); results are the same.
+LOSSLESS_BATCH = 4
+
 #: Streams whose threads were started and not closed yet: closed at interpreter exit (see _close_running).
 _RUNNING: weakref.WeakSet[Stream] = weakref.WeakSet()
 
@@ -198,17 +202,21 @@ class Stream:
         queue_size: lossless queue between capture and inference; out_size: inference -> sinks queue.
         batch: lossless mode only: up to this many queued frames go through the model in one call (results
             still one per frame, in order; a failing batch is retried frame by frame so one bad frame is
-            skipped alone). 1: frame by frame. Live mode is always one frame (the newest).
+            skipped alone). 1: frame by frame; None: ``LOSSLESS_BATCH`` (4, measured: benchmarks/RESULTS.md), at
+            most ``queue_size``.
+            Live mode is always one frame (the newest).
     """
 
     def __init__(self, source: Any, model: Any, tasks: Sequence[str] | str | None = None, *, backend: str = "auto",
                  precision: str = "auto", mode: str = "auto", smoothing: SmoothingConfig | None = None,
                  sinks: Sequence[Any] = (), reconnect: ReconnectPolicy | None = None, warmup: int = 5,
-                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int = 1) -> None:
+                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown stream mode {mode!r}.", fix=f"use one of: {', '.join(MODES)}.")
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
             raise ConfigError(f"max_frames must be a positive integer or None, got {max_frames!r}.")
+        if batch is None:
+            batch = min(LOSSLESS_BATCH, max(int(queue_size), 1))  # the default never enlarges the given queue
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a positive integer, got {batch!r}.", fix="e.g. 4 for files.")
         if smoothing is not None and not isinstance(smoothing, SmoothingConfig):
