@@ -20,14 +20,18 @@ def profiled(bundle_dir):
 def test_rows_per_backend_and_frame(profiled):
     keys = [(r.backend, r.precision, r.frame) for r in profiled.rows]
     frames = ["64² grey", "640×480 BGR, 512×400 region"]
-    assert keys == [(b, "fp32", f) for b in ("onnxruntime", "openvino", "tensorrt") for f in frames]
+    runnable = [(b, "fp32", f, sel) for b in ("onnxruntime", "openvino") for f in frames for sel in ("all", "one")]
+    assert keys == [k[:3] for k in runnable] + [("tensorrt", "fp32", f) for f in frames]
+    # each runnable frame is profiled for every task and for one, the first segmentation task of the model
+    ran = [r for r in profiled.rows if r.backend != "tensorrt"]
+    assert [(r.tasks, r.task) for r in ran] == [(5, ""), (1, "fetal_head")] * 4
 
 
 def test_stage_times_are_finite_and_positive(profiled):
     ran = [r for r in profiled.rows if r.ok]
     assert ran, [r.status for r in profiled.rows]
     for r in ran:
-        assert r.tasks == 5
+        assert r.tasks in (5, 1)
         for name in ("preprocess_ms", "infer_ms", "postprocess_ms", "stages_ms", "predictor_p50_ms", "bare_p50_ms"):
             value = getattr(r, name)
             assert value is not None and math.isfinite(value) and value > 0, (r, name)
@@ -50,7 +54,7 @@ def test_writers(profiled, tmp_path):
     paths = write_profile_reports(profiled, tmp_path)
     md = paths["profile_md"].read_text()
     assert "| backend | precision | frame | tasks | pre ms | infer ms | post ms |" in md
-    assert md.count("\n| onnxruntime | fp32 |") == 2
+    assert md.count("\n| onnxruntime | fp32 |") == 4 and "| 1 (fetal_head) |" in md
     data = json.loads(paths["profile_json"].read_text())
     assert len(data["rows"]) == len(profiled.rows)
     ok = next(r for r in data["rows"] if r["status"] == "ok")

@@ -49,6 +49,8 @@ class ProfileRow(Row):
     with_masks_p50_ms: float | None = None
     bare_p50_ms: float | None = None
     status: str = OK
+    #: the one task asked for, on the rows that ask for one (the Predictor still runs the model once)
+    task: str = ""
 
     def extras(self) -> dict[str, float | None]:
         return {f"{s}_share": self.share(s) for s in STAGES}
@@ -126,22 +128,35 @@ def _profile_pair(bundle, backend: str, precision: str, threads: int | None, run
         return [ProfileRow(backend, precision, label, status=_error_status(exc)) for label in labels]
     rows = []
     try:
-        n = len(predictor.select(tasks))
+        selections = [tasks] + ([[one]] if tasks is None and (one := _one_task(predictor)) else [])
         for label, (frame, region) in profile_frames(predictor.spec.size).items():
-            try:
-                rows.append(ProfileRow(backend, precision, label, n,
-                                       **profile_predictor(predictor, frame, region, tasks, runs, warmup)))
-            except Exception as exc:  # noqa: BLE001
-                rows.append(ProfileRow(backend, precision, label, n, status=_error_status(exc)))
+            for chosen in selections:
+                n, name = len(predictor.select(chosen)), chosen[0] if chosen and len(chosen) == 1 else ""
+                try:
+                    rows.append(ProfileRow(backend, precision, label, n, task=name,
+                                           **profile_predictor(predictor, frame, region, chosen, runs, warmup)))
+                except Exception as exc:  # noqa: BLE001
+                    rows.append(ProfileRow(backend, precision, label, n, status=_error_status(exc), task=name))
     finally:
         predictor.close()
     return rows
 
 
+def _one_task(predictor) -> str | None:
+    """The task of the one-task rows: the model's first segmentation task (the costliest to decode), else its
+    first task."""
+    from usedge.tasks import TaskKind, get_task
+
+    tasks = predictor.model_tasks
+    segs = [t for t in tasks if get_task(t).kind is TaskKind.SEGMENTATION]
+    return (segs or list(tasks) or [None])[0]
+
+
 def run_profile(bundle, backends: str | Sequence[str] = "all", precisions: str | Sequence[str] = "all",
                 threads: int | None = None, runs: int = 100, warmup: int = 10, tasks: Sequence[str] | None = None,
                 command: str | None = None, progress: Callable[[ProfileRow], None] | None = None) -> ProfileResult:
-    """The pre / infer / post split of the Predictor on each (backend, precision), batch 1, two frames."""
+    """The pre / infer / post split of the Predictor on each (backend, precision), batch 1, two frames; with
+    ``tasks=None``, for all tasks and for one (the first segmentation task)."""
     from usedge.bundle import Bundle, load_bundle
 
     _check_counts(runs, warmup, 1)
@@ -181,7 +196,7 @@ def profile_markdown(result: ProfileResult) -> str:
              f"- settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result.rows:
-        cells = [r.backend, r.precision, r.frame, "" if r.tasks is None else str(r.tasks), _f(r.preprocess_ms),
+        cells = [r.backend, r.precision, r.frame, "" if r.tasks is None else f"{r.tasks}" + (f" ({r.task})" if r.task else ""), _f(r.preprocess_ms),
                  _f(r.infer_ms), _f(r.postprocess_ms), *[_pct(r.share(s)) for s in STAGES], _f(r.stages_ms),
                  _f(r.predictor_p50_ms), _f(r.with_masks_p50_ms), _f(r.bare_p50_ms),
                  _ratio(r.predictor_p50_ms, r.bare_p50_ms), _ratio(r.with_masks_p50_ms, r.bare_p50_ms),
