@@ -70,3 +70,39 @@ def test_class_map_and_resized_segmentation_match_plain_argmax(c):
     up = up[..., None] if up.ndim == 2 else up
     agree = (segmentation_map(logits, 100, 130) == up.argmax(-1)).mean()
     assert agree > 0.9995   # identical up to float rounding at exact ties
+
+
+def _full_frame_contours(mask, class_names, min_area=4.0):
+    """The straightforward reference: findContours over the whole frame, class by class."""
+    import cv2
+
+    out = {}
+    for i, name in enumerate(class_names[1:], start=1):
+        found, _ = cv2.findContours((mask == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        out[name] = [c.reshape(-1, 2) for c in found if cv2.contourArea(c) >= min_area]
+    return out
+
+
+@pytest.mark.parametrize("where", ["inside", "touching every edge", "one corner pixel", "empty"])
+def test_contours_inside_the_foreground_box_equal_full_frame_contours(where):
+    from usedge.runtime.results import SegmentationResult
+
+    rng = np.random.default_rng(4)
+    mask = np.zeros((120, 160), np.uint8)
+    if where == "inside":
+        mask[30:70, 40:90] = 1
+        mask[50:60, 100:130] = 2
+        mask[45:55, 55:65] = 0                                    # a hole
+    elif where == "touching every edge":
+        mask[:, :] = (rng.random((120, 160)) > 0.6).astype(np.uint8) * rng.integers(1, 3, (120, 160))
+        mask[0, :] = 1
+        mask[:, -1] = 2
+    elif where == "one corner pixel":
+        mask[-3:, -3:] = 1
+    names = ("background", "a", "b")
+    got = SegmentationResult("t", mask, names).contours()
+    want = _full_frame_contours(mask, names)
+    assert got.keys() == want.keys()
+    for name in names[1:]:
+        assert len(got[name]) == len(want[name])
+        assert all(np.array_equal(a, b) for a, b in zip(got[name], want[name]))

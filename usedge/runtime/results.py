@@ -57,8 +57,18 @@ class SegmentationResult:
     def contours(self, min_area: float = 4.0) -> dict[str, list[np.ndarray]]:
         """Outer contours per foreground class, each M×2 int (x, y), tiny specks dropped."""
         out: dict[str, list[np.ndarray]] = {}
+        mask = self.mask
+        # only the foreground's bounding box, one pixel wider (its edge is then background or the frame's edge,
+        # as before): the same contours, shifted back by findContours' offset, for a fraction of the pixels
+        x, y, w, h = cv2.boundingRect(mask) if mask.dtype == np.uint8 and mask.ndim == 2 else (0, 0, 0, 0)
+        if w and h:
+            x0, y0 = max(x - 1, 0), max(y - 1, 0)
+            mask = mask[y0:min(y + h + 1, mask.shape[0]), x0:min(x + w + 1, mask.shape[1])]
+        else:
+            x0 = y0 = 0
         for i, name in enumerate(self.class_names[1:], start=1):
-            found, _ = cv2.findContours((self.mask == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            found, _ = cv2.findContours((mask == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE,
+                                        offset=(x0, y0))
             out[name] = [c.reshape(-1, 2) for c in found if cv2.contourArea(c) >= min_area]
         return out
 

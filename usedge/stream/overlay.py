@@ -8,6 +8,7 @@ right. The input is never modified; the output is a uint8 BGR copy of the frame'
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import cv2
@@ -70,6 +71,7 @@ def _fmt(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
+@functools.lru_cache(maxsize=64)
 def _lut(shift: int) -> np.ndarray:
     classes = np.arange(256)
     return PALETTE[np.where(classes > 0, (classes - 1 + shift) % (len(PALETTE) - 1) + 1, 0)]
@@ -94,9 +96,11 @@ def _masks(out: np.ndarray, masks: list, opacity: float, contours: bool, thick: 
     if used > 1:
         lut = np.zeros((256, 1, 3), np.uint8)
         lut[:used, 0] = np.concatenate(table)
-        colour = cv2.LUT(cv2.merge([ids, ids, ids]), lut)
+        x, y, w, h = cv2.boundingRect(ids)      # colour and blend only the covered box (a view: written in place)
+        box, roi = ids[y:y + h, x:x + w], out[y:y + h, x:x + w]
+        colour = cv2.LUT(cv2.merge([box, box, box]), lut)
         # the covered pixels take the blend, the rest keep the frame: the same arithmetic as before
-        cv2.copyTo(cv2.addWeighted(out, 1.0 - opacity, colour, opacity, 0.0), ids, out)
+        cv2.copyTo(cv2.addWeighted(roi, 1.0 - opacity, colour, opacity, 0.0), box, roi)
     if contours:
         for shift, task in masks:
             lut = _lut(shift)
