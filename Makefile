@@ -4,14 +4,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# usedge serve --triton runs NVIDIA's PyTriton, which pins numpy < 2: its own venv, same python3, the CPU runtimes.
+# Triton's Python-backend stub needs this interpreter's libpython (usedge.serve.triton.stub_library_dir).
+TRITON_VENV := .venv-triton
 
-.PHONY: run test bench browser demo clean help
+.PHONY: run test bench browser demo triton clean help
 
 help:
 	@echo "make run    install the scanner runtime and run the main job on the built-in default"
 	@echo "make test   install the dev extras and run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make demo   install the demo extras (no torch) and open the browser demo on the packaged default"
+	@echo "make triton install usedge[triton] in .venv-triton and serve the packaged default through Triton"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +40,17 @@ run: $(VENV)/.installed-$(RUN_EXTRAS)
 # Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
 TEST_EXTRAS := dev,train,cpu
 
-test: $(VENV)/.installed-$(TEST_EXTRAS) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed-$(TEST_EXTRAS) browser $(TRITON_VENV)/.installed
+	USEDGE_TRITON_PYTHON=$(abspath $(TRITON_VENV))/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(TRITON_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TRITON_VENV)/bin/python -m pip install --quiet -e ".[cpu,serve,triton]"
+	touch $@
+
+triton: $(TRITON_VENV)/.installed
+	$(TRITON_VENV)/bin/usedge serve --triton
 
 # The demo's real-browser test drives Debian's Chromium headless (Playwright, executable /usr/bin/chromium).
 # Installed here when missing and possible (root + apt); otherwise that one test skips and says why.
@@ -54,4 +67,4 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/python benchmarks/bench_phantom.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) build *.egg-info .pytest_cache

@@ -54,6 +54,7 @@ cli.add_command(export_cli.verify)
 cli.add_command(build_cli.build)
 cli.add_command(stream_cli.stream)
 cli.add_command(serve_cli.serve)
+cli.add_command(serve_cli.triton_repo)
 cli.add_command(bench_cli.bench)
 cli.add_command(demo_cli.demo)
 

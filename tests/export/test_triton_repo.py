@@ -1,0 +1,123 @@
+"""usedge triton-repo: every config.pbtxt parses as Triton's own ModelConfig and says exactly what the bundle
+holds; batching and devices follow the target; a failed or refused write leaves nothing behind."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from usedge.errors import ConfigError
+from usedge.export.triton import Enum, plan_repository, to_pbtxt, validate_config, write_repository
+
+pytest.importorskip("tritonclient.grpc", reason="validating configs needs tritonclient (usedge[dev] / [triton])")
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    from usedge.bundle import load_bundle
+
+    return load_bundle(bundle_dir)
+
+
+def _target(name="cpu", **changes):
+    from usedge.export.targets import load_target
+
+    return replace(load_target(name), **changes)
+
+
+def test_pbtxt_rendering_is_triton_text_format():
+    text = to_pbtxt({"name": 'a "b"', "max_batch_size": 4, "input": [{"name": "x", "data_type": Enum("TYPE_FP32"),
+                                                                    "dims": [3, -1]}], "dynamic_batching": {}})
+    config = validate_config(text)
+    assert config.name == 'a "b"' and config.input[0].dims == [3, -1] and config.HasField("dynamic_batching")
+    with pytest.raises(ConfigError, match="not a valid Triton model config"):
+        validate_config('name: "x"\nmax_batch: 3')                 # a field Triton does not have
+    with pytest.raises(ConfigError, match="not a valid Triton model config"):
+        validate_config('input { name: "x" data_type: TYPE_FLOAT }')  # an enum value it does not have
+
+
+def test_every_config_is_valid_and_names_the_bundles_tensors(bundle):
+    models = plan_repository(bundle, _target("cpu"))
+    names = [m.name for m in models]
+    assert names == ["usedge_fp32_onnxruntime", "usedge_fp32_openvino", "usedge"]
+    meta = bundle.meta
+    for m in models:
+        config = validate_config(m.config_text(), m.name)
+        assert config.name == m.name
+        params = {k: v.string_value for k, v in config.parameters.items()}
+        assert json.loads(params["usedge.tasks"]) == list(bundle.tasks)
+        if m.name == "usedge":
+            assert config.backend == "python" and [i.name for i in config.input] == ["frame", "tasks"]
+            assert config.input[1].optional and config.output[0].name == "result"
+            continue
+        assert config.max_batch_size == 8                                     # the cpu profile's batch max
+        assert config.dynamic_batching.max_queue_delay_microseconds > 0
+        assert [(i.name, list(i.dims)) for i in config.input] == [(meta.input.name, list(meta.input.shape[1:]))]
+        assert [o.name for o in config.output] == [o.name for o in meta.outputs]
+        # symbolic dims of the ONNX graph (a dense head's h, w) are Triton's -1
+        assert [list(o.dims) for o in config.output] == [[d if isinstance(d, int) else -1 for d in o.shape[1:]]
+                                                         for o in meta.outputs]
+        assert json.loads(params["usedge.classes"])["cardiac_multi"] == list(
+            next(t for t in meta.tasks if t.id == "cardiac_multi").classes)
+    onnx_rt, openvino = (validate_config(m.config_text()) for m in models[:2])
+    assert onnx_rt.platform == "onnxruntime_onnx" and onnx_rt.instance_group[0].kind == onnx_rt.instance_group[0].KIND_CPU
+    assert openvino.backend == "openvino" and openvino.default_model_filename == "model.onnx"
+
+
+def test_batching_and_devices_follow_the_target(bundle):
+    nano = validate_config(plan_repository(bundle, _target("jetson-orin-nano"), predictor=False)[0].config_text())
+    assert nano.max_batch_size == 1 and not nano.HasField("dynamic_batching")
+    gpu = _target("desktop-gpu", backends=("onnxruntime", "tensorrt"), dla_core=None)
+    onnx = validate_config(plan_repository(bundle, gpu, predictor=False)[0].config_text())
+    assert onnx.max_batch_size == 16 and list(onnx.dynamic_batching.preferred_batch_size) == [4, 16]
+    assert onnx.instance_group[0].kind == onnx.instance_group[0].KIND_GPU
+
+
+def test_built_engines_become_tensorrt_plan_models_with_their_dla_core(bundle, tmp_path):
+    import shutil
+
+    from usedge.bundle import load_bundle
+    from usedge.bundle.engines import ENGINE_DIR, EngineKey, Sidecar, sidecar_path
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle.path, copy)
+    key = EngineKey("Orin", "8.7", "10.3", "int8", "0" * 64, 1, 1, 4, 64, 64, dla_core=0)
+    engine = copy / ENGINE_DIR / f"{key.digest()}.engine"
+    engine.parent.mkdir()
+    engine.write_bytes(b"plan")
+    sidecar_path(engine).write_text(json.dumps(Sidecar(key, "0" * 64, 4, {"target": "jetson-agx-orin"}).to_dict()))
+    target = _target("jetson-agx-orin", dla_core=0)
+    models = plan_repository(load_bundle(copy, verify=False), target, predictor=False)
+    plan = next(m for m in models if m.name == "usedge_int8_tensorrt")
+    config = validate_config(plan.config_text())
+    assert config.platform == "tensorrt_plan" and plan.files["model.plan"] == engine
+    group = config.instance_group[0]
+    assert group.kind == group.KIND_GPU and group.secondary_devices[0].kind == group.secondary_devices[0].KIND_NVDLA
+
+
+def test_cli_writes_the_repository_and_refuses_a_non_empty_folder(bundle_dir, tmp_path):
+    from usedge.cli.main import cli
+
+    repo = tmp_path / "repo"
+    res = CliRunner().invoke(cli, ["triton-repo", str(repo), "--bundle", str(bundle_dir)])
+    assert res.exit_code == 0, res.output
+    assert "checked against Triton's ModelConfig" in res.output
+    assert (repo / "usedge_fp32_onnxruntime" / "1" / "model.onnx").stat().st_size > 0
+    assert (repo / "usedge" / "1" / "bundle" / "metadata.json").is_file()
+    assert "TritonPythonModel" in (repo / "usedge" / "1" / "model.py").read_text()
+    again = CliRunner().invoke(cli, ["triton-repo", str(repo), "--bundle", str(bundle_dir)])
+    assert again.exit_code != 0 and "not empty" in again.output
+
+
+def test_a_failed_write_leaves_no_partial_repository(bundle, tmp_path, monkeypatch):
+    import shutil
+
+    def broken_copy(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(shutil, "copy2", broken_copy)
+    with pytest.raises(OSError, match="disk full"):
+        write_repository(bundle, tmp_path / "repo")
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,303 @@
+"""The Predictor behind Triton: the frame handler (in this process), and a real Triton server (PyTriton's
+tritonserver) started by `usedge serve --triton` from the Triton venv, answered over HTTP and gRPC exactly as
+the in-process Predictor answers, refusing bad input with a clear error and serving on; and the repository's own
+Python-backend model run on the same tritonserver binary."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from usedge.errors import ConfigError, DataError
+from usedge.runtime.backends import available_backends
+
+needs_backend = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
+
+
+def _json(result) -> dict:
+    """A result's JSON without its timings (they differ from call to call)."""
+    out = json.loads(json.dumps(result.to_json(), default=lambda v: v.tolist() if hasattr(v, "tolist") else v.item()))
+    return _untimed(out)
+
+
+def _untimed(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "timings_ms"}
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    import usedge
+
+    if not available_backends():
+        pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")
+    with usedge.load() as p:
+        yield p
+
+
+# -- the handler, in this process --------------------------------------------------------------------------
+
+
+@needs_backend
+def test_handler_answers_what_the_predictor_answers(predictor):
+    from usedge.serve.triton import FrameHandler
+
+    rng = np.random.default_rng(1)
+    bgr, grey = rng.integers(0, 255, (2, 120, 160, 3), np.uint8), rng.integers(0, 255, (90, 70, 1), np.uint8)
+    handler = FrameHandler(predictor)
+    texts = handler.answer(bgr)
+    assert [_untimed(json.loads(t)) for t in texts] == [_json(predictor(f)) for f in bgr]
+    one = _untimed(json.loads(handler.answer(grey[None], np.array([[b"organ_cls, fetal_head"]], dtype=object))[0]))
+    assert sorted(one["tasks"]) == ["fetal_head", "organ_cls"] and one["width"] == 70 and one["height"] == 90
+    assert one == _json(predictor(grey[..., 0], tasks=["fetal_head", "organ_cls"]))
+
+
+@needs_backend
+def test_a_frame_above_max_side_is_analysed_downscaled_and_answered_in_its_own_pixels(predictor):
+    from usedge.serve.protocol import rescale_result
+    from usedge.serve.triton import FrameHandler
+
+    frame = np.random.default_rng(2).integers(0, 255, (1, 300, 400, 3), np.uint8)
+    got = _untimed(json.loads(FrameHandler(predictor, max_side=200).answer(frame)[0]))
+    small = predictor(__import__("cv2").resize(frame[0], (200, 150), interpolation=__import__("cv2").INTER_AREA))
+    assert got["width"] == 400 and got["analysed"] == {"width": 200, "height": 150}
+    assert got == json.loads(json.dumps(rescale_result(_json(small), 400, 300)))
+
+
+@needs_backend
+@pytest.mark.parametrize("frames, tasks, message", [
+    (np.zeros((1, 40, 40, 3), np.float32), None, "frame dtype is float32"),
+    (np.zeros((1, 40, 40, 2), np.uint8), None, "with 1 (grey), 3 (BGR) or 4 (BGRA) channels"),
+    (np.zeros((40, 40, 3), np.uint8), None, "expected [batch, height, width, channels]"),
+    (np.zeros((1, 1, 40, 3), np.uint8), None, "too small"),
+    (np.zeros((1, 40, 40, 3), np.uint8), np.array([[b"\xff\xfenot_a_task"]], dtype=object), "not in this model"),
+])
+def test_bad_requests_get_a_clear_error(predictor, frames, tasks, message):
+    from usedge.serve.triton import FrameHandler
+
+    with pytest.raises((DataError, ConfigError), match=re.escape(message)):
+        FrameHandler(predictor).answer(frames, tasks)
+
+
+@needs_backend
+def test_oversized_frames_and_a_bad_request_in_a_batch_are_named(predictor):
+    from usedge.serve.triton import FrameHandler
+
+    handler = FrameHandler(predictor, max_pixels=100 * 100)
+    good = np.zeros((1, 40, 40, 3), np.uint8)
+    with pytest.raises(DataError, match="above the 0 MP limit"):
+        handler.answer(np.zeros((1, 101, 100, 3), np.uint8))
+    with pytest.raises(DataError, match=r"request 2 of 3: frame dtype is int16") as err:
+        handler.answer_requests([(good, None), (good.astype(np.int16), None), (good, None)])
+    assert "resend them" in err.value.fix
+    assert len(handler.answer_requests([(good, None), (good, None)])) == 2        # and it still answers
+
+
+def test_environment_problem_names_what_is_missing():
+    from usedge.serve.triton import environment_problem
+
+    problem = environment_problem()
+    if int(np.__version__.split(".")[0]) >= 2:
+        assert "numpy" in problem and "own virtual environment" in problem
+    try:
+        import pytriton  # noqa: F401
+    except ImportError:
+        assert problem is not None
+
+
+def test_serve_triton_refuses_to_start_where_pytriton_cannot_run(monkeypatch):
+    from click.testing import CliRunner
+
+    import usedge.serve.triton as triton
+    from usedge.cli.main import cli
+
+    monkeypatch.setattr(triton, "environment_problem", lambda: "PyTriton is not installed: pip install 'usedge[triton]'.")
+    res = CliRunner().invoke(cli, ["serve", "--triton"])
+    assert res.exit_code != 0 and "cannot start Triton: PyTriton is not installed" in res.output
+
+
+# -- a real Triton server, from the Triton venv --------------------------------------------------------------
+
+
+def _triton_python() -> str:
+    path = os.environ.get("USEDGE_TRITON_PYTHON") or str(Path(__file__).resolve().parents[2] / ".venv-triton/bin/python")
+    if not Path(path).is_file():
+        pytest.skip("the Triton venv is missing: `make triton` (usedge[triton] pins numpy < 2, so it has its own venv; "
+                    "`make test` makes it)")
+    return path
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, model: str, timeout_s: float = 120.0) -> None:
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
+        try:
+            if client.is_server_ready() and client.is_model_ready(model):
+                return
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"Triton not ready within {timeout_s:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.stdout.read()
+
+
+def _close(a, b, path="") -> None:
+    """JSON results from two environments (numpy 1 / OpenCV 4.11 in the Triton venv, numpy 2 here): the same
+    structure, labels, classes and integers; floats within 1e-6 relative."""
+    assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def triton_server():
+    """`usedge serve --triton` on 127.0.0.1 and free ports, from the Triton venv."""
+    pytest.importorskip("tritonclient.http")
+    python = _triton_python()
+    http_port, grpc_port, metrics_port = _free_ports(3)
+    proc = subprocess.Popen([python, "-m", "usedge.cli.main", "serve", "--triton", "--http-port", str(http_port),
+                             "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port), "--max-side", "512"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_ready(f"127.0.0.1:{http_port}", proc, "usedge")
+        yield {"http": f"127.0.0.1:{http_port}", "grpc": f"127.0.0.1:{grpc_port}",
+               "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "proc": proc}
+    finally:
+        _stop(proc)
+
+
+def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = None, dtype: str = "UINT8") -> dict:
+    client = client_module.InferenceServerClient(url)
+    inputs = [client_module.InferInput("frame", list(frame.shape), dtype)]
+    inputs[0].set_data_from_numpy(frame)
+    if tasks is not None:
+        inputs.append(client_module.InferInput("tasks", [frame.shape[0], 1], "BYTES"))
+        inputs[1].set_data_from_numpy(np.array([[tasks]] * frame.shape[0], dtype=object))
+    out = client.infer("usedge", inputs, outputs=[client_module.InferRequestedOutput("result")])
+    return [_untimed(json.loads(t)) for t in out.as_numpy("result")[:, 0]]
+
+
+@needs_backend
+@pytest.mark.timeout(300)
+def test_triton_answers_over_http_and_grpc_as_the_predictor_does(triton_server, predictor):
+    import tritonclient.grpc as grpc
+    import tritonclient.http as http
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 255, (2, 240, 320, 3), np.uint8)
+    want = [_json(predictor(f)) for f in frames]
+    _close(_infer(http, triton_server["http"], frames), want)
+    _close(_infer(grpc, triton_server["grpc"], frames), want)
+    one = _infer(grpc, triton_server["grpc"], frames[:1, :, :, :1], tasks=b"cardiac_multi")[0]
+    _close(one, _json(predictor(frames[0, :, :, 0], tasks=["cardiac_multi"])))
+    big = rng.integers(0, 255, (1, 600, 800, 3), np.uint8)          # above --max-side 512: analysed at 512×384
+    answered = _infer(http, triton_server["http"], big)[0]
+    assert answered["width"] == 800 and answered["analysed"] == {"width": 512, "height": 384}
+    import urllib.request
+
+    metrics = urllib.request.urlopen(triton_server["metrics"], timeout=10).read().decode()
+    assert 'nv_inference_request_success{model="usedge",version="1"}' in metrics
+
+
+@needs_backend
+@pytest.mark.timeout(300)
+def test_bad_input_over_triton_gets_an_error_and_the_server_serves_on(triton_server):
+    import tritonclient.http as http
+    from tritonclient.utils import InferenceServerException
+
+    url, good = triton_server["http"], np.zeros((1, 64, 64, 3), np.uint8)
+    cases = [(np.zeros((1, 64, 64, 3), np.float32), None, "FP32", "expects 'UINT8'"),      # Triton's own check
+             (np.zeros((1, 64, 64, 2), np.uint8), None, "UINT8", "3 (BGR) or 4 (BGRA) channels"),
+             (np.zeros((1, 9000, 8000, 1), np.uint8), None, "UINT8", "MP limit"),
+             (good, b"\xff\xfe\x00garbage", "UINT8", "not in this model")]
+    for frame, tasks, dtype, message in cases:
+        with pytest.raises(InferenceServerException, match=re.escape(message)):
+            _infer(http, url, frame, tasks, dtype)
+        assert len(_infer(http, url, good)) == 1                      # and the next request is answered
+    assert triton_server["proc"].poll() is None
+
+
+@needs_backend
+@pytest.mark.timeout(300)
+def test_the_repositorys_python_model_runs_on_a_real_tritonserver(tmp_path, predictor):
+    """`usedge triton-repo` -> PyTriton's own tritonserver binary loads the pre/post model (the tensor models need
+    the onnxruntime / openvino backends, which that build does not ship) and answers like the Predictor."""
+    pytest.importorskip("tritonclient.http")
+    import tritonclient.http as http
+
+    python = _triton_python()
+    repo = tmp_path / "repo"
+    subprocess.run([python, "-m", "usedge.cli.main", "triton-repo", str(repo)], check=True, capture_output=True)
+    site = subprocess.run([python, "-c", "import pytriton, os; print(os.path.dirname(pytriton.__file__))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    server = tmp_path / "tritonserver"
+    shutil.copytree(Path(site) / "tritonserver", server, ignore=shutil.ignore_patterns("python_backend_stubs"))
+    version = subprocess.run([python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    shutil.copy(Path(site) / "tritonserver" / "python_backend_stubs" / version / "triton_python_backend_stub",
+                server / "backends" / "python")
+    libdir = subprocess.run([python, "-c", "from usedge.serve.triton import stub_library_dir as d; print(d() or '')"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    libs = [p for p in (libdir, str(Path(site).parent / "nvidia_pytriton.libs")) if p]
+    env = {**os.environ, "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}",
+           "LD_LIBRARY_PATH": os.pathsep.join(libs)}
+    http_port, grpc_port, metrics_port = _free_ports(3)
+    proc = subprocess.Popen([str(server / "bin" / "tritonserver"), "--model-repository", str(repo),
+                             "--backend-directory", str(server / "backends"), "--model-control-mode", "explicit",
+                             "--load-model", "usedge", "--http-address", "127.0.0.1", "--grpc-address", "127.0.0.1",
+                             "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+                             "--metrics-port", str(metrics_port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_ready(f"127.0.0.1:{http_port}", proc, "usedge")
+        frame = np.random.default_rng(6).integers(0, 255, (1, 200, 260, 3), np.uint8)
+        _close(_infer(http, f"127.0.0.1:{http_port}", frame)[0], _json(predictor(frame[0])))
+        from tritonclient.utils import InferenceServerException
+
+        with pytest.raises(InferenceServerException, match="channels"):
+            _infer(http, f"127.0.0.1:{http_port}", np.zeros((1, 20, 20, 2), np.uint8))
+    finally:
+        _stop(proc)

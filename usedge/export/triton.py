@@ -1,0 +1,300 @@
+"""A bundle as an NVIDIA Triton Inference Server model repository (``usedge triton-repo BUNDLE REPO``).
+
+One Triton model per precision × backend the bundle can run there, and one pre/post-processing model that takes
+raw frames and answers the Predictor's JSON::
+
+    REPO/
+      usedge/                      Python backend: UINT8 frame H×W×C in, JSON result out (the Predictor)
+        config.pbtxt
+        1/model.py
+        1/bundle/                  a copy of the bundle the Predictor opens
+      usedge_int8_onnxruntime/     platform onnxruntime_onnx: the bundle's named tensors in and out
+        config.pbtxt
+        1/model.onnx
+      usedge_int8_openvino/        backend openvino (reads the same ONNX file)
+      usedge_int8_tensorrt/        platform tensorrt_plan: only for engines already built in the bundle
+        1/model.plan
+
+Every ``config.pbtxt`` carries the bundle's exact input and output names, dtypes and dims,
+``max_batch_size`` / ``dynamic_batching`` from the target profile, an instance group for the target's device
+(CPU, GPU, GPU + DLA), and the bundle's tasks, classes and preprocessing as ``parameters``. The text is built
+here without Triton; :func:`validate_config` parses it against Triton's own ``ModelConfig`` protobuf (from
+``tritonclient``), field names, enums and types, and the tests run it on every generated file.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from usedge.errors import ConfigError, require
+
+#: numpy / bundle dtype names -> Triton's DataType enum
+TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8", "int32": "TYPE_INT32",
+                 "int64": "TYPE_INT64", "bool": "TYPE_BOOL", "bytes": "TYPE_STRING"}
+#: the pre/post model's tensors (also what ``usedge serve --triton`` binds)
+FRAME_INPUT, TASKS_INPUT, RESULT_OUTPUT = "frame", "tasks", "result"
+#: microseconds a request may wait for others to form a batch
+QUEUE_DELAY_US = 500
+
+
+class Enum(str):
+    """A protobuf enum value: written bare (TYPE_FP32), not quoted."""
+
+
+@dataclass(frozen=True)
+class TritonModel:
+    """One model folder of the repository: its config and the files of version 1 (name -> source path, or
+    text for generated files)."""
+
+    name: str
+    config: dict[str, Any]
+    files: Mapping[str, Path | str] = field(default_factory=dict)
+    note: str = ""
+
+    def config_text(self) -> str:
+        return to_pbtxt(self.config)
+
+
+def to_pbtxt(message: Mapping[str, Any], indent: int = 0) -> str:
+    """A dict as protobuf text format: scalars ``key: value``, dicts ``key { ... }``, lists of dicts as repeated
+    blocks, lists of scalars ``key: [a, b]``; :class:`Enum` values bare, strings quoted."""
+    pad, lines = "  " * indent, []
+    for key, value in message.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            lines += [f"{pad}{key} {{", to_pbtxt(value, indent + 1), f"{pad}}}"]
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) for v in value):
+            for item in value:
+                lines += [f"{pad}{key} {{", to_pbtxt(item, indent + 1), f"{pad}}}"]
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{pad}{key}: [{', '.join(_scalar(v) for v in value)}]")
+        else:
+            lines.append(f"{pad}{key}: {_scalar(value)}")
+    return "\n".join(line for line in lines if line)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Enum):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def validate_config(text: str, where: str = "config.pbtxt") -> Any:
+    """Parse ``text`` as Triton's ``inference.ModelConfig``; returns the message. Raises ConfigError naming
+    the problem (an unknown field, a bad enum, a wrong type)."""
+    require("tritonclient", "triton", "validating Triton model configs")
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    try:
+        return text_format.Parse(text, model_config_pb2.ModelConfig())
+    except text_format.ParseError as exc:
+        raise ConfigError(f"{where} is not a valid Triton model config: {exc}",
+                          fix="this is a usedge bug if usedge wrote the file; please report it.") from None
+
+
+# -- planning --------------------------------------------------------------------------------------------
+
+
+def _dims(shape: Sequence[Any], batched: bool) -> list[int]:
+    dims = list(shape[1:] if batched else shape)
+    return [int(d) if isinstance(d, int) else -1 for d in dims]
+
+
+def _batching(bundle, target) -> tuple[int, dict | None]:
+    """(max_batch_size, dynamic_batching) from the bundle's batch dim and the target profile."""
+    first = bundle.meta.input.shape[0]
+    if isinstance(first, int):                       # a fixed batch in the graph: Triton sees full shapes
+        return 0, None
+    batch = dict(getattr(target, "batch", None) or {"min": 1, "opt": 1, "max": 8})
+    top = max(1, int(batch.get("max", 1)))
+    if not getattr(target, "dynamic_batch", True) or top == 1:
+        return top, None
+    preferred = sorted({int(batch.get("opt", 1)), top} - {1}) or [top]
+    return top, {"preferred_batch_size": preferred, "max_queue_delay_microseconds": QUEUE_DELAY_US}
+
+
+def _instances(target, device: str) -> list[dict]:
+    """CPU runtimes get KIND_CPU; GPU ones KIND_GPU, with the DLA core as a secondary device when the target
+    uses one (Triton's TensorRT backend on Jetson)."""
+    if device == "cpu":
+        return [{"count": 1, "kind": Enum("KIND_CPU")}]
+    group: dict[str, Any] = {"count": 1, "kind": Enum("KIND_GPU")}
+    dla = getattr(target, "dla_core", None)
+    if device == "tensorrt" and dla is not None:
+        group["secondary_devices"] = [{"kind": Enum("KIND_NVDLA"), "device_id": int(dla)}]
+    return [group]
+
+
+def _parameters(bundle, precision: str | None = None) -> list[dict]:
+    meta = bundle.meta
+    values = {"usedge.tasks": [t.id for t in meta.tasks],
+              "usedge.classes": {t.id: list(t.classes) for t in meta.tasks if t.classes},
+              "usedge.points": {t.id: list(t.points) for t in meta.tasks if t.points},
+              "usedge.preprocess": meta.input.preprocess.to_dict(),
+              "usedge.outputs": {o.name: {"task": o.task, "field": o.field} for o in meta.outputs}}
+    if precision:
+        values["usedge.precision"] = precision
+    return [{"key": k, "value": {"string_value": v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))}}
+            for k, v in values.items()]
+
+
+def _tensor_model(bundle, target, name: str, precision: str, runtime: str, files: dict) -> TritonModel:
+    meta = bundle.meta
+    max_batch, dynamic = _batching(bundle, target)
+    batched = max_batch > 0
+    config: dict[str, Any] = {"name": name}
+    if runtime == "onnxruntime":
+        config["platform"] = "onnxruntime_onnx"
+    elif runtime == "openvino":
+        config["backend"] = "openvino"
+    else:
+        config["platform"] = "tensorrt_plan"
+    config["max_batch_size"] = max_batch
+    config["input"] = [{"name": meta.input.name, "data_type": Enum(TRITON_DTYPES[meta.input.dtype]),
+                        "dims": _dims(meta.input.shape, batched)}]
+    config["output"] = [{"name": o.name, "data_type": Enum("TYPE_FP32"), "dims": _dims(o.shape, batched)}
+                        for o in meta.outputs]
+    if dynamic:
+        config["dynamic_batching"] = dynamic
+    device = "cpu" if runtime == "openvino" or not _gpu_target(target) else runtime
+    config["instance_group"] = _instances(target, device)
+    if runtime == "openvino":
+        config["default_model_filename"] = "model.onnx"
+    config["parameters"] = _parameters(bundle, precision) + (
+        [{"key": "PERFORMANCE_HINT", "value": {"string_value": "LATENCY"}}] if runtime == "openvino" else [])
+    return TritonModel(name, config, files)
+
+
+def _gpu_target(target) -> bool:
+    return target is not None and "tensorrt" in getattr(target, "backends", ())
+
+
+def _predictor_model(bundle, target, name: str, precision: str) -> TritonModel:
+    max_batch, dynamic = _batching(bundle, target)
+    max_batch = max(max_batch, 1)
+    config: dict[str, Any] = {
+        "name": name, "backend": "python", "max_batch_size": max_batch,
+        "input": [{"name": FRAME_INPUT, "data_type": Enum("TYPE_UINT8"), "dims": [-1, -1, -1]},
+                  {"name": TASKS_INPUT, "data_type": Enum("TYPE_STRING"), "dims": [1], "optional": True}],
+        "output": [{"name": RESULT_OUTPUT, "data_type": Enum("TYPE_STRING"), "dims": [1]}],
+        "dynamic_batching": dynamic,
+        "instance_group": [{"count": 1, "kind": Enum("KIND_CPU")}],
+        "parameters": _parameters(bundle, precision) + [
+            {"key": "usedge.bundle", "value": {"string_value": "bundle"}},
+            {"key": "usedge.backend", "value": {"string_value": "auto"}}],
+    }
+    return TritonModel(name, config, {"model.py": PYTHON_MODEL, "bundle": bundle.path},
+                       note="Python backend: needs usedge[cpu] importable by Triton's Python (docs/triton.md)")
+
+
+def plan_repository(bundle, target=None, prefix: str = "usedge", predictor: bool = True) -> list[TritonModel]:
+    """The models :func:`write_repository` writes, without writing anything."""
+    from usedge.bundle.engines import ENGINE_DIR, list_engines
+
+    runtimes = [b for b in ("onnxruntime", "openvino") if target is None or b in target.backends] or \
+        ["onnxruntime"]
+    models = []
+    for precision in bundle.precisions:
+        onnx = bundle.model_path(precision)
+        for runtime in runtimes:
+            models.append(_tensor_model(bundle, target, f"{prefix}_{precision}_{runtime}", precision, runtime,
+                                        {"model.onnx": onnx}))
+    for engine, sidecar in list_engines(bundle.path / ENGINE_DIR):
+        precision = sidecar.key.precision
+        models.append(_tensor_model(bundle, target, f"{prefix}_{precision}_tensorrt", precision, "tensorrt",
+                                    {"model.plan": engine}))
+    if predictor:
+        best = "int8" if "int8" in bundle.precisions and bundle.meta.int8_gate_passed else bundle.precisions[0]
+        models.append(_predictor_model(bundle, target, prefix, best))
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two engines of the same precision in {bundle.path / ENGINE_DIR}: {names}.",
+                          fix="keep one engine per precision for the target before writing the repository.")
+    return models
+
+
+def write_repository(bundle, repo: str | Path, target=None, prefix: str = "usedge", predictor: bool = True,
+                     overwrite: bool = False) -> list[TritonModel]:
+    """Write the repository of :func:`plan_repository` into ``repo`` (built beside it, then renamed: a failed
+    write leaves no half repository)."""
+    repo = Path(repo)
+    if repo.exists() and any(repo.iterdir()) and not overwrite:
+        raise ConfigError(f"{repo} exists and is not empty.", fix="pass an empty or new folder, or --overwrite.")
+    models = plan_repository(bundle, target, prefix, predictor)
+    tmp = repo.with_name(f".{repo.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for model in models:
+            version = tmp / model.name / "1"
+            version.mkdir(parents=True)
+            (tmp / model.name / "config.pbtxt").write_text(model.config_text() + "\n")
+            for name, source in model.files.items():
+                if isinstance(source, str):
+                    (version / name).write_text(source)
+                elif source.is_dir():
+                    shutil.copytree(source, version / name)
+                else:
+                    shutil.copy2(source, version / name)
+        if repo.exists():
+            shutil.rmtree(repo)
+        tmp.rename(repo)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return models
+
+
+#: The pre/post model's ``model.py``: the Predictor behind Triton's Python backend (usedge.serve.triton).
+PYTHON_MODEL = '''"""usedge pre/post-processing model for Triton's Python backend: raw frames in, the Predictor's JSON out.
+Written by `usedge triton-repo`; needs usedge[cpu] importable by the Python that Triton's stub runs."""
+import json
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        import usedge
+        from usedge.serve.triton import FrameHandler
+
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        here = Path(args["model_repository"]) / args["model_version"]
+        predictor = usedge.load(here / params.get("usedge.bundle", "bundle"),
+                                backend=params.get("usedge.backend", "auto"),
+                                precision=params.get("usedge.precision", "auto"))
+        self.handler = FrameHandler(predictor)
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            frames = pb_utils.get_input_tensor_by_name(request, "frame").as_numpy()
+            tasks = pb_utils.get_input_tensor_by_name(request, "tasks")
+            try:
+                texts = self.handler.answer(list(frames), None if tasks is None else tasks.as_numpy())
+                out = pb_utils.Tensor("result", np.array(texts, dtype=object).reshape(-1, 1))
+                responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
+            except Exception as exc:  # one bad request gets its own error; the others are answered
+                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc))))
+        return responses
+
+    def finalize(self):
+        self.handler.close()
+'''
+
+
+__all__ = ["FRAME_INPUT", "RESULT_OUTPUT", "TASKS_INPUT", "TRITON_DTYPES", "TritonModel", "plan_repository",
+           "to_pbtxt", "validate_config", "write_repository"]

@@ -1,0 +1,234 @@
+"""The Predictor behind NVIDIA Triton Inference Server.
+
+* :class:`FrameHandler`: raw frames (+ an optional task list) -> the Predictor's JSON, one text per frame, with the
+  same bounds as ``usedge serve`` (frames above ``max_side`` are analysed downscaled and answered in their own
+  pixels). Used by ``usedge serve --triton`` and by the Python-backend model ``usedge triton-repo`` writes.
+* :func:`serve_triton`: a real Triton server (NVIDIA PyTriton's ``tritonserver``) started in-process, serving
+  the model ``usedge`` over KServe v2 HTTP and gRPC with dynamic batching and Triton's Prometheus metrics.
+* :func:`environment_problem`: why PyTriton cannot run here, or None.
+
+Tensors (the same names in the repository's ``usedge`` model): ``frame`` UINT8 [batch, H, W, C] (C = 1 grey,
+3 BGR, 4 BGRA), optional ``tasks`` BYTES [batch, 1] ("fetal_head,organ_cls"; empty: the model's tasks),
+``result`` BYTES [batch, 1]: the JSON of ``FrameResult.to_json()``. docs/triton.md.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import sysconfig
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from usedge.errors import ConfigError, DataError
+from usedge.export.triton import FRAME_INPUT, RESULT_OUTPUT, TASKS_INPUT, QUEUE_DELAY_US
+from usedge.runtime.predictor import MAX_FRAME_PIXELS
+from usedge.serve.protocol import MAX_SIDE, _jsonable, fit_side, rescale_result
+
+log = logging.getLogger("usedge")
+
+MODEL_NAME = "usedge"
+
+
+class FrameHandler:
+    """Frames in Triton's layout -> JSON texts; thread-safe (one Predictor call at a time)."""
+
+    def __init__(self, predictor, max_side: int | None = MAX_SIDE, max_pixels: int = MAX_FRAME_PIXELS) -> None:
+        self.predictor = predictor
+        self.max_side = max_side
+        self.max_pixels = max_pixels
+        self._lock = threading.Lock()
+
+    def answer(self, frames: Sequence[np.ndarray] | np.ndarray, tasks: Any = None) -> list[bytes]:
+        """One request: every frame's JSON, in order."""
+        return self.answer_requests([(frames, tasks)])[0]
+
+    def answer_requests(self, requests: Sequence[tuple[Any, Any]]) -> list[list[bytes]]:
+        """Several requests, run as one Predictor batch per task selection. Raises DataError / ConfigError
+        naming each bad request (and nothing is answered: PyTriton reports errors per model call)."""
+        checked, problems = [], []
+        for i, (frames, tasks) in enumerate(requests):
+            try:
+                checked.append((self._frames(frames), self._tasks(tasks)))
+            except (DataError, ConfigError) as exc:
+                problems.append((i, exc))
+        if problems:
+            raise _combined(problems, len(requests))
+        out: list[list[bytes]] = [[] for _ in requests]
+        groups: dict[tuple[str, ...] | None, list[int]] = {}
+        for i, (_, tasks) in enumerate(checked):
+            groups.setdefault(tasks, []).append(i)
+        for tasks, members in groups.items():
+            items = [(i, sent) for i in members for sent in checked[i][0]]
+            images = [fit_side(image, self.max_side) for _, image in items]
+            with self._lock:
+                results = self.predictor.predict_batch(images, tasks=tasks)
+            for (i, sent), image, result in zip(items, images, results):
+                out[i].append(self._text(result, sent, image))
+        return out
+
+    def _frames(self, frames: Any) -> list[np.ndarray]:
+        arr = np.asarray(frames)
+        if arr.dtype != np.uint8:
+            raise DataError(f"frame dtype is {arr.dtype}: the model takes UINT8 pixels.",
+                            fix="send uint8 frames (16-bit: scale to 8 bits first).")
+        if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+            raise DataError(f"frame shape {list(arr.shape)}: expected [batch, height, width, channels] with 1 (grey), "
+                            "3 (BGR) or 4 (BGRA) channels.", fix="send H×W grey frames as H×W×1.")
+        h, w = arr.shape[1:3]
+        if h < 2 or w < 2:
+            raise DataError(f"frame is {w}×{h} pixels: too small.", fix="send the whole frame (at least 2×2).")
+        if h * w > self.max_pixels:
+            raise DataError(f"frame is {w}×{h} = {h * w / 1e6:.0f} MP, above the {self.max_pixels / 1e6:.0f} MP "
+                            "limit.", fix="downscale the frame or crop it to the scan region first.")
+        return [a[..., 0] if a.shape[-1] == 1 else a for a in arr]
+
+    def _tasks(self, tasks: Any) -> tuple[str, ...] | None:
+        if tasks is None:
+            return None
+        values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                  for v in np.asarray(tasks, dtype=object).ravel()]
+        names = sorted({t.strip() for v in values for t in v.split(",") if t.strip()})
+        return self.predictor.select(names) if names else None
+
+    @staticmethod
+    def _text(result, sent: np.ndarray, analysed: np.ndarray) -> bytes:
+        payload = result.to_json()
+        if analysed.shape[:2] != sent.shape[:2]:
+            payload = rescale_result(payload, sent.shape[1], sent.shape[0])
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
+
+    def close(self) -> None:
+        self.predictor.close()
+
+
+def _combined(problems: list[tuple[int, Exception]], total: int) -> DataError:
+    if total == 1:
+        exc = problems[0][1]
+        return DataError(getattr(exc, "message", str(exc)), fix=getattr(exc, "fix", None))
+    text = "; ".join(f"request {i + 1} of {total}: {getattr(e, 'message', e)}" for i, e in problems)
+    return DataError(text, fix="fix the named requests; requests batched with them were not run (resend them).")
+
+
+# -- the environment PyTriton needs ---------------------------------------------------------------------
+
+
+def environment_problem() -> str | None:
+    """Why ``usedge serve --triton`` cannot run here (architecture, Python, glibc, numpy, the wheel), or None."""
+    machine = platform.machine()
+    if sys.platform != "linux" or machine not in ("x86_64", "aarch64"):
+        return f"PyTriton's tritonserver runs on Linux x86-64 and aarch64 only (this is {sys.platform} {machine})."
+    if not (3, 8) <= sys.version_info[:2] <= (3, 13):
+        return f"PyTriton ships Python-backend stubs for Python 3.8-3.13 (this is {platform.python_version()})."
+    libc, version = platform.libc_ver()
+    if libc == "glibc" and version and tuple(int(p) for p in version.split(".")[:2]) < (2, 35):
+        return f"PyTriton's tritonserver needs glibc >= 2.35 (Ubuntu 22.04+, Debian 12+); this system has {version}."
+    if int(np.__version__.split(".")[0]) >= 2:
+        return (f"PyTriton 0.7's Python backend passes tensors through the numpy 1 C API; this environment has "
+                f"numpy {np.__version__} (frames arrive as zeros). Install usedge[triton] into its own virtual "
+                "environment (`make triton` makes .venv-triton), where pip resolves numpy < 2.")
+    try:
+        import pytriton  # noqa: F401
+    except ImportError:
+        return "PyTriton is not installed: pip install 'usedge[triton]' (in its own virtual environment)."
+    if stub_library_dir() is None and not _system_libpython_matches():
+        return (f"Triton's Python-backend stub loads libpython{_ver()}.so.1.0, and this Python "
+                f"({sys.executable}, {platform.python_version()}) has no shared library: use a Python built with "
+                "--enable-shared (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared) or Debian's python3 for the venv.")
+    return None
+
+
+def _ver() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def stub_library_dir() -> str | None:
+    """The folder holding this interpreter's own ``libpythonX.Y.so.1.0``, or None.
+
+    Triton's Python-backend stub (a separate process) links ``libpythonX.Y.so.1.0`` by name; found in the system
+    folder first, it is Debian's 3.11.2 under pyenv's 3.11.7, whose stdlib then fails inside the stub
+    (``'_thread.RLock' object has no attribute '_recursion_count'``). Putting this interpreter's LIBDIR first
+    on ``LD_LIBRARY_PATH`` makes the stub load the matching library."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return None
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir and (Path(libdir) / f"libpython{_ver()}.so.1.0").is_file():
+        return str(libdir)
+    return None
+
+
+def _system_libpython_matches() -> bool:
+    """A static interpreter whose version the system libpython has exactly (e.g. Debian's python3)."""
+    import ctypes.util
+
+    return ctypes.util.find_library(f"python{_ver()}") is not None and sys.executable.startswith("/usr/bin")
+
+
+# -- the server ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TritonServeConfig:
+    """Where and how ``usedge serve --triton`` listens; 127.0.0.1 unless told otherwise."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    max_batch: int = 8
+    queue_delay_us: int = QUEUE_DELAY_US
+    max_side: int | None = MAX_SIDE
+    verbose: bool = False
+
+
+def serve_triton(predictor, config: TritonServeConfig | None = None,
+                 on_ready: Callable[[TritonServeConfig, Path | None], None] | None = None) -> None:
+    """Serve ``predictor`` as the Triton model ``usedge`` until SIGINT / SIGTERM. Raises ConfigError when the
+    environment cannot run PyTriton (see :func:`environment_problem`)."""
+    config = config or TritonServeConfig()
+    problem = environment_problem()
+    if problem:
+        raise ConfigError(f"cannot start Triton: {problem}", fix="docs/triton.md, 'Where it runs'.")
+    libdir = stub_library_dir()
+    if libdir:
+        os.environ["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH")) if p)
+    if not config.verbose:
+        logging.getLogger("pytriton").setLevel(logging.WARNING)
+    from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+    from pytriton.triton import Triton, TritonConfig
+
+    handler = FrameHandler(predictor, max_side=config.max_side)
+
+    def infer(requests):
+        texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT)) for r in requests])
+        return [{RESULT_OUTPUT: np.array(t, dtype=object).reshape(-1, 1)} for t in texts]
+
+    # Triton logs every INFO line to stdout: to a file unless --verbose (its path is in the ready message)
+    log_file = None if config.verbose else Path(tempfile.mkdtemp(prefix="usedge-triton-")) / "tritonserver.log"
+    triton_config = TritonConfig(http_address=config.host, http_port=config.http_port, grpc_address=config.host,
+                                 grpc_port=config.grpc_port, metrics_address=config.host,
+                                 metrics_port=config.metrics_port, allow_gpu_metrics=False,
+                                 log_verbose=1 if config.verbose else 0, log_file=log_file)
+    batcher = DynamicBatcher(max_queue_delay_microseconds=config.queue_delay_us)
+    with Triton(config=triton_config) as triton:
+        triton.bind(model_name=MODEL_NAME, infer_func=infer,
+                    inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
+                            Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True)],
+                    outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
+                    config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
+        triton.run()
+        if on_ready:
+            on_ready(config, log_file)
+        triton.serve()
+
+
+__all__ = ["FrameHandler", "MODEL_NAME", "TritonServeConfig", "environment_problem", "serve_triton",
+           "stub_library_dir"]
