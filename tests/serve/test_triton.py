@@ -252,6 +252,7 @@ def test_bad_input_over_triton_gets_an_error_and_the_server_serves_on(triton_ser
     cases = [(np.zeros((1, 64, 64, 3), np.float32), None, "FP32", "expects 'UINT8'"),      # Triton's own check
              (np.zeros((1, 64, 64, 2), np.uint8), None, "UINT8", "3 (BGR) or 4 (BGRA) channels"),
              (np.zeros((1, 9000, 8000, 1), np.uint8), None, "UINT8", "MP limit"),
+             (np.array([[b"\x89PNG garbage"]], dtype=object), None, "BYTES", "expects 'UINT8'"),  # bytes as frame
              (good, b"\xff\xfe\x00garbage", "UINT8", "not in this model")]
     for frame, tasks, dtype, message in cases:
         with pytest.raises(InferenceServerException, match=re.escape(message)):
@@ -301,3 +302,17 @@ def test_the_repositorys_python_model_runs_on_a_real_tritonserver(tmp_path, pred
             _infer(http, f"127.0.0.1:{http_port}", np.zeros((1, 20, 20, 2), np.uint8))
     finally:
         _stop(proc)
+
+
+def test_a_busy_port_is_refused_at_once():
+    from usedge.serve.triton import TritonServeConfig, _check_ports
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free = _free_ports(2)
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port} \\(--grpc-port\\)"):
+            _check_ports(TritonServeConfig(http_port=free[0], grpc_port=port, metrics_port=free[1]))
+    with pytest.raises(ConfigError, match="must differ"):
+        _check_ports(TritonServeConfig(http_port=free[0], grpc_port=free[0], metrics_port=free[1]))

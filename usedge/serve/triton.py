@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import socket
 import sys
 import sysconfig
 import tempfile
@@ -189,6 +190,20 @@ class TritonServeConfig:
     verbose: bool = False
 
 
+def _check_ports(config: TritonServeConfig) -> None:
+    """Refuse at once a port that is taken (Triton would otherwise fail its start after a minute's timeout)."""
+    for flag, port in (("--http-port", config.http_port), ("--grpc-port", config.grpc_port),
+                       ("--metrics-port", config.metrics_port)):
+        with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET) as s:
+            try:
+                s.bind((config.host, port))
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {config.host}:{port} ({flag}): {exc.strerror}.",
+                                  fix=f"pick a free port with {flag}, or stop what uses it.") from None
+    if len({config.http_port, config.grpc_port, config.metrics_port}) < 3:
+        raise ConfigError("--http-port, --grpc-port and --metrics-port must differ.", fix="give three ports.")
+
+
 def serve_triton(predictor, config: TritonServeConfig | None = None,
                  on_ready: Callable[[TritonServeConfig, Path | None], None] | None = None) -> None:
     """Serve ``predictor`` as the Triton model ``usedge`` until SIGINT / SIGTERM. Raises ConfigError when the
@@ -197,6 +212,7 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
     problem = environment_problem()
     if problem:
         raise ConfigError(f"cannot start Triton: {problem}", fix="docs/triton.md, 'Where it runs'.")
+    _check_ports(config)
     libdir = stub_library_dir()
     if libdir:
         os.environ["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH")) if p)
@@ -224,7 +240,11 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
                             Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True)],
                     outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
                     config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
-        triton.run()
+        try:
+            triton.run()
+        except Exception as exc:  # noqa: BLE001 - PyTriton raises its own and client-library errors
+            raise ConfigError(f"Triton did not start: {type(exc).__name__}: {str(exc)[:300]}",
+                              fix=f"see Triton's log ({log_file or 'above'}); run with usedge --verbose for more.") from None
         if on_ready:
             on_ready(config, log_file)
         triton.serve()
