@@ -121,3 +121,51 @@ def test_a_failed_write_leaves_no_partial_repository(bundle, tmp_path, monkeypat
     with pytest.raises(OSError, match="disk full"):
         write_repository(bundle, tmp_path / "repo")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_python_model_batches_requests_and_isolates_a_bad_one(bundle_dir, tmp_path, monkeypatch):
+    """The repository's model.py against a stand-in for Triton's ``triton_python_backend_utils``: three requests
+    in one execute(), the middle one bad: the other two are answered (like the Predictor), only it gets an error."""
+    import sys
+    import types
+
+    import numpy as np
+
+    import usedge
+
+    class Tensor:
+        def __init__(self, name, array):
+            self.name, self.array = name, array
+
+        def as_numpy(self):
+            return self.array
+
+    class Response:
+        def __init__(self, output_tensors, error=None):
+            self.output_tensors, self.error = output_tensors, error
+
+    pb = types.SimpleNamespace(Tensor=Tensor, InferenceResponse=Response, TritonError=lambda m: m,
+                               get_input_tensor_by_name=lambda r, n: r.get(n))
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", pb)
+    repo = tmp_path / "repo"
+    write_repository(__import__("usedge.bundle", fromlist=["load_bundle"]).load_bundle(bundle_dir), repo)
+    namespace: dict = {}
+    exec(compile((repo / "usedge" / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
+    model = namespace["TritonPythonModel"]()
+    config = validate_config((repo / "usedge" / "config.pbtxt").read_text())
+    from google.protobuf.json_format import MessageToDict
+
+    model.initialize({"model_config": json.dumps(MessageToDict(config, preserving_proto_field_name=True)),
+                      "model_repository": str(repo / "usedge"), "model_version": "1"})
+    rng = np.random.default_rng(7)
+    good = rng.integers(0, 255, (1, 80, 100, 3), np.uint8)
+    requests = [{"frame": Tensor("frame", good)}, {"frame": Tensor("frame", good[..., :2])},
+                {"frame": Tensor("frame", good), "tasks": Tensor("tasks", np.array([[b"organ_cls"]], dtype=object))}]
+    first, bad, third = model.execute(requests)
+    assert bad.error and "channels" in bad.error and not bad.output_tensors
+    with usedge.load(bundle_dir) as predictor:
+        want = json.loads(json.dumps(predictor(good[0]).to_json(), default=lambda v: v.tolist()))
+    got = json.loads(first.output_tensors[0].array[0, 0])
+    assert got.keys() == want.keys() and got["tasks"] == want["tasks"]
+    assert list(json.loads(third.output_tensors[0].array[0, 0])["tasks"]) == ["organ_cls"]
+    model.finalize()

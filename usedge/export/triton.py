@@ -279,17 +279,25 @@ class TritonPythonModel:
         self.handler = FrameHandler(predictor)
 
     def execute(self, requests):
-        responses = []
+        inputs = []
         for request in requests:
-            frames = pb_utils.get_input_tensor_by_name(request, "frame").as_numpy()
             tasks = pb_utils.get_input_tensor_by_name(request, "tasks")
-            try:
-                texts = self.handler.answer(list(frames), None if tasks is None else tasks.as_numpy())
-                out = pb_utils.Tensor("result", np.array(texts, dtype=object).reshape(-1, 1))
-                responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-            except Exception as exc:  # one bad request gets its own error; the others are answered
-                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc))))
-        return responses
+            inputs.append((pb_utils.get_input_tensor_by_name(request, "frame").as_numpy(),
+                           None if tasks is None else tasks.as_numpy()))
+        try:            # every request in one Predictor batch per task selection
+            answers = self.handler.answer_requests(inputs)
+        except Exception:  # a bad request among them: answer each on its own, so only it gets the error
+            answers = []
+            for frames, tasks in inputs:
+                try:
+                    answers.append(self.handler.answer(frames, tasks))
+                except Exception as exc:
+                    answers.append(exc)
+        return [pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(a)))
+                if isinstance(a, Exception) else
+                pb_utils.InferenceResponse(output_tensors=[
+                    pb_utils.Tensor("result", np.array(a, dtype=object).reshape(-1, 1))])
+                for a in answers]
 
     def finalize(self):
         self.handler.close()
