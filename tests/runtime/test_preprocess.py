@@ -96,3 +96,26 @@ def test_predictor_decodes_with_its_bundles_declared_spec():
                       (PreprocessSpec(size=32), segmentation_map(np.ascontiguousarray(logits), 110, 90, "logits"))]:
         mask = Predictor(Fixed(), pre, ["fetal_head"]).predict(frame)["fetal_head"].mask
         np.testing.assert_array_equal(mask, want)
+
+
+def test_resize_square_gives_opencvs_uint8_pixels_exactly():
+    """The float32 route for non-integer area downscales equals cv2.resize on uint8, pixel for pixel, whatever
+    the ratio (non-integer, integer, one side enlarging), grey or BGR."""
+    import cv2
+
+    from usedge.data.preprocess import resize_square
+    from usedge.data.transforms import resize_interpolation
+
+    rng = np.random.default_rng(11)
+    shapes = [(400, 512), (384, 512), (256, 256), (129, 700), (100, 300), (131, 131), (640, 480), (257, 1000)]
+    shapes += [tuple(int(v) for v in rng.integers(128, 900, 2)) for _ in range(40)]
+    for i, (h, w) in enumerate(shapes):
+        img = rng.integers(0, 256, (h, w, 3) if i % 2 else (h, w), np.uint8)
+        for size in (128, 256):
+            interp = resize_interpolation("area", h, w, size)
+            want = cv2.resize(img, (size, size), interpolation=interp)
+            got = resize_square(img, size, interp)
+            assert got.dtype == np.uint8 and np.array_equal(got, want), (h, w, size)
+    view = rng.integers(0, 256, (480, 640, 3), np.uint8)[40:440, 64:576]       # a scan-region crop (a view)
+    assert np.array_equal(resize_square(view, 128, cv2.INTER_AREA),
+                          cv2.resize(view, (128, 128), interpolation=cv2.INTER_AREA))
