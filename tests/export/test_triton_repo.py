@@ -169,3 +169,16 @@ def test_the_python_model_batches_requests_and_isolates_a_bad_one(bundle_dir, tm
     assert got.keys() == want.keys() and got["tasks"] == want["tasks"]
     assert list(json.loads(third.output_tensors[0].array[0, 0])["tasks"]) == ["organ_cls"]
     model.finalize()
+
+
+def test_export_writes_the_repository_after_the_bundle(bundle_dir, tmp_path, monkeypatch):
+    import usedge.export.pipeline as pipeline
+    from usedge.cli.main import cli
+
+    ran = []
+    monkeypatch.setattr(pipeline, "run_export", lambda cfg: ran.append(cfg.out))   # the bundle is already there
+    repo = tmp_path / "repo"
+    res = CliRunner().invoke(cli, ["export", "--out", str(bundle_dir), "--triton", str(repo), "--fp32-only"])
+    assert res.exit_code == 0, res.output
+    assert ran == [str(bundle_dir)]
+    assert (repo / "usedge_fp32_openvino" / "config.pbtxt").is_file() and (repo / "usedge" / "1" / "model.py").is_file()

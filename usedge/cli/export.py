@@ -39,8 +39,10 @@ import click
               help="PTQ activation range estimation (NNCF); docs/export.md has the measured comparison.")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
+@click.option("--triton", "triton_repo", type=click.Path(file_okay=False), default=None,
+              help="Also write the bundle as a Triton model repository here (as `usedge triton-repo`; docs/triton.md).")
 def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, hard_drop,
-           hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out) -> None:
+           hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out, triton_repo) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.quantize.gate import GateConfig
@@ -56,6 +58,10 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
         report = Path(out) / "report.md"
         if report.is_file():
             click.echo(report.read_text())
+    if triton_repo:
+        from usedge.cli.serve import triton_repo as write_repo
+
+        click.get_current_context().invoke(write_repo, repo=triton_repo, bundle=out, target=target, overwrite=True)
 
 
 @click.command()
