@@ -60,6 +60,20 @@ def test_handler_answers_what_the_predictor_answers(predictor):
 
 
 @needs_backend
+def test_tasks_are_chosen_per_frame_in_the_order_given(predictor):
+    from usedge.serve.triton import FrameHandler
+
+    frames = np.random.default_rng(3).integers(0, 255, (3, 60, 80, 3), np.uint8)
+    rows = np.array([[b"organ_cls,fetal_head"], [b"cardiac_multi"], [b""]], dtype=object)
+    answers = [json.loads(t) for t in FrameHandler(predictor).answer(frames, rows)]
+    assert [list(a["tasks"]) for a in answers[:2]] == [["organ_cls", "fetal_head"], ["cardiac_multi"]]
+    assert len(answers[2]["tasks"]) == len(predictor.model_tasks)                  # an empty row: every task
+    assert _untimed(answers[1]) == _json(predictor(frames[1], tasks=["cardiac_multi"]))
+    with pytest.raises(DataError, match="2 task lists for 3 frames"):
+        FrameHandler(predictor).answer(frames, rows[:2])
+
+
+@needs_backend
 def test_a_frame_above_max_side_is_analysed_downscaled_and_answered_in_its_own_pixels(predictor):
     from usedge.serve.protocol import rescale_result
     from usedge.serve.triton import FrameHandler
@@ -92,7 +106,7 @@ def test_oversized_frames_and_a_bad_request_in_a_batch_are_named(predictor):
 
     handler = FrameHandler(predictor, max_pixels=100 * 100)
     good = np.zeros((1, 40, 40, 3), np.uint8)
-    with pytest.raises(DataError, match="above the 0 MP limit"):
+    with pytest.raises(DataError, match="above the 0.01 MP limit"):
         handler.answer(np.zeros((1, 101, 100, 3), np.uint8))
     with pytest.raises(DataError, match=r"request 2 of 3: frame dtype is int16") as err:
         handler.answer_requests([(good, None), (good.astype(np.int16), None), (good, None)])
@@ -206,7 +220,9 @@ def triton_server():
         yield {"http": f"127.0.0.1:{http_port}", "grpc": f"127.0.0.1:{grpc_port}",
                "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "proc": proc}
     finally:
-        _stop(proc)
+        output = _stop(proc)
+    # SIGTERM is a requested stop: exit status 0, said, and no tritonserver left behind
+    assert proc.returncode == 0 and "stopped" in output, output[-2000:]
 
 
 def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = None, dtype: str = "UINT8") -> dict:

@@ -40,7 +40,8 @@ import click
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
 @click.option("--triton", "triton_repo", type=click.Path(file_okay=False), default=None,
-              help="Also write the bundle as a Triton model repository here (as `usedge triton-repo`; docs/triton.md).")
+              help="Also write the bundle as a Triton model repository here (as `usedge triton-repo`: a repository "
+                   "usedge wrote earlier is replaced, any other non-empty folder refused; docs/triton.md).")
 def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, hard_drop,
            hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out, triton_repo) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""

@@ -74,8 +74,6 @@ def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_m
 
 
 def _serve_triton(bundle, backend: str, precision: str, config) -> None:
-    import signal
-
     import usedge
     from usedge.errors import ConfigError
     from usedge.serve.triton import environment_problem, serve_triton
@@ -87,7 +85,6 @@ def _serve_triton(bundle, backend: str, precision: str, config) -> None:
         click.secho(f"warning: binding {config.host}: Triton has no access token here; frames travel unencrypted "
                     "(docs/triton.md).", fg="yellow", err=True)
     predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     def ready(c, log_file) -> None:
         click.echo(f"serving {predictor!r} as Triton model 'usedge': http://{c.host}:{c.http_port}/v2/models/usedge, "
@@ -95,8 +92,7 @@ def _serve_triton(bundle, backend: str, precision: str, config) -> None:
                    + (f"; Triton's log: {log_file}" if log_file else ""), err=True)
 
     try:
-        serve_triton(predictor, config, on_ready=ready)
-    except KeyboardInterrupt:
+        serve_triton(predictor, config, on_ready=ready)     # returns after Ctrl-C / SIGTERM, raises on a failure
         click.echo("stopped", err=True)
     finally:
         predictor.close()
@@ -109,7 +105,7 @@ def _serve_triton(bundle, backend: str, precision: str, config) -> None:
 @click.option("--target", default=None, help="Target profile name or YAML path (batch, devices; default: cpu).")
 @click.option("--prefix", default="usedge", show_default=True, help="Model name prefix.")
 @click.option("--no-predictor", is_flag=True, help="Only the tensor models (no Python pre/post model).")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty REPO.")
+@click.option("--overwrite", is_flag=True, help="Replace a repository usedge wrote earlier (other folders are refused).")
 def triton_repo(repo, bundle, target, prefix, no_predictor, overwrite) -> None:
     """Write a bundle as a Triton model repository in REPO: one model per
     precision × backend (onnxruntime_onnx, openvino, tensorrt_plan for built engines) and the pre/post model
@@ -117,17 +113,17 @@ def triton_repo(repo, bundle, target, prefix, no_predictor, overwrite) -> None:
     tritonclient is installed. docs/triton.md."""
     from usedge.bundle import load_bundle
     from usedge.export.targets import load_target
-    from usedge.export.triton import validate_config, write_repository
+    from usedge.export.triton import plan_repository, validate_config, write_repository
 
     b = load_bundle(bundle or str(default_bundle()))
     profile = load_target(target or "cpu")
+    checked = _validate_all(plan_repository(b, profile, prefix, not no_predictor), validate_config)  # before writing
     models = write_repository(b, repo, profile, prefix=prefix, predictor=not no_predictor, overwrite=overwrite)
-    checked = _validate_all(models, validate_config)
     for m in models:
         kind = m.config.get("platform") or m.config.get("backend")
         click.echo(f"{repo}/{m.name}: {kind}, max_batch_size {m.config['max_batch_size']}"
                    + (f" ({m.note})" if m.note else ""))
-    status = "checked against Triton's ModelConfig" if checked else "NOT checked (pip install tritonclient)"
+    status = "checked against Triton's ModelConfig" if checked else "NOT checked (pip install 'tritonclient[grpc]')"
     click.echo(f"{len(models)} models; configs {status}", err=True)
 
 

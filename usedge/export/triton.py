@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from usedge.errors import ConfigError, require
+from usedge.errors import ConfigError, DependencyError, require
 
 #: numpy / bundle dtype names -> Triton's DataType enum
 TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8", "int32": "TYPE_INT32",
@@ -85,16 +85,25 @@ def _scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
+    return '"' + "".join(_ESCAPES.get(ch) or (f"\\{ord(ch):03o}" if ord(ch) < 32 or ord(ch) == 127 else ch)
+                         for ch in str(value)) + '"'
+
+
+#: protobuf text-format escapes; other control characters are written as octal (Triton's C++ parser refuses
+#: them raw); UTF-8 text stays as it is
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def validate_config(text: str, where: str = "config.pbtxt") -> Any:
     """Parse ``text`` as Triton's ``inference.ModelConfig``; returns the message. Raises ConfigError naming
     the problem (an unknown field, a bad enum, a wrong type)."""
     require("tritonclient", "triton", "validating Triton model configs")
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+    try:
+        from google.protobuf import text_format
+        from tritonclient.grpc import model_config_pb2
+    except (ImportError, RuntimeError) as exc:     # tritonclient without its gRPC part raises RuntimeError
+        raise DependencyError(f"validating Triton model configs needs tritonclient's gRPC part ({exc}).",
+                              fix="pip install 'tritonclient[grpc]' (or usedge[triton]).") from None
 
     try:
         return text_format.Parse(text, model_config_pb2.ModelConfig())
@@ -125,15 +134,8 @@ def _batching(bundle, target) -> tuple[int, dict | None]:
 
 
 def _instances(target, device: str) -> list[dict]:
-    """CPU runtimes get KIND_CPU; GPU ones KIND_GPU, with the DLA core as a secondary device when the target
-    uses one (Triton's TensorRT backend on Jetson)."""
-    if device == "cpu":
-        return [{"count": 1, "kind": Enum("KIND_CPU")}]
-    group: dict[str, Any] = {"count": 1, "kind": Enum("KIND_GPU")}
-    dla = getattr(target, "dla_core", None)
-    if device == "tensorrt" and dla is not None:
-        group["secondary_devices"] = [{"kind": Enum("KIND_NVDLA"), "device_id": int(dla)}]
-    return [group]
+    """KIND_CPU for CPU runtimes and CPU targets, KIND_GPU for the ONNX Runtime model of a GPU target."""
+    return [{"count": 1, "kind": Enum("KIND_CPU" if device == "cpu" else "KIND_GPU")}]
 
 
 def _parameters(bundle, precision: str | None = None) -> list[dict]:
@@ -149,9 +151,12 @@ def _parameters(bundle, precision: str | None = None) -> list[dict]:
             for k, v in values.items()]
 
 
-def _tensor_model(bundle, target, name: str, precision: str, runtime: str, files: dict) -> TritonModel:
+def _tensor_model(bundle, target, name: str, precision: str, runtime: str, files: dict,
+                  engine_key=None) -> TritonModel:
+    """One tensor model; for a TensorRT plan (``engine_key``: its sidecar's key) the batch range and the DLA core
+    are the engine's own, and the device is always the GPU."""
     meta = bundle.meta
-    max_batch, dynamic = _batching(bundle, target)
+    max_batch, dynamic = _batching(bundle, target) if engine_key is None else _engine_batching(bundle, engine_key)
     batched = max_batch > 0
     config: dict[str, Any] = {"name": name}
     if runtime == "onnxruntime":
@@ -167,13 +172,34 @@ def _tensor_model(bundle, target, name: str, precision: str, runtime: str, files
                         for o in meta.outputs]
     if dynamic:
         config["dynamic_batching"] = dynamic
-    device = "cpu" if runtime == "openvino" or not _gpu_target(target) else runtime
-    config["instance_group"] = _instances(target, device)
+    if engine_key is not None:
+        config["instance_group"] = _engine_instances(engine_key)
+    else:
+        config["instance_group"] = _instances(target, "cpu" if runtime == "openvino" or not _gpu_target(target)
+                                              else "gpu")
     if runtime == "openvino":
         config["default_model_filename"] = "model.onnx"
     config["parameters"] = _parameters(bundle, precision) + (
         [{"key": "PERFORMANCE_HINT", "value": {"string_value": "LATENCY"}}] if runtime == "openvino" else [])
     return TritonModel(name, config, files)
+
+
+def _engine_batching(bundle, key) -> tuple[int, dict | None]:
+    """A TensorRT engine accepts exactly the batch range it was built with."""
+    if isinstance(bundle.meta.input.shape[0], int):
+        return 0, None
+    top = max(1, int(key.batch_max))
+    if top == 1:
+        return 1, None
+    preferred = sorted({int(key.batch_opt), top} - {1}) or [top]
+    return top, {"preferred_batch_size": preferred, "max_queue_delay_microseconds": QUEUE_DELAY_US}
+
+
+def _engine_instances(key) -> list[dict]:
+    group: dict[str, Any] = {"count": 1, "kind": Enum("KIND_GPU")}
+    if key.dla_core is not None:
+        group["secondary_devices"] = [{"kind": Enum("KIND_NVDLA"), "device_id": int(key.dla_core)}]
+    return [group]
 
 
 def _gpu_target(target) -> bool:
@@ -210,42 +236,48 @@ def plan_repository(bundle, target=None, prefix: str = "usedge", predictor: bool
         for runtime in runtimes:
             models.append(_tensor_model(bundle, target, f"{prefix}_{precision}_{runtime}", precision, runtime,
                                         {"model.onnx": onnx}))
-    for engine, sidecar in list_engines(bundle.path / ENGINE_DIR):
-        precision = sidecar.key.precision
-        models.append(_tensor_model(bundle, target, f"{prefix}_{precision}_tensorrt", precision, "tensorrt",
-                                    {"model.plan": engine}))
+    engines = list_engines(bundle.path / ENGINE_DIR)
+    for engine, sidecar in engines:
+        key = sidecar.key
+        twins = sum(1 for _, other in engines if other.key.precision == key.precision)
+        # engines of one precision for several GPUs / DLA cores: one model each, named by the engine's digest
+        name = f"{prefix}_{key.precision}_tensorrt" + (f"_{engine.stem[:8]}" if twins > 1 else "")
+        where = f"{key.gpu_name}" + (f", DLA core {key.dla_core}" if key.dla_core is not None else "")
+        models.append(replace(_tensor_model(bundle, target, name, key.precision, "tensorrt", {"model.plan": engine},
+                                            engine_key=key),
+                              note=f"TensorRT {key.trt_version} engine for {where}: runs only there"))
     if predictor:
-        best = "int8" if "int8" in bundle.precisions and bundle.meta.int8_gate_passed else bundle.precisions[0]
-        models.append(_predictor_model(bundle, target, prefix, best))
-    names = [m.name for m in models]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"two engines of the same precision in {bundle.path / ENGINE_DIR}: {names}.",
-                          fix="keep one engine per precision for the target before writing the repository.")
+        models.append(_predictor_model(bundle, target, prefix, "auto"))
     return models
+
+
+#: written at the root of every repository usedge writes: only such a folder is ever replaced
+MARKER = ".usedge-triton-repo.json"
 
 
 def write_repository(bundle, repo: str | Path, target=None, prefix: str = "usedge", predictor: bool = True,
                      overwrite: bool = False) -> list[TritonModel]:
-    """Write the repository of :func:`plan_repository` into ``repo`` (built beside it, then renamed: a failed
-    write leaves no half repository)."""
-    repo = Path(repo)
-    if repo.exists() and any(repo.iterdir()) and not overwrite:
-        raise ConfigError(f"{repo} exists and is not empty.", fix="pass an empty or new folder, or --overwrite.")
+    """Write the repository of :func:`plan_repository` into ``repo``: built beside it, then renamed (a failed
+    write leaves no half repository). A non-empty ``repo`` is replaced only with ``overwrite`` and only when usedge
+    wrote it (its marker file); any other folder is refused."""
+    repo = Path(repo).expanduser().resolve()
+    if repo.parent == repo or not repo.name:
+        raise ConfigError(f"{repo} cannot be a model repository.", fix="name a folder of its own, e.g. ./triton-repo.")
+    if repo.exists() and (not repo.is_dir() or any(repo.iterdir())):
+        if not (repo / MARKER).is_file():
+            raise ConfigError(f"{repo} exists, is not empty and was not written by usedge: it is left alone.",
+                              fix="pass a new or empty folder.")
+        if not overwrite:
+            raise ConfigError(f"{repo} holds a repository usedge wrote earlier.", fix="pass --overwrite to replace it.")
     models = plan_repository(bundle, target, prefix, predictor)
     tmp = repo.with_name(f".{repo.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         for model in models:
-            version = tmp / model.name / "1"
-            version.mkdir(parents=True)
-            (tmp / model.name / "config.pbtxt").write_text(model.config_text() + "\n")
-            for name, source in model.files.items():
-                if isinstance(source, str):
-                    (version / name).write_text(source)
-                elif source.is_dir():
-                    shutil.copytree(source, version / name)
-                else:
-                    shutil.copy2(source, version / name)
+            _write_model(tmp, model)
+        marker = {"bundle": str(Path(bundle.path).resolve()), "models": [m.name for m in models],
+                  "target": getattr(target, "name", None)}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         if repo.exists():
             shutil.rmtree(repo)
         tmp.rename(repo)
@@ -253,6 +285,19 @@ def write_repository(bundle, repo: str | Path, target=None, prefix: str = "usedg
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return models
+
+
+def _write_model(root: Path, model: TritonModel) -> None:
+    version = root / model.name / "1"
+    version.mkdir(parents=True)
+    (root / model.name / "config.pbtxt").write_text(model.config_text() + "\n", encoding="utf-8")
+    for name, source in model.files.items():
+        if isinstance(source, str):
+            (version / name).write_text(source, encoding="utf-8")
+        elif source.is_dir():
+            shutil.copytree(source, version / name)
+        else:
+            shutil.copy2(source, version / name)
 
 
 #: The pre/post model's ``model.py``: the Predictor behind Triton's Python backend (usedge.serve.triton).

@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import platform
+import shutil
+import signal
 import socket
 import sys
 import sysconfig
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from usedge.errors import ConfigError, DataError
+from usedge.errors import ConfigError, DataError, SourceError
 from usedge.export.triton import FRAME_INPUT, RESULT_OUTPUT, TASKS_INPUT, QUEUE_DELAY_US
 from usedge.runtime.predictor import MAX_FRAME_PIXELS
 from usedge.serve.protocol import MAX_SIDE, _jsonable, fit_side, rescale_result
@@ -53,28 +55,31 @@ class FrameHandler:
         return self.answer_requests([(frames, tasks)])[0]
 
     def answer_requests(self, requests: Sequence[tuple[Any, Any]]) -> list[list[bytes]]:
-        """Several requests, run as one Predictor batch per task selection. Raises DataError / ConfigError
-        naming each bad request (and nothing is answered: PyTriton reports errors per model call)."""
+        """Several requests, run as one Predictor batch per task selection. ``tasks`` has one row per frame (or one
+        row for all of them). Raises DataError / ConfigError naming each bad request (and nothing is answered:
+        PyTriton reports errors per model call)."""
         checked, problems = [], []
         for i, (frames, tasks) in enumerate(requests):
             try:
-                checked.append((self._frames(frames), self._tasks(tasks)))
+                images = self._frames(frames)
+                checked.append((images, self._tasks(tasks, len(images))))
             except (DataError, ConfigError) as exc:
                 problems.append((i, exc))
         if problems:
             raise _combined(problems, len(requests))
-        out: list[list[bytes]] = [[] for _ in requests]
-        groups: dict[tuple[str, ...] | None, list[int]] = {}
-        for i, (_, tasks) in enumerate(checked):
-            groups.setdefault(tasks, []).append(i)
-        for tasks, members in groups.items():
-            items = [(i, sent) for i in members for sent in checked[i][0]]
-            images = [fit_side(image, self.max_side) for _, image in items]
+        out: list[list[bytes | None]] = [[None] * len(images) for images, _ in checked]
+        groups: dict[tuple[str, ...] | None, list[tuple[int, int]]] = {}
+        for i, (images, selections) in enumerate(checked):
+            for j, selection in enumerate(selections):
+                groups.setdefault(selection, []).append((i, j))
+        for selection, places in groups.items():
+            sent = [checked[i][0][j] for i, j in places]
+            analysed = [fit_side(image, self.max_side) for image in sent]
             with self._lock:
-                results = self.predictor.predict_batch(images, tasks=tasks)
-            for (i, sent), image, result in zip(items, images, results):
-                out[i].append(self._text(result, sent, image))
-        return out
+                results = self.predictor.predict_batch(analysed, tasks=selection)
+            for (i, j), frame, image, result in zip(places, sent, analysed, results):
+                out[i][j] = self._text(result, frame, image)
+        return out  # type: ignore[return-value]  # every place was filled
 
     def _frames(self, frames: Any) -> list[np.ndarray]:
         arr = np.asarray(frames)
@@ -88,17 +93,23 @@ class FrameHandler:
         if h < 2 or w < 2:
             raise DataError(f"frame is {w}×{h} pixels: too small.", fix="send the whole frame (at least 2×2).")
         if h * w > self.max_pixels:
-            raise DataError(f"frame is {w}×{h} = {h * w / 1e6:.0f} MP, above the {self.max_pixels / 1e6:.0f} MP "
+            raise DataError(f"frame is {w}×{h} = {h * w / 1e6:.3g} MP, above the {self.max_pixels / 1e6:.3g} MP "
                             "limit.", fix="downscale the frame or crop it to the scan region first.")
         return [a[..., 0] if a.shape[-1] == 1 else a for a in arr]
 
-    def _tasks(self, tasks: Any) -> tuple[str, ...] | None:
+    def _tasks(self, tasks: Any, n: int) -> list[tuple[str, ...] | None]:
+        """One task selection per frame (in the order given, duplicates dropped; None: the model's tasks)."""
         if tasks is None:
-            return None
-        values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                  for v in np.asarray(tasks, dtype=object).ravel()]
-        names = sorted({t.strip() for v in values for t in v.split(",") if t.strip()})
-        return self.predictor.select(names) if names else None
+            return [None] * n
+        rows = np.asarray(tasks, dtype=object).reshape(-1) if np.ndim(tasks) else np.asarray([tasks], dtype=object)
+        if len(rows) not in (1, n):
+            raise DataError(f"{len(rows)} task lists for {n} frames.", fix="send one row of tasks per frame, or one.")
+        chosen = []
+        for value in rows:
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            names = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+            chosen.append(self.predictor.select(names) if names else None)
+        return chosen * n if len(rows) == 1 else chosen
 
     @staticmethod
     def _text(result, sent: np.ndarray, analysed: np.ndarray) -> bytes:
@@ -192,16 +203,22 @@ class TritonServeConfig:
 
 def _check_ports(config: TritonServeConfig) -> None:
     """Refuse at once a port that is taken (Triton would otherwise fail its start after a minute's timeout)."""
+    if len({config.http_port, config.grpc_port, config.metrics_port}) < 3:
+        raise ConfigError("--http-port, --grpc-port and --metrics-port must differ.", fix="give three ports.")
+    try:
+        family = socket.getaddrinfo(config.host, None)[0][0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve --host {config.host!r}: {exc.strerror}.",
+                          fix="use an address of this machine, e.g. 127.0.0.1.") from None
     for flag, port in (("--http-port", config.http_port), ("--grpc-port", config.grpc_port),
                        ("--metrics-port", config.metrics_port)):
-        with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET) as s:
+        with socket.socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as servers bind: TIME_WAIT is no conflict
             try:
                 s.bind((config.host, port))
             except OSError as exc:
                 raise ConfigError(f"cannot listen on {config.host}:{port} ({flag}): {exc.strerror}.",
                                   fix=f"pick a free port with {flag}, or stop what uses it.") from None
-    if len({config.http_port, config.grpc_port, config.metrics_port}) < 3:
-        raise ConfigError("--http-port, --grpc-port and --metrics-port must differ.", fix="give three ports.")
 
 
 def serve_triton(predictor, config: TritonServeConfig | None = None,
@@ -227,27 +244,63 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
         texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT)) for r in requests])
         return [{RESULT_OUTPUT: np.array(t, dtype=object).reshape(-1, 1)} for t in texts]
 
-    # Triton logs every INFO line to stdout: to a file unless --verbose (its path is in the ready message)
-    log_file = None if config.verbose else Path(tempfile.mkdtemp(prefix="usedge-triton-")) / "tritonserver.log"
+    # Triton logs every INFO line to stdout: to a file unless --verbose (its path is in the ready message; the
+    # folder is removed after a requested stop and kept when Triton stopped on its own)
+    log_dir = None if config.verbose else Path(tempfile.mkdtemp(prefix="usedge-triton-"))
+    log_file = log_dir / "tritonserver.log" if log_dir else None
     triton_config = TritonConfig(http_address=config.host, http_port=config.http_port, grpc_address=config.host,
                                  grpc_port=config.grpc_port, metrics_address=config.host,
                                  metrics_port=config.metrics_port, allow_gpu_metrics=False,
                                  log_verbose=1 if config.verbose else 0, log_file=log_file)
     batcher = DynamicBatcher(max_queue_delay_microseconds=config.queue_delay_us)
-    with Triton(config=triton_config) as triton:
-        triton.bind(model_name=MODEL_NAME, infer_func=infer,
-                    inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
-                            Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True)],
-                    outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
-                    config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
+    stop = _StopSignals()
+    with stop:
         try:
-            triton.run()
-        except Exception as exc:  # noqa: BLE001 - PyTriton raises its own and client-library errors
-            raise ConfigError(f"Triton did not start: {type(exc).__name__}: {str(exc)[:300]}",
-                              fix=f"see Triton's log ({log_file or 'above'}); run with usedge --verbose for more.") from None
-        if on_ready:
-            on_ready(config, log_file)
-        triton.serve()
+            with Triton(config=triton_config) as triton:
+                triton.bind(model_name=MODEL_NAME, infer_func=infer,
+                            inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
+                                    Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True)],
+                            outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
+                            config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
+                triton.run()
+                if on_ready:
+                    on_ready(config, log_file)
+                triton.serve()          # returns on SIGINT / SIGTERM, or when tritonserver or its proxy dies
+        except KeyboardInterrupt:
+            pass
+        except Exception as exc:  # noqa: BLE001 - PyTriton raises its own and its clients' errors
+            raise SourceError(f"Triton failed: {type(exc).__name__}: {str(exc)[:300]}",
+                              fix=f"see Triton's log ({log_file or 'above'}); usedge --verbose shows it live.") from None
+    if not stop.requested:
+        raise SourceError("Triton stopped on its own (tritonserver or PyTriton's proxy process ended).",
+                          fix=f"see Triton's log ({log_file or 'above'}).")
+    if log_dir:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+class _StopSignals:
+    """SIGINT / SIGTERM end the server (a KeyboardInterrupt in the main thread) and are remembered as requested,
+    so a return of ``serve()`` without one is reported as a failure. Handlers are restored on exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        else:
+            self.requested = True      # not the main thread: no signals here; a return means the caller stopped it
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 __all__ = ["FrameHandler", "MODEL_NAME", "TritonServeConfig", "environment_problem", "serve_triton",
