@@ -174,20 +174,22 @@ def test_the_python_model_batches_requests_and_isolates_a_bad_one(bundle_dir, tm
 
     model.initialize({"model_config": json.dumps(MessageToDict(config, preserving_proto_field_name=True)),
                       "model_repository": str(repo / "usedge"), "model_version": "1"})
-    rng = np.random.default_rng(7)
-    good = rng.integers(0, 255, (1, 80, 100, 3), np.uint8)
-    requests = [{"frame": Tensor("frame", good)}, {"frame": Tensor("frame", good[..., :2])},
-                {"frame": Tensor("frame", good), "tasks": Tensor("tasks", np.array([[b"organ_cls"]], dtype=object))}]
-    first, bad, third = model.execute(requests)
-    assert bad.error and "channels" in bad.error and not bad.output_tensors
-    with usedge.load(bundle_dir) as predictor:
-        want = json.loads(json.dumps(predictor(good[0]).to_json(), default=lambda v: v.tolist()))
-    got = json.loads(first.output_tensors[0].array[0, 0])
-    # the two good requests ran as one batch of 2: the same answers to float32 rounding
-    got.pop("timings_ms"), want.pop("timings_ms")
-    _similar(got, want)
-    assert list(json.loads(third.output_tensors[0].array[0, 0])["tasks"]) == ["organ_cls"]
-    model.finalize()
+    try:
+        rng = np.random.default_rng(7)
+        good = rng.integers(0, 255, (1, 80, 100, 3), np.uint8)
+        requests = [{"frame": Tensor("frame", good)}, {"frame": Tensor("frame", good[..., :2])},
+                    {"frame": Tensor("frame", good), "tasks": Tensor("tasks", np.array([[b"organ_cls"]], dtype=object))}]
+        first, bad, third = model.execute(requests)
+        assert bad.error and "channels" in bad.error and not bad.output_tensors
+        with usedge.load(bundle_dir) as predictor:
+            want = json.loads(json.dumps(predictor(good[0]).to_json(), default=lambda v: v.tolist()))
+        got = json.loads(first.output_tensors[0].array[0, 0])
+        # the two good requests ran as one batch of 2: the same answers to float32 rounding
+        got.pop("timings_ms"), want.pop("timings_ms")
+        _similar(got, want)
+        assert list(json.loads(third.output_tensors[0].array[0, 0])["tasks"]) == ["organ_cls"]
+    finally:
+        model.finalize()                        # the Predictor is closed even when an assertion fails
 
 
 def test_export_writes_the_repository_after_the_bundle(bundle_dir, tmp_path, monkeypatch):
