@@ -165,7 +165,7 @@ def main() -> None:
         port, = free_ports(1)
         proc = start_websocket(port)
         try:
-            row = run_row(lambda r: websocket_client(port, raw, args.fps, args.seconds, args.warmup, r),
+            row = run_row(lambda r, p=port: websocket_client(p, raw, args.fps, args.seconds, args.warmup, r),
                           args.clients, args)
         finally:
             proc.terminate()

@@ -7,9 +7,9 @@ Triton model ``usedge`` over HTTP or gRPC with ``tritonclient``, print each fram
     python examples/triton_client.py scan.dcm --protocol http --url 127.0.0.1:8000 --tasks cardiac_multi,organ_cls
 
 Any KServe v2 client does the same (C++, Java, Go, curl): input ``frame`` UINT8 [1, H, W, C] (C = 1 grey, 3 BGR,
-4 BGRA), optional ``tasks`` BYTES [1, 1] ("a,b"), output ``result`` BYTES [1, 1] holding the JSON of
-``FrameResult.to_json()`` in the frame's own pixels (docs/triton.md). The DICOM scan region is not sent: the
-frame is analysed whole, as it would be from a video grabber.
+4 BGRA), optional ``tasks`` BYTES [1, 1] ("a,b"), optional ``region`` INT32 [1, 4] (the scan region x0, y0, x1, y1;
+sent here from the DICOM's ultrasound regions, as `usedge stream` uses them), output ``result`` BYTES [1, 1]
+holding the JSON of ``FrameResult.to_json()`` in the frame's own pixels (docs/triton.md).
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--url", default=None, help="host:port (default 127.0.0.1:8001 for gRPC, :8000 for HTTP)")
     ap.add_argument("--tasks", default=None, help="comma list (default: every task of the model)")
     ap.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    ap.add_argument("--whole-frame", action="store_true", help="do not send the DICOM scan region")
     args = ap.parse_args()
     if args.protocol == "grpc":
         import tritonclient.grpc as tc
@@ -69,7 +70,11 @@ def main() -> int:
             inputs[0].set_data_from_numpy(image[None])
             if args.tasks:
                 inputs.append(tc.InferInput("tasks", [1, 1], "BYTES"))
-                inputs[1].set_data_from_numpy(np.array([[args.tasks.encode()]], dtype=object))
+                inputs[-1].set_data_from_numpy(np.array([[args.tasks.encode()]], dtype=object))
+            if frame.region is not None and not args.whole_frame:   # a DICOM's scan region: analysed cropped
+                r = frame.region
+                inputs.append(tc.InferInput("region", [1, 4], "INT32"))
+                inputs[-1].set_data_from_numpy(np.array([[r.x0, r.y0, r.x1, r.y1]], dtype=np.int32))
             t0 = time.perf_counter()
             out = client.infer("usedge", inputs, outputs=[tc.InferRequestedOutput("result")])
             ms = (time.perf_counter() - t0) * 1e3

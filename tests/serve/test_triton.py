@@ -74,6 +74,22 @@ def test_tasks_are_chosen_per_frame_in_the_order_given(predictor):
 
 
 @needs_backend
+def test_a_scan_region_is_cropped_as_the_predictor_crops_it(predictor):
+    from usedge.serve.triton import FrameHandler
+
+    frames = np.random.default_rng(4).integers(0, 255, (2, 120, 160, 3), np.uint8)
+    handler = FrameHandler(predictor)
+    got = [json.loads(t) for t in handler.answer(frames, None, np.array([[10, 20, 150, 110], [0, 0, 160, 120]]))]
+    assert _untimed(got[0]) == _json(predictor(frames[0], region=(10, 20, 150, 110)))
+    assert got[0]["region"] == [10, 20, 150, 110] and got[1]["region"] is None          # the whole frame: no crop
+    big = FrameHandler(predictor, max_side=80).answer(frames[:1], None, np.array([[10, 20, 150, 110]]))
+    assert json.loads(big[0])["region"] == [10, 20, 150, 110]          # analysed at 80×60, answered in sent pixels
+    for bad in (np.array([[0, 0, 170, 120]]), np.array([[5.0, 5, 50, 50]]), np.array([[1, 2, 3]])):
+        with pytest.raises(DataError, match="region"):
+            handler.answer(frames, None, bad)
+
+
+@needs_backend
 def test_a_frame_above_max_side_is_analysed_downscaled_and_answered_in_its_own_pixels(predictor):
     from usedge.serve.protocol import rescale_result
     from usedge.serve.triton import FrameHandler
@@ -225,13 +241,17 @@ def triton_server():
     assert proc.returncode == 0 and "stopped" in output, output[-2000:]
 
 
-def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = None, dtype: str = "UINT8") -> dict:
+def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = None, dtype: str = "UINT8",
+           region: tuple[int, int, int, int] | None = None) -> dict:
     client = client_module.InferenceServerClient(url)
     inputs = [client_module.InferInput("frame", list(frame.shape), dtype)]
     inputs[0].set_data_from_numpy(frame)
     if tasks is not None:
         inputs.append(client_module.InferInput("tasks", [frame.shape[0], 1], "BYTES"))
-        inputs[1].set_data_from_numpy(np.array([[tasks]] * frame.shape[0], dtype=object))
+        inputs[-1].set_data_from_numpy(np.array([[tasks]] * frame.shape[0], dtype=object))
+    if region is not None:
+        inputs.append(client_module.InferInput("region", [frame.shape[0], 4], "INT32"))
+        inputs[-1].set_data_from_numpy(np.array([region] * frame.shape[0], dtype=np.int32))
     out = client.infer("usedge", inputs, outputs=[client_module.InferRequestedOutput("result")])
     return [_untimed(json.loads(t)) for t in out.as_numpy("result")[:, 0]]
 
@@ -249,6 +269,8 @@ def test_triton_answers_over_http_and_grpc_as_the_predictor_does(triton_server, 
     _close(_infer(grpc, triton_server["grpc"], frames), want)
     one = _infer(grpc, triton_server["grpc"], frames[:1, :, :, :1], tasks=b"cardiac_multi")[0]
     _close(one, _json(predictor(frames[0, :, :, 0], tasks=["cardiac_multi"])))
+    cropped = _infer(http, triton_server["http"], frames[:1], region=(20, 10, 300, 230))[0]
+    _close(cropped, _json(predictor(frames[0], region=(20, 10, 300, 230))))
     big = rng.integers(0, 255, (1, 600, 800, 3), np.uint8)          # above --max-side 512: analysed at 512×384
     answered = _infer(http, triton_server["http"], big)[0]
     assert answered["width"] == 800 and answered["analysed"] == {"width": 512, "height": 384}

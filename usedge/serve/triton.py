@@ -9,7 +9,9 @@
 
 Tensors (the same names in the repository's ``usedge`` model): ``frame`` UINT8 [batch, H, W, C] (C = 1 grey,
 3 BGR, 4 BGRA), optional ``tasks`` BYTES [batch, 1] ("fetal_head,organ_cls"; empty: the model's tasks),
-``result`` BYTES [batch, 1]: the JSON of ``FrameResult.to_json()``. docs/triton.md.
+optional ``region`` INT32 [batch, 4] (the scan region x0, y0, x1, y1 in frame pixels: cropped, as
+``Predictor(frame, region=...)``), ``result`` BYTES [batch, 1]: the JSON of ``FrameResult.to_json()``.
+docs/triton.md.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from usedge.errors import ConfigError, DataError, SourceError
-from usedge.export.triton import FRAME_INPUT, RESULT_OUTPUT, TASKS_INPUT, QUEUE_DELAY_US
+from usedge.export.triton import FRAME_INPUT, QUEUE_DELAY_US, REGION_INPUT, RESULT_OUTPUT, TASKS_INPUT
 from usedge.runtime.predictor import MAX_FRAME_PIXELS
 from usedge.serve.protocol import MAX_SIDE, _jsonable, fit_side, rescale_result
 
@@ -50,36 +52,58 @@ class FrameHandler:
         self.max_pixels = max_pixels
         self._lock = threading.Lock()
 
-    def answer(self, frames: Sequence[np.ndarray] | np.ndarray, tasks: Any = None) -> list[bytes]:
+    def answer(self, frames: Sequence[np.ndarray] | np.ndarray, tasks: Any = None, regions: Any = None) -> list[bytes]:
         """One request: every frame's JSON, in order."""
-        return self.answer_requests([(frames, tasks)])[0]
+        return self.answer_requests([(frames, tasks, regions)])[0]
 
-    def answer_requests(self, requests: Sequence[tuple[Any, Any]]) -> list[list[bytes]]:
-        """Several requests, run as one Predictor batch per task selection. ``tasks`` has one row per frame (or one
-        row for all of them). Raises DataError / ConfigError naming each bad request (and nothing is answered:
-        PyTriton reports errors per model call)."""
+    def answer_requests(self, requests: Sequence[tuple[Any, ...]]) -> list[list[bytes]]:
+        """Several requests ``(frames, tasks[, regions])``, run as one Predictor batch per task selection.
+        ``tasks`` has one row per frame (or one row for all of them); ``regions`` one (x0, y0, x1, y1) scan region
+        per frame in its pixels (or one for all; absent: the whole frame). Raises DataError / ConfigError naming
+        each bad request (and nothing is answered: PyTriton reports errors per model call)."""
         checked, problems = [], []
-        for i, (frames, tasks) in enumerate(requests):
+        for i, (frames, tasks, *rest) in enumerate(requests):
             try:
                 images = self._frames(frames)
-                checked.append((images, self._tasks(tasks, len(images))))
+                checked.append((images, self._tasks(tasks, len(images)),
+                                self._regions(rest[0] if rest else None, images)))
             except (DataError, ConfigError) as exc:
                 problems.append((i, exc))
         if problems:
             raise _combined(problems, len(requests))
-        out: list[list[bytes | None]] = [[None] * len(images) for images, _ in checked]
+        out: list[list[bytes | None]] = [[None] * len(images) for images, _, _ in checked]
         groups: dict[tuple[str, ...] | None, list[tuple[int, int]]] = {}
-        for i, (images, selections) in enumerate(checked):
+        for i, (_, selections, _) in enumerate(checked):
             for j, selection in enumerate(selections):
                 groups.setdefault(selection, []).append((i, j))
         for selection, places in groups.items():
             sent = [checked[i][0][j] for i, j in places]
             analysed = [fit_side(image, self.max_side) for image in sent]
+            regions = [_scaled(checked[i][2][j], frame, image) for (i, j), frame, image in zip(places, sent, analysed)]
             with self._lock:
-                results = self.predictor.predict_batch(analysed, tasks=selection)
+                results = self.predictor.predict_batch(analysed, regions=regions, tasks=selection)
             for (i, j), frame, image, result in zip(places, sent, analysed, results):
                 out[i][j] = self._text(result, frame, image)
         return out  # type: ignore[return-value]  # every place was filled
+
+    @staticmethod
+    def _regions(regions: Any, images: list[np.ndarray]) -> list[tuple[int, int, int, int] | None]:
+        """One scan region per frame (x0, y0, x1, y1, x1/y1 exclusive, in the frame's pixels) or None."""
+        n = len(images)
+        if regions is None:
+            return [None] * n
+        arr = np.asarray(regions)
+        if arr.dtype.kind not in "iu" or arr.size == 0 or arr.size % 4 or len(arr.reshape(-1, 4)) not in (1, n):
+            raise DataError(f"region {arr.dtype} {list(arr.shape)}: expected one (x0, y0, x1, y1) of integers per "
+                            f"frame ({n} frames).", fix="send INT32 [batch, 4], x1/y1 exclusive, in frame pixels.")
+        rows = [tuple(int(v) for v in r) for r in arr.reshape(-1, 4)]
+        rows = rows * n if len(rows) == 1 else rows
+        for (x0, y0, x1, y1), image in zip(rows, images):
+            h, w = image.shape[:2]
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and x1 - x0 >= 2 and y1 - y0 >= 2):
+                raise DataError(f"region ({x0}, {y0}, {x1}, {y1}) is not inside the {w}×{h} frame.",
+                                fix="send x0 < x1 <= width and y0 < y1 <= height (x1/y1 exclusive).")
+        return rows
 
     def _frames(self, frames: Any) -> list[np.ndarray]:
         arr = np.asarray(frames)
@@ -120,6 +144,15 @@ class FrameHandler:
 
     def close(self) -> None:
         self.predictor.close()
+
+
+def _scaled(region, sent: np.ndarray, analysed: np.ndarray):
+    """A region in the sent frame's pixels, in the pixels of its downscaled copy."""
+    if region is None or analysed.shape[:2] == sent.shape[:2]:
+        return region
+    sx, sy = analysed.shape[1] / sent.shape[1], analysed.shape[0] / sent.shape[0]
+    x0, y0, x1, y1 = region
+    return (int(x0 * sx), int(y0 * sy), max(int(x0 * sx) + 2, round(x1 * sx)), max(int(y0 * sy) + 2, round(y1 * sy)))
 
 
 def _combined(problems: list[tuple[int, Exception]], total: int) -> DataError:
@@ -241,7 +274,8 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
     handler = FrameHandler(predictor, max_side=config.max_side)
 
     def infer(requests):
-        texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT)) for r in requests])
+        texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT), r.data.get(REGION_INPUT))
+                                         for r in requests])
         return [{RESULT_OUTPUT: np.array(t, dtype=object).reshape(-1, 1)} for t in texts]
 
     # Triton logs every INFO line to stdout: to a file unless --verbose (its path is in the ready message; the
@@ -259,7 +293,8 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
             with Triton(config=triton_config) as triton:
                 triton.bind(model_name=MODEL_NAME, infer_func=infer,
                             inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
-                                    Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True)],
+                                    Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True),
+                                    Tensor(name=REGION_INPUT, dtype=np.int32, shape=(4,), optional=True)],
                             outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
                             config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
                 triton.run()
