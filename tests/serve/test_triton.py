@@ -142,6 +142,24 @@ def test_environment_problem_names_what_is_missing():
         assert problem is not None
 
 
+def test_environment_problem_names_the_architecture_python_and_glibc(monkeypatch):
+    import platform
+    import sys
+    import types
+
+    import usedge.serve.triton as triton
+
+    monkeypatch.setattr(platform, "machine", lambda: "armv7l")
+    assert "x86-64 and aarch64 only" in triton.environment_problem()
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(triton, "sys", types.SimpleNamespace(platform="linux", version_info=(3, 14, 0),
+                                                            executable=sys.executable))
+    assert "Python 3.8-3.13" in triton.environment_problem()
+    monkeypatch.setattr(triton, "sys", sys)
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.31"))
+    assert "glibc >= 2.35" in triton.environment_problem() and "2.31" in triton.environment_problem()
+
+
 def test_serve_triton_refuses_to_start_where_pytriton_cannot_run(monkeypatch):
     from click.testing import CliRunner
 
