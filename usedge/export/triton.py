@@ -133,11 +133,6 @@ def _batching(bundle, target) -> tuple[int, dict | None]:
     return top, {"preferred_batch_size": preferred, "max_queue_delay_microseconds": QUEUE_DELAY_US}
 
 
-def _instances(target, device: str) -> list[dict]:
-    """KIND_CPU for CPU runtimes and CPU targets, KIND_GPU for the ONNX Runtime model of a GPU target."""
-    return [{"count": 1, "kind": Enum("KIND_CPU" if device == "cpu" else "KIND_GPU")}]
-
-
 def _parameters(bundle, precision: str | None = None) -> list[dict]:
     meta = bundle.meta
     values = {"usedge.tasks": [t.id for t in meta.tasks],
@@ -175,8 +170,9 @@ def _tensor_model(bundle, target, name: str, precision: str, runtime: str, files
     if engine_key is not None:
         config["instance_group"] = _engine_instances(engine_key)
     else:
-        config["instance_group"] = _instances(target, "cpu" if runtime == "openvino" or not _gpu_target(target)
-                                              else "gpu")
+        # OpenVINO and CPU targets on the CPU; ONNX Runtime of a GPU target on the GPU
+        on_gpu = runtime != "openvino" and _gpu_target(target)
+        config["instance_group"] = [{"count": 1, "kind": Enum("KIND_GPU" if on_gpu else "KIND_CPU")}]
     if runtime == "openvino":
         config["default_model_filename"] = "model.onnx"
     config["parameters"] = _parameters(bundle, precision) + (
