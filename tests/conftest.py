@@ -47,10 +47,9 @@ def tiny_dataset(tmp_path):
 TINY_BUNDLE_TASKS = "fetal_head,cardiac_multi,organ_cls,thyroid_nodule_det,FUGC"
 
 
-@pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory):
-    """A small fp32 bundle (5 tasks: one per kind plus a 4-class segmentation; 64² input) written by the real
-    export job; shared by the runtime and stream tests. Its phantom data set is at ``bundle_dir.parent / "data"``."""
+def export_tiny_bundle(root, tasks: str = TINY_BUNDLE_TASKS, images_per_task: int = 4, data_seed: int = 3, **export):
+    """A student-s of ``tasks`` at 64² (seeded random weights) exported by the real export job into
+    ``root/bundle``, its phantom data set in ``root/data``; ``export``: more ExportConfig fields."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from dataclasses import replace
@@ -58,17 +57,43 @@ def bundle_dir(tmp_path_factory):
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.models import build_model
+    from usedge.models.checkpoint import save_checkpoint
     from usedge.models.presets import resolve_config
     from usedge.runtime.backends import available_backends
-    from usedge.models.checkpoint import save_checkpoint
 
     if not available_backends():
         pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")
-    root = tmp_path_factory.mktemp("tiny-bundle")
-    config = replace(resolve_config("student-s", TINY_BUNDLE_TASKS), input_size=64)
+    config = replace(resolve_config("student-s", tasks), input_size=64)
     torch.manual_seed(0)
     ckpt = save_checkpoint(root / "ck", build_model(config).eval(), config)
-    generate_dataset(root / "data", per_task=4, seed=3, size=96, tasks=TINY_BUNDLE_TASKS.split(","), progress=False)
-    run_export(ExportConfig(model=str(ckpt), data=str(root / "data"), out=str(root / "bundle"), int8=False,
-                            latency_runs=2))
+    generate_dataset(root / "data", per_task=images_per_task, seed=data_seed, size=96, tasks=tasks.split(","), progress=False)
+    run_export(ExportConfig(model=str(ckpt), data=str(root / "data"), out=str(root / "bundle"), **export))
     return root / "bundle"
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory):
+    """A small fp32 bundle (5 tasks: one per kind plus a 4-class segmentation; 64² input) written by the real
+    export job; shared by the runtime and stream tests. Its phantom data set is at ``bundle_dir.parent / "data"``."""
+    return export_tiny_bundle(tmp_path_factory.mktemp("tiny-bundle"), int8=False, latency_runs=2)
+
+
+def openvino_without_vnni(model, x: np.ndarray, tmp_path, cap: str = "AVX2") -> dict:
+    """``model``'s outputs on ``x`` from OpenVINO in a child process with ``ONEDNN_MAX_CPU_ISA=cap``: oneDNN's
+    kernels for CPUs without VNNI (whose int8 dot products saturate), on any machine (usedge._cpu)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    src, dst = tmp_path / "ov_in.npz", tmp_path / "ov_out.npz"
+    np.savez(src, x=x)
+    code = ("import sys, numpy as np, openvino as ov\n"
+            "c = ov.Core().compile_model(sys.argv[1], 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})\n"
+            "r = c.create_infer_request().infer({0: np.load(sys.argv[2])['x']})\n"
+            "np.savez(sys.argv[3], **{o.get_any_name(): r[o] for o in c.outputs})\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(model), str(src), str(dst)], capture_output=True, text=True,
+                          env={**os.environ, "ONEDNN_MAX_CPU_ISA": cap}, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with np.load(dst) as z:
+        return {k: z[k] for k in z.files}

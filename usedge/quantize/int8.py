@@ -45,8 +45,11 @@ RANGE_ESTIMATORS = ("default", "minmax", "mean_minmax", "median_minmax", "mean_q
 
 
 def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ignored_patterns: Sequence[str] = (),
-                  fast_bias_correction: bool = True, range_estimator: str = "default"):
-    """NNCF PTQ of ``fp32`` with ``calibration`` (N×3×S×S); writes the signed-int8 Q/DQ graph to ``out``."""
+                  fast_bias_correction: bool = True, range_estimator: str = "default", weight_bits: int = 8):
+    """NNCF PTQ of ``fp32`` with ``calibration`` (N×3×S×S); writes the signed-int8 Q/DQ graph to ``out``.
+
+    ``weight_bits`` 7 quantizes every weight to [-64, 63] (NNCF's ``OverflowFix.ENABLE``: exact on CPUs
+    without VNNI, see usedge._cpu); 8 uses the full [-127, 127] (VNNI CPUs, GPUs)."""
     onnx = require("onnx", "train", "INT8 quantization")
     nncf = require("nncf", "train", "INT8 quantization")
     model = onnx.load(str(fp32))
@@ -55,16 +58,24 @@ def quantize_onnx(fp32: str | Path, calibration: np.ndarray, out: str | Path, ig
     kwargs = {"ignored_scope": scope} if scope else {}
     if range_estimator not in RANGE_ESTIMATORS:
         raise DataError(f"unknown range estimator {range_estimator!r}.", fix=f"use one of {', '.join(RANGE_ESTIMATORS)}")
+    if weight_bits not in (7, 8):
+        raise DataError(f"int8 weight bits {weight_bits!r}.", fix="use 7 (every x86 CPU) or 8 (VNNI CPUs, GPUs)")
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    advanced = {"overflow_fix": OverflowFix.ENABLE if weight_bits == 7 else OverflowFix.DISABLE}
     if range_estimator != "default":
-        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-        params = getattr(RangeEstimatorParametersSet, range_estimator.upper())
-        kwargs["advanced_parameters"] = AdvancedQuantizationParameters(activations_range_estimator_params=params)
+        advanced["activations_range_estimator_params"] = getattr(RangeEstimatorParametersSet, range_estimator.upper())
+    kwargs["advanced_parameters"] = AdvancedQuantizationParameters(**advanced)
     quantized = nncf.quantize(model, data, preset=nncf.QuantizationPreset.PERFORMANCE,
                               subset_size=len(calibration), fast_bias_correction=fast_bias_correction, **kwargs)
     quantized = to_signed_int8(quantized)
-    set_metadata(quantized, {p.key: p.value for p in model.metadata_props} | {"usedge.precision": "int8"})
+    if weight_bits == 7:
+        narrow_weights(quantized)   # NNCF's ONNX backend leaves depthwise / grouped convs at 8 bits
+    require_weight_bits(quantized, weight_bits)
+    set_metadata(quantized, {p.key: p.value for p in model.metadata_props}
+                 | {"usedge.precision": "int8", "usedge.int8_weight_bits": str(weight_bits)})
     check(quantized)
     atomic_write_bytes(Path(out), quantized.SerializeToString())
     return qdq_report(quantized)
@@ -114,6 +125,91 @@ def constants(model) -> dict[str, np.ndarray]:
     values.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
                    if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
     return values
+
+
+def weight_levels(model) -> dict[str, int]:
+    """The largest |integer| of each int8 weight, by the name of its DequantizeLinear: the weight is an int8
+    constant behind the DequantizeLinear (QAT, folded) or a float constant quantized by a QuantizeLinear with
+    constant scale and zero point (PTQ)."""
+    values = constants(model)
+    producers = {n.output[0]: n for n in model.graph.node}
+    out: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear":
+            continue
+        src = node.input[0]
+        if src in values and values[src].dtype == np.int8:
+            out[node.name] = int(np.abs(values[src].astype(np.int32)).max(initial=0))
+            continue
+        q = producers.get(src)
+        if q is not None and q.op_type == "QuantizeLinear" and all(i in values for i in q.input[:3]):
+            axis = next((a.i for a in q.attribute if a.name == "axis"), 1)
+            ints = quantize_linear(*(values[i] for i in q.input[:3]), axis)
+            out[node.name] = int(np.abs(ints.astype(np.int32)).max(initial=0))
+    return out
+
+
+def quantize_linear(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int) -> np.ndarray:
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point)."""
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * x.ndim
+        shape[axis] = scale.size
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    info = np.iinfo(zp.dtype)
+    return np.clip(np.rint(x / scale) + zp.astype(np.int32), info.min, info.max).astype(zp.dtype)
+
+
+#: the largest |integer weight| each weight range allows (7 bits: [-64, 63]; NNCF's half range can reach 64 by rounding)
+WEIGHT_LIMIT = {7: 64, 8: 127}
+
+
+def narrow_weights(model) -> int:
+    """Put every int8 weight beyond 7 bits on the 7-bit grid, in place; returns how many were changed.
+
+    NNCF's ``OverflowFix.ENABLE`` does this for Conv / ConvTranspose / MatMul but, in its ONNX backend, leaves
+    depthwise and grouped convolutions (whose CPU kernels are as exposed to saturation) at 8 bits, as int8
+    constants. Those get twice the step and half the integers (``rint(q / 2)``, |q| <= 64: the new grid is every
+    other point of the old one, so the weight moves by at most one old step); a float weight behind a
+    QuantizeLinear gets its scale × 127/63."""
+    from onnx import numpy_helper
+
+    values = constants(model)
+    producers = {n.output[0]: n for n in model.graph.node}
+    inits = {i.name: i for i in model.graph.initializer}
+    changed = 0
+    for dq in [n for n in model.graph.node if n.op_type == "DequantizeLinear"]:
+        src, q = dq.input[0], producers.get(dq.input[0])
+        if src in inits and values[src].dtype == np.int8 and dq.input[1] in values:
+            if np.abs(values[src].astype(np.int32)).max(initial=0) <= WEIGHT_LIMIT[7]:
+                continue
+            ints = np.rint(values[src].astype(np.float32) / 2).astype(np.int8)
+            inits[src].CopyFrom(numpy_helper.from_array(ints, src))
+            factor = np.float32(2)
+        elif q is not None and q.op_type == "QuantizeLinear" and all(i in values for i in q.input[:3]):
+            axis = next((a.i for a in q.attribute if a.name == "axis"), 1)
+            if np.abs(quantize_linear(*(values[i] for i in q.input[:3]), axis).astype(np.int32)).max() <= WEIGHT_LIMIT[7]:
+                continue
+            factor = np.float32(127 / 63)
+        else:
+            continue
+        scale = numpy_helper.from_array((values[dq.input[1]] * factor).astype(np.float32), f"{dq.input[1]}_w7_{changed}")
+        model.graph.initializer.append(scale)
+        dq.input[1] = scale.name
+        if q is not None and q.op_type == "QuantizeLinear":
+            q.input[1] = scale.name
+        changed += 1
+    return changed
+
+
+def require_weight_bits(model, bits: int) -> int:
+    """Raise unless every int8 weight fits ``bits`` (see WEIGHT_LIMIT); returns the largest |integer| found."""
+    levels = weight_levels(model)
+    worst = max(levels.values(), default=0)
+    over = sorted(k for k, v in levels.items() if v > WEIGHT_LIMIT[bits])
+    if over:
+        raise DataError(f"{len(over)} int8 weights exceed the {bits}-bit range (largest |w| {worst}, e.g. {over[:3]}).",
+                        fix="re-quantize with the target's int8_weight_bits (usedge export --target cpu).")
+    return worst
 
 
 def qdq_report(model_or_path) -> QDQReport:

@@ -48,7 +48,8 @@ class QATConfig:
     kd: float = 1.0                    # weight of the distillation term towards the float model
     gt: float = 1.0                    # weight of the label term
     phantom_size: int = 256
-    seed: int = 0
+    seed: int = 0                      # seeds torch, the batches and the loader workers: same inputs, same graph
+    weight_bits: int = 8               # 7 for targets whose CPUs may lack VNNI (Target.int8_weight_bits)
     workers: int = 1
     log_every: int = 50
     float_scopes: tuple[str, ...] = field(default_factory=tuple)   # NNCF ignored-scope regexes (torch names)
@@ -130,16 +131,42 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, 
 
 # --- 2. fake-quant insertion ----------------------------------------------------------------------------
 def insert_fake_quant(model: nn.Module, calibration: np.ndarray, float_scopes: Sequence[str] = (),
-                      batch: int = 8) -> nn.Module:
-    """NNCF quantizers placed and initialised on ``calibration`` (N×3×S×S); all of them signed int8."""
+                      batch: int = 8, weight_bits: int = 8) -> nn.Module:
+    """NNCF quantizers placed and initialised on ``calibration`` (N×3×S×S); all of them signed int8.
+    ``weight_bits`` 7: every weight quantizer trains on [-64, 63] (:func:`set_weight_bits`), the grid the
+    ``cpu`` target exports (exact on CPUs without VNNI, usedge._cpu)."""
     nncf = require("nncf", "train", "quantization-aware training")
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
     items = [torch.from_numpy(calibration[i:i + batch]) for i in range(0, len(calibration), batch)]
     data = nncf.Dataset(items)
     kwargs = {"ignored_scope": nncf.IgnoredScope(patterns=list(float_scopes), validate=False)} if float_scopes else {}
+    # no NNCF overflow fix here: it widens the initial range without restricting training to 7 bits
     quantized = nncf.quantize(model.eval(), data, preset=nncf.QuantizationPreset.PERFORMANCE,
-                              subset_size=len(items), fast_bias_correction=True, **kwargs)
+                              subset_size=len(items), fast_bias_correction=True,
+                              advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE),
+                              **kwargs)
     make_signed(quantized)
+    set_weight_bits(quantized, items[0][:1], weight_bits)
     return quantized
+
+
+def set_weight_bits(qmodel: nn.Module, example: torch.Tensor, bits: int) -> int:
+    """Weight quantizers on ``bits``: 8 leaves NNCF's [-127, 127]; 7 puts them on [-64, 63] over the same range
+    (twice the step; NNCF's half range, which exports as int8 Q/DQ with integers in [-64, 63] — its export
+    needs the full, not the narrow, 7-bit range). Returns how many changed."""
+    if bits not in (7, 8):
+        raise DataError(f"int8 weight bits {bits!r}.", fix="use 7 (every x86 CPU) or 8 (VNNI CPUs, GPUs)")
+    if bits == 8:
+        return 0
+    changed = 0
+    for quantizer, _ in weight_quantizers(qmodel, example):
+        if not quantizer._half_range:          # noqa: SLF001 - NNCF has no public setter
+            quantizer._half_range = True       # noqa: SLF001
+            quantizer._narrow_range = False    # noqa: SLF001
+            quantizer.set_levels()
+            changed += 1
+    return changed
 
 
 def quantizers(model: nn.Module) -> list[nn.Module]:
@@ -249,7 +276,8 @@ def qat_batches(config, data: str | Path | None, cfg: QATConfig):
     batch = max(1, cfg.batch_size // k) * k   # whole images per task, whatever the number of tasks
     sampler = MixedBatchSampler(sizes, TaskSampler(sizes, "uniform"), batch, k, cfg.steps, cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_mixed,
-                                         num_workers=cfg.workers, persistent_workers=False)
+                                         num_workers=cfg.workers, persistent_workers=False,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
     epoch = 0
     while True:
         sampler.set_epoch(epoch)
@@ -258,22 +286,45 @@ def qat_batches(config, data: str | Path | None, cfg: QATConfig):
 
 
 # --- 4. export ------------------------------------------------------------------------------------------
-def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool = True, opset: int = 17) -> None:
+def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool = True, opset: int = 17,
+               weight_bits: int = 8) -> None:
     """The fake-quant model as a Q/DQ ONNX graph (usedge output names and metadata, int8 weights)."""
     onnx = require("onnx", "train", "ONNX export")
     from nncf.torch.quantization.layers import QuantizerExportMode
 
     from usedge._io import atomic_write_bytes
     from usedge.models.onnx import torch_export, check, model_metadata, set_metadata
+    from usedge.quantize.int8 import require_weight_bits
 
     snap_weights(qmodel, torch.zeros(1, 3, config.input_size, config.input_size))
     for q in quantizers(qmodel):
         q.set_export_mode(QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS)
     proto = onnx.load_from_string(torch_export(qmodel, config.input_size, opset, dynamic_batch))
     fold_weight_quantizers(proto)
-    set_metadata(proto, {**model_metadata(qmodel, config), "usedge.precision": "int8", "usedge.qat": "nncf"})
+    require_weight_bits(proto, weight_bits)
+    set_metadata(proto, {**model_metadata(qmodel, config), "usedge.precision": "int8", "usedge.qat": "nncf",
+                         "usedge.int8_weight_bits": str(weight_bits)})
     check(proto)
     atomic_write_bytes(Path(path), proto.SerializeToString())
+
+
+def weight_quantizers(qmodel: nn.Module, example: torch.Tensor) -> list[tuple[nn.Module, nn.Parameter]]:
+    """(quantizer, the weight it quantizes) for every weight quantizer of an NNCF model."""
+    from nncf.torch.function_hook.hook_storage import decode_hook_name
+    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.model_graph_manager import get_const_node, get_module_by_name, split_const_name
+
+    graph = build_nncf_graph(qmodel, example)
+    found = []
+    for name, quantizer in get_hook_storage(qmodel).named_hooks():
+        hook_type, op_name, port = decode_hook_name(name)
+        const = get_const_node(graph.get_node_by_name(op_name), port, graph) if hook_type == "pre_hooks" else None
+        if const is None:
+            continue
+        module_name, attr = split_const_name(const.layer_attributes.name)
+        found.append((quantizer, getattr(get_module_by_name(module_name, qmodel), attr)))
+    return found
 
 
 @torch.no_grad()
@@ -284,23 +335,10 @@ def snap_weights(qmodel: nn.Module, example: torch.Tensor) -> int:
     precision of a half step the two pick neighbouring integers (measured: 2 of 216 weights of a 3-conv
     model, enough to move outputs by ~60 % of the int8 noise). On the grid both give the same integer, so the
     exported graph computes what the fake-quant model computed. Returns how many weights were snapped."""
-    from nncf.torch.function_hook.hook_storage import decode_hook_name
-    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
-    from nncf.torch.function_hook.wrapper import get_hook_storage
-    from nncf.torch.model_graph_manager import get_const_node, get_module_by_name, split_const_name
-
-    graph = build_nncf_graph(qmodel, example)
-    snapped = 0
-    for name, quantizer in get_hook_storage(qmodel).named_hooks():
-        hook_type, op_name, port = decode_hook_name(name)
-        const = get_const_node(graph.get_node_by_name(op_name), port, graph) if hook_type == "pre_hooks" else None
-        if const is None:
-            continue
-        module_name, attr = split_const_name(const.layer_attributes.name)
-        param = getattr(get_module_by_name(module_name, qmodel), attr)
+    pairs = weight_quantizers(qmodel, example)
+    for quantizer, param in pairs:
         param.data = quantizer.quantize(param.data, execute_traced_op_as_identity=False)
-        snapped += 1
-    return snapped
+    return len(pairs)
 
 
 def fold_weight_quantizers(proto) -> int:
@@ -308,7 +346,7 @@ def fold_weight_quantizers(proto) -> int:
     DequantizeLinear; returns how many were folded."""
     from onnx import numpy_helper
 
-    from usedge.quantize.int8 import constants
+    from usedge.quantize.int8 import constants, quantize_linear
 
     consts = constants(proto)
     folded, keep = 0, []
@@ -316,7 +354,7 @@ def fold_weight_quantizers(proto) -> int:
         if node.op_type == "QuantizeLinear" and all(i in consts for i in node.input):
             x, scale, zp = (consts[i] for i in node.input)
             axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            q = _quantize(x, scale, zp, axis)
+            q = quantize_linear(x, scale, zp, axis)
             proto.graph.initializer.append(numpy_helper.from_array(q, node.output[0]))
             folded += 1
         else:
@@ -325,16 +363,6 @@ def fold_weight_quantizers(proto) -> int:
     proto.graph.node.extend(keep)
     _drop_unused(proto)
     return folded
-
-
-def _quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int) -> np.ndarray:
-    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point)."""
-    if scale.ndim == 1 and scale.size > 1:
-        shape = [1] * x.ndim
-        shape[axis] = scale.size
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
-    info = np.iinfo(zp.dtype)
-    return np.clip(np.rint(x / scale) + zp.astype(np.int32), info.min, info.max).astype(zp.dtype)
 
 
 def _drop_unused(proto) -> None:
@@ -363,16 +391,19 @@ def run_qat(model: nn.Module, config, calibration: np.ndarray, out: str | Path, 
             cfg: QATConfig = QATConfig(), log: Callable[[str], None] = print) -> QATResult:
     """Fold, insert fake-quant, fine-tune against the float model, export the Q/DQ graph to ``out``."""
     t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
     example = torch.from_numpy(calibration[: min(8, len(calibration))])
     reference, n_folded = fold_batchnorm(model, example)
-    qmodel = insert_fake_quant(copy.deepcopy(reference), calibration, HEAD_ARITHMETIC + tuple(cfg.float_scopes))
+    qmodel = insert_fake_quant(copy.deepcopy(reference), calibration, HEAD_ARITHMETIC + tuple(cfg.float_scopes),
+                               weight_bits=cfg.weight_bits)
     n_q = len(quantizers(qmodel))
-    log(f"QAT: {n_folded} BatchNorms folded, {n_q} quantizers (signed int8), {cfg.steps} steps of "
+    log(f"QAT: {n_folded} BatchNorms folded, {n_q} quantizers (signed int8, {cfg.weight_bits}-bit weights), "
+        f"{cfg.steps} steps of "
         f"{cfg.batch_size} images ({'online phantom' if data is None else data})")
     losses = finetune(qmodel, reference, qat_batches(config, data, cfg), cfg,
                       on_step=lambda s, v: log(f"QAT step {s}/{cfg.steps}: loss {v:.4f}")
                       if s % cfg.log_every == 0 or s == cfg.steps else None)
-    export_qdq(qmodel, config, out)
+    export_qdq(qmodel, config, out, weight_bits=cfg.weight_bits)
     head = float(np.mean(losses[: cfg.log_every])) if losses else math.nan
     tail = float(np.mean(losses[-cfg.log_every:])) if losses else math.nan
     return QATResult(str(out), n_q, n_folded, cfg.steps, head, tail, round(time.perf_counter() - t0, 1))

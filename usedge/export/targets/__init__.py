@@ -27,6 +27,9 @@ class Target:
     workspace_mb: int | None = None
     dla_core: int | None = None
     builder_optimization_level: int | None = None
+    #: int8 weight range: 7 ([-64, 63]) is exact on every x86 CPU (no VNNI: the u8 x s8 pair sum of
+    #: vpmaddubsw saturates int16 with 8-bit weights; usedge._cpu); 8 for VNNI-only CPUs and GPUs
+    int8_weight_bits: int = 8
 
 
 def target_names() -> list[str]:
@@ -60,6 +63,9 @@ def _parse(raw: object, where: str) -> Target:
         raise ConfigError(f"target {where}: unknown backend(s) {bad}.", fix=f"use some of: {', '.join(backend_names())}")
     if raw.get("precision", "int8") not in ("int8", "fp16", "fp32"):
         raise ConfigError(f"target {where}: precision {raw['precision']!r}.", fix="use int8, fp16 or fp32.")
+    if raw.get("int8_weight_bits", 8) not in (7, 8):
+        raise ConfigError(f"target {where}: int8_weight_bits {raw['int8_weight_bits']!r}.",
+                          fix="use 7 (exact on CPUs without VNNI) or 8 (VNNI CPUs, GPUs).")
     b = raw.get("batch", {})
     if not (isinstance(b, dict) and 1 <= b.get("min", 1) <= b.get("opt", 1) <= b.get("max", 1)):
         raise ConfigError(f"target {where}: batch needs 1 <= min <= opt <= max, got {b}.", fix="edit the profile.")

@@ -1,0 +1,36 @@
+"""usedge._cpu: the instruction set the int8 kernels use, with oneDNN's ONEDNN_MAX_CPU_ISA cap applied."""
+import pytest
+
+import usedge._cpu as cpu
+
+
+@pytest.mark.parametrize("flags,isa,vnni", [
+    ({"sse4_1", "avx2", "avx512f", "avx512_vnni"}, "avx512_vnni", True),
+    ({"sse4_1", "avx2", "avx_vnni"}, "avx_vnni", True),
+    ({"sse4_1", "avx2", "avx512f"}, "avx512", False),     # AVX-512 without VNNI saturates too
+    ({"sse4_1", "avx2"}, "avx2", False),                  # the AMD EPYC of the issue
+    ({"sse4_1"}, "sse4", False),
+])
+def test_native_isa_and_vnni_from_cpuinfo_flags(monkeypatch, flags, isa, vnni):
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: ("test CPU", flags))
+    cpu._isa.cache_clear()
+    try:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        got = cpu.cpu_isa()
+        assert (got.isa, got.vnni, got.cap) == (isa, vnni, None) and got.label == isa
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+        capped = cpu.cpu_isa()
+        assert not capped.vnni and capped.native == isa
+        assert capped.isa == ("sse4" if isa == "sse4" else "avx2")
+        assert (capped.cap is not None) == (isa != capped.isa) and "emulated" in capped.label or capped.cap is None
+        assert cpu.isa_for("onnxruntime") == got        # MLAS ignores the oneDNN cap
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+        assert cpu.cpu_isa().vnni == vnni               # a cap above the CPU changes nothing
+    finally:
+        cpu._isa.cache_clear()
+
+
+def test_this_machine_is_described():
+    here = cpu.native_isa()
+    assert here.isa in ("avx512_vnni", "avx_vnni", "avx512", "avx2", "sse4", "other")
+    assert here.to_dict()["label"] == here.label
