@@ -136,7 +136,18 @@ def _fake_bundle(int8: bool, passed: bool):
                            path="/nonexistent")
 
 
-def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
+@pytest.fixture
+def vnni_cpu(monkeypatch):
+    """This CPU as one with VNNI, whatever it is (choose() reads usedge._cpu)."""
+    import usedge._cpu as cpu
+
+    fake = cpu.CpuIsa("test CPU", "x86_64", "avx512_vnni", True, "avx512_vnni")
+    monkeypatch.setattr(cpu, "cpu_isa", lambda: fake)
+    monkeypatch.setattr(cpu, "isa_for", lambda backend: fake)
+    return fake
+
+
+def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime(vnni_cpu):
     if "openvino" in available_backends():
         assert choose(_fake_bundle(True, True)).precision == "int8"
         slow = _fake_bundle(True, True)
@@ -159,6 +170,10 @@ def test_choose_prefers_gated_int8_on_openvino_and_fp32_on_onnxruntime():
         assert choose(timed).precision == "fp32"
     with pytest.raises(ConfigError, match="auto or one of"):
         choose(_fake_bundle(False, False), backend="coreml")
+    with pytest.raises(ConfigError, match="only int8"):
+        only = _fake_bundle(True, True)
+        only.precisions = ["int8"]
+        choose(only, backend="openvino", refused={"openvino": "its int8 check fails"})
     with pytest.raises(ConfigError, match="precision"):
         choose(_fake_bundle(False, False), precision="int4")
 

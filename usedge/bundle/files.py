@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from usedge._io import swap_in_dir
-from usedge.bundle.metadata import METADATA, MODEL_FILES, SCHEMA_VERSION, BundleMetadata
+from usedge.bundle.metadata import INT8_CHECK_FILE, METADATA, MODEL_FILES, SCHEMA_VERSION, BundleMetadata
 from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import DataError
 MAX_ZIP_BYTES = 2 << 30          # uncompressed size a bundle zip may expand to (largest real bundles: ~100 MB)
@@ -70,7 +70,8 @@ def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata
 
 def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = ("int8",),
                 note: dict | None = None) -> Path:
-    """Copy the bundle at ``src`` to ``out`` with only ``precisions``' models (no torch/ weights, no parity inputs):
+    """Copy the bundle at ``src`` to ``out`` with only ``precisions``' models (no torch/ weights, no parity inputs;
+    the int8 check images stay with an int8 model):
     what a scanner or the packaged demo needs. Metadata (accuracy, gate, latency of the kept models) is kept;
     ``metadata["slim"]`` records what was dropped and ``note``."""
     bundle = load_bundle(src)
@@ -79,6 +80,8 @@ def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = 
         raise DataError(f"bundle {bundle.path} has no {', '.join(unknown) or 'precision'} model to keep.",
                         fix=f"keep some of: {', '.join(bundle.precisions)}")
     keep = {MODEL_FILES[p] for p in precisions} | {"README.md", "report.md"}
+    if "int8" in precisions:
+        keep.add(INT8_CHECK_FILE)   # so each machine can check the int8 graph (usedge.runtime.int8_check)
     files = {n: bundle.path / n for n in bundle.metadata["files"] if n in keep}
     dropped = sorted(n for n in bundle.metadata["files"] if n not in keep)
     meta = {k: v for k, v in bundle.metadata.items() if k not in ("files", "schema_version")}
@@ -174,6 +177,10 @@ class Bundle:
             raise DataError(f"bundle {self.path} has no {precision} model.",
                             fix=f"use one of: {', '.join(self.precisions)}")
         return self.path / MODEL_FILES[precision]
+
+    def file_sha256(self, name: str) -> str:
+        """The sha256 the metadata records for file ``name`` (checked on load); "" when it has none."""
+        return self.meta.files[name].sha256 if name in self.meta.files else ""
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:

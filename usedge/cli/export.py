@@ -89,15 +89,19 @@ def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None
 
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True))
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A labelled set: also run the paired fp32-vs-int8 gate on its held-out split, on this machine.")
+@click.option("--no-emulate", is_flag=True, help="On a VNNI CPU, skip the int8 check of OpenVINO without VNNI.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def verify(bundle, as_json) -> None:
-    """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor and per-task parity
-    on every backend installed here."""
+def verify(bundle, data, no_emulate, as_json) -> None:
+    """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor, the int8 check on
+    this machine (also for slim bundles), per-task parity on every backend installed here, and with --data the
+    paired INT8 gate run here."""
     from usedge.export.report import agreement_summary
     from usedge.runtime.verify import verify_bundle
     from usedge.runtime.parity import passes
 
-    result = verify_bundle(bundle)
+    result = verify_bundle(bundle, data=data, emulate=not no_emulate)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -108,6 +112,12 @@ def verify(bundle, as_json) -> None:
             for b, r in by.items():
                 click.echo(f"one frame, {p} on {b}: " + (f"ok ({r['tasks']} tasks, {r['ms']} ms)" if r["ok"]
                                                           else f"FAIL {r['error']}"))
+        if "int8_check" in result:
+            _echo_int8_check(result["int8_check"])
+        if "gate" in result:
+            g = result["gate"]
+            click.echo(f"int8 gate here ({g['backend']}, {g['data']}/{g['split']}): "
+                       + ("pass" if g["passed"] else f"FAIL {g['failing']}"))
         if "parity_skipped" in result:
             click.echo(f"parity: skipped ({result['parity_skipped']})")
         for p, by in result["parity"].items():
@@ -121,3 +131,19 @@ def verify(bundle, as_json) -> None:
                 click.echo(f"{p} on {b}: {'pass' if r['passed'] else 'FAIL ' + json.dumps(worst)}")
     if not result["passed"]:
         raise SystemExit(1)
+
+
+def _echo_int8_check(check: dict) -> None:
+    rows = [(f"on {b}", r) for b, r in check["backends"].items()]
+    if "emulated_avx2" in check:
+        rows.append((f"on openvino without VNNI (emulated, ONEDNN_MAX_CPU_ISA=AVX2; {check['weight_bits']}-bit weights"
+                     + ("" if check["weight_bits"] == 7 else ", informational") + ")", check["emulated_avx2"]))
+    for where, r in rows:
+        if r["passed"] is None:
+            click.echo(f"int8 check {where}: not run ({r.get('reason')})")
+            continue
+        label = r.get("machine", {}).get("label", "")
+        click.echo(f"int8 check {where}" + (f" [{label}]" if label and "emulated" not in where else "") + ": "
+                   + ("exact within tolerance" if r["passed"] else
+                      "WRONG on " + ", ".join(f"{t} ({r['tasks'][t]['metric']} {r['tasks'][t]['value']})"
+                                              for t in r["failing"])))

@@ -12,7 +12,6 @@ Steps, each reported on the console:
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import platform
@@ -79,6 +78,10 @@ def run_export(cfg: ExportConfig) -> dict:
             run.quantize()
         bundle = run.write()
     _log(f"bundle written: {bundle}")
+    check = run.meta.get("int8", {}).get("check", {})
+    if check and not check.get("passed", True):
+        raise GateFailed(f"the INT8 graph is not exact on this machine's runtimes (int8 check in {bundle}/metadata.json).",
+                         fix="use a target with 7-bit weights (--target cpu), or ship fp32.")
     if run.rows and failing(run.rows):
         raise GateFailed(f"INT8 gate failed for {', '.join(failing(run.rows))} (report in {bundle}/report.md).",
                          fix="calibrate on more / more representative images (--per-task, --calib), or ship fp32.")
@@ -143,33 +146,25 @@ class ExportRun:
         return write_bundle(self.cfg.out, self.files, self.meta, make_zip=self.cfg.make_zip)
 
     def calibration(self):
-        """The calibration set: ``--calib``, else built (and cached by content) from the data's train split."""
-        from usedge.quantize.calibration import build_calibration, check_compatible, load_calibration
+        """The calibration set: ``--calib``, else built from the data's train split (cached by content)."""
+        from usedge.quantize.calibration import cached_calibration, check_compatible, load_calibration
 
-        cfg, spec, tasks = self.cfg, self.spec, list(self.config.tasks)
+        cfg = self.cfg
         if cfg.calib:
             calib = load_calibration(cfg.calib)
-            check_compatible(calib, spec)
+            check_compatible(calib, self.spec)
             return calib
-        cache = Path.home() / ".cache" / "usedge" / "calibration"
-        key = hashlib.sha256(json.dumps([str(self.data.resolve()), spec.to_dict(), tasks, cfg.per_task, cfg.seed,
-                                         self.meta["model_sha256"]]).encode()).hexdigest()[:16]
-        folder = cache / key
-        if (folder / "manifest.json").is_file():
-            try:
-                return load_calibration(folder)
-            except UsedgeError:
-                pass  # stale or damaged cache: rebuild
-        _log(f"calibration: {cfg.per_task} images per task from {self.data}/train")
-        return build_calibration(self.data, spec, tasks, out=folder, per_task=cfg.per_task, seed=cfg.seed,
-                                 allow_small=cfg.allow_small_calibration)
+        return cached_calibration(self.data, self.spec, list(self.config.tasks), cfg.per_task, cfg.seed,
+                                  self.meta["model_sha256"], Path.home() / ".cache" / "usedge" / "calibration",
+                                  allow_small=cfg.allow_small_calibration, log=_log)
 
     def quantize(self) -> None:
         """PTQ, gate; QAT when PTQ fails (or always/never, ``--qat``), gate; then the sensitivity fallback."""
         import onnx
 
-        from usedge.quantize.int8 import assert_trt_compatible
+        from usedge.quantize.int8 import assert_trt_compatible, require_weight_bits
         from usedge.quantize.placement import check_placement
+        from usedge.runtime.int8_check import CHECK_FILE
 
         cfg, config = self.cfg, self.config
         calib = self.calibration()
@@ -179,27 +174,61 @@ class ExportRun:
         path = self.tmp / MODEL_FILES["int8"]
         scores = None
         if cfg.qat != "always":
-            self.info["float_layers"] = _ptq(cfg, config, self.files, calib, path)
+            self.info["float_layers"] = _ptq(cfg, config, self.files, calib, path, self.target.int8_weight_bits)
             self.rows, scores = self.attempt(path, "PTQ")
         if cfg.qat == "always" or (cfg.qat == "auto" and failing(self.rows)):
-            self.info.update(_qat(cfg, self.model, config, self.data, calib, path), method="qat")
+            self.info.update(_qat(cfg, self.model, config, self.data, calib, path, self.target.int8_weight_bits),
+                             method="qat")
             self.rows, scores = self.attempt(path, "QAT")
         if failing(self.rows) and cfg.max_float > 0:
             scores = self.sensitivity_fallback(onnx.load(str(path)), path, calib, scores)
         final = assert_trt_compatible(path)
         placement = check_placement(path)
         _log(placement.summary())
+        bits = self.target.int8_weight_bits
+        max_weight = require_weight_bits(onnx.load(str(path)), bits)
+        self.files[CHECK_FILE] = _check_file(self.val, config, self.spec, path)
+        check = self.machine_check(path, self.files[CHECK_FILE], bits)
         self.meta["int8"] = {"quantizers": final.quantizers, "signed_int8": final.int8, "zero_points_all_zero": True,
+                             "weight_bits": bits, "max_abs_weight": max_weight, "check": check,
                              **self.info, "placement": {"ok": placement.ok, "violations": placement.by_rule(),
                                                         "float_inputs": list(placement.float_inputs),
                                                         "weighted_ops": placement.weighted_ops,
                                                         "residual_adds": placement.residual_adds},
                              "gate": [asdict(r) for r in self.rows], "gate_config": asdict(cfg.gate),
-                             "gate_samples": _gate_samples(self.val, config), "passed": not failing(self.rows)}
+                             "gate_samples": _gate_samples(self.val, config),
+                             "gate_machine": _machine(),
+                             "passed": not failing(self.rows) and check["passed"]}
         self.files[MODEL_FILES["int8"]] = path
         self.meta["precisions"].append("int8")
         self.meta["accuracy"]["int8"] = scores.results
         self.meta["parity"]["int8"] = _parity(path, self.ref_x, self.ref_out, config, "int8")
+
+    def machine_check(self, path: Path, check_bytes: bytes, bits: int) -> dict:
+        """The int8 graph on every backend here against its exact Q/DQ outputs (usedge.runtime.int8_check), and,
+        on a VNNI machine, OpenVINO as it runs without VNNI (``ONEDNN_MAX_CPU_ISA=AVX2``): 7-bit weights must
+        pass there too (that is what the ``cpu`` target promises); for 8-bit weights it is reported."""
+        from usedge._cpu import cpu_isa
+        from usedge.runtime.backends import available_backends
+        from usedge.runtime.int8_check import check_emulated, check_model, load_check
+
+        file = self.tmp / "int8_check.npz"
+        file.write_bytes(check_bytes)
+        check = load_check(file)
+        here = {b: check_model(path, check, self.spec, b, use_cache=False) for b in available_backends()}
+        out = {"here": here, "passed": all(r["passed"] for r in here.values())}
+        for name, r in here.items():
+            _log(f"int8 check {name} on {r['machine']['label']}: "
+                 + ("exact within tolerance" if r["passed"] else f"WRONG on {r['failing']}"))
+        if cpu_isa().vnni and "openvino" in here:
+            emu = check_emulated(path, file, self.spec, "AVX2")
+            out["emulated_avx2"] = emu
+            _log(f"int8 check openvino without VNNI (ONEDNN_MAX_CPU_ISA=AVX2, {bits}-bit weights): "
+                 + {True: "exact within tolerance", None: f"not run ({emu.get('reason')})"}.get(
+                     emu["passed"], f"WRONG on {emu.get('failing')}"))
+            if bits == 7 and emu["passed"] is False:
+                out["passed"] = False
+        return out
 
     def attempt(self, path: Path, what: str) -> tuple[list[GateRow], Scores]:
         """Score the int8 graph at ``path`` and gate it against fp32 (one counted attempt)."""
@@ -337,25 +366,25 @@ def _gate(fp32: Scores, int8: Scores, gate: GateConfig) -> list[GateRow]:
     return apply_gate(fp32.results, int8.results, gate, fp32.samples, int8.samples)
 
 
-def _ptq(cfg, config, files, calib, path: Path) -> list[str]:
+def _ptq(cfg, config, files, calib, path: Path, weight_bits: int) -> list[str]:
     """NNCF post-training quantization of the fp32 ONNX; returns the ONNX scopes kept in float."""
     from usedge.quantize.int8 import assert_trt_compatible, head_arithmetic_scopes, quantize_onnx
 
     ignored = head_arithmetic_scopes(config.task_specs)
-    _log(f"INT8 post-training quantization (NNCF, {len(calib)} calibration images)"
+    _log(f"INT8 post-training quantization (NNCF, {len(calib)} calibration images, {weight_bits}-bit weights)"
          + (f", kept in float: {ignored}" if ignored else ""))
     quantize_onnx(files[MODEL_FILES["fp32"]], calib.images, path, ignored_patterns=ignored,
-                  range_estimator=cfg.range_estimator)
+                  range_estimator=cfg.range_estimator, weight_bits=weight_bits)
     assert_trt_compatible(path)
     return ignored
 
 
-def _qat(cfg, model, config, data, calib, path: Path) -> dict:
+def _qat(cfg, model, config, data, calib, path: Path, weight_bits: int) -> dict:
     """Quantization-aware fine-tuning of the float model (usedge.quantize.qat) into ``path``."""
     from usedge.quantize.int8 import head_arithmetic_scopes
     from usedge.quantize.qat import QATConfig, run_qat
 
-    qcfg = QATConfig(steps=cfg.qat_steps, seed=cfg.seed)
+    qcfg = QATConfig(steps=cfg.qat_steps, seed=cfg.seed, weight_bits=weight_bits)
     result = run_qat(model, config, calib.images, path, data=None if cfg.data is None else data, cfg=qcfg, log=_log)
     return {"float_layers": head_arithmetic_scopes(config.task_specs), "qat": asdict(result) | {"config": asdict(qcfg)}}
 
@@ -387,6 +416,33 @@ def fewest_passing(attempt, limit: int, budget: int):
     return best
 
 
+def _check_file(val, config, spec: PreprocessSpec, path: Path) -> bytes:
+    """``int8_check.npz``: the first PER_TASK held-out images of every task and the int8 graph's exact outputs."""
+    from usedge.runtime.int8_check import PER_TASK, at_input_size, build
+
+    chosen: dict[str, list] = {}
+    for s in val:
+        if len(chosen.setdefault(s.task_id, [])) < PER_TASK:
+            chosen[s.task_id].append(s)
+    pairs = [(at_input_size(s.load_image(), spec), t) for t in config.tasks for s in chosen.get(t, [])]
+    return build([p[0] for p in pairs], [p[1] for p in pairs], path, spec)
+
+
+def _machine() -> dict:
+    """The CPU (instruction set as the runtimes use it) and runtime versions a gate or a latency ran on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from usedge._cpu import cpu_isa
+
+    versions = {}
+    for pkg in ("openvino", "onnxruntime"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return cpu_isa().to_dict() | {"versions": versions}
+
+
 def _gate_samples(val, config) -> dict[str, int]:
     counts = {t: 0 for t in config.tasks}
     for s in val:
@@ -412,8 +468,10 @@ def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
                 b.close()
             out[precision][backend] = {"p50_ms": round(float(np.median(times)), 3),
                                        "p95_ms": round(float(np.percentile(times, 95)), 3)}
+    cpu = _machine()
     out["conditions"] = {"batch": 1, "size": spec.size, "threads": target.threads or 2, "runs": runs,
-                         "machine": platform.machine(), "processor": platform.processor() or "unknown"}
+                         "machine": platform.machine(), "processor": cpu["model"], "isa": cpu["label"],
+                         "vnni": cpu["vnni"], "versions": cpu["versions"]}
     return out
 
 

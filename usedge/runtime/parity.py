@@ -14,7 +14,8 @@ from usedge.data.decode import best_box, box_iou
 from usedge.tasks import TaskKind, TaskSpec
 
 
-def _dice_maps(a: np.ndarray, b: np.ndarray, classes: int) -> float:
+def dice_maps(a: np.ndarray, b: np.ndarray, classes: int) -> float:
+    """Mean Dice over the foreground classes of two label maps (1.0 for a class absent from both)."""
     scores = []
     for c in range(1, classes):
         x, y = a == c, b == c
@@ -23,23 +24,28 @@ def _dice_maps(a: np.ndarray, b: np.ndarray, classes: int) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
+def best_box_ious(ref_boxes: np.ndarray, ref_obj: np.ndarray, boxes: np.ndarray, obj: np.ndarray) -> list[float]:
+    """Per image, the IoU of the two most confident boxes (reference vs output)."""
+    ious = []
+    for i in range(len(ref_boxes)):
+        a, _ = best_box(ref_boxes[i], ref_obj[i])
+        b, _ = best_box(boxes[i], obj[i])
+        ious.append(float(box_iou(a, b[None])[0]))
+    return ious
+
+
 def agreement(spec: TaskSpec, ref: dict[str, np.ndarray], out: dict[str, np.ndarray], size: int) -> dict[str, float]:
     """Per-task agreement over the batch, plus the max-abs tensor difference of each output."""
     names = spec.output_names
     n = ref[names[0]].shape[0]
     row: dict[str, float] = {f"maxabs.{k.split('.', 1)[1]}": float(np.abs(ref[k] - out[k]).max()) for k in names}
     if spec.kind is TaskKind.SEGMENTATION:
-        row["dice"] = float(np.mean([_dice_maps(ref[names[0]][i].argmax(0), out[names[0]][i].argmax(0),
+        row["dice"] = float(np.mean([dice_maps(ref[names[0]][i].argmax(0), out[names[0]][i].argmax(0),
                                                 spec.num_classes) for i in range(n)]))
     elif spec.kind is TaskKind.CLASSIFICATION:
         row["top1"] = float(np.mean(ref[names[0]].argmax(1) == out[names[0]].argmax(1)))
     elif spec.kind is TaskKind.DETECTION:
-        ious = []
-        for i in range(n):
-            a, _ = best_box(ref[names[0]][i], ref[names[1]][i])
-            b, _ = best_box(out[names[0]][i], out[names[1]][i])
-            ious.append(float(box_iou(a, b[None])[0]))
-        row["iou"] = float(np.mean(ious))
+        row["iou"] = float(np.mean(best_box_ious(ref[names[0]], ref[names[1]], out[names[0]], out[names[1]])))
     else:
         row["px"] = float(np.linalg.norm((ref[names[0]] - out[names[0]]) * size, axis=-1).mean())
     return row

@@ -212,7 +212,9 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
     Args:
         bundle: bundle folder or .zip written by ``usedge export``; None: the packaged INT8 default bundle.
         backend: "auto", "openvino", "onnxruntime", "tensorrt" or "torch".
-        precision: "auto", "int8", "fp32" (or "fp16" for tensorrt / torch on CUDA).
+        precision: "auto", "int8", "fp32" (or "fp16" for tensorrt / torch on CUDA). With "auto", int8 is picked
+            only where it passed the export's gate, pays on this CPU (VNNI) and passes the int8 check on this
+            machine (usedge.runtime.int8_check, cached); otherwise the next choice, and the reason is logged.
         tasks: restrict the default task selection (all outputs are still computed in one pass).
         verify: check the bundle's checksums on load.
         options: passed to the backend (threads, device, hint, providers, ...; docs/runtime.md).
@@ -224,18 +226,48 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
 
         bundle = shipped_bundle()
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
-    choice = choose(b, backend, precision)
-    be = _open(b, choice, options)
+    refused: dict[str, str] = {}
+    while True:
+        choice = choose(b, backend, precision, refused)
+        be = _open(b, choice, options)
+        why_not = _int8_wrong_here(b, choice, be) if choice.precision == "int8" else None
+        if why_not is None:
+            break
+        be.close()
+        if precision != "auto":
+            raise ConfigError(f"int8 on {choice.backend} is wrong on this machine: {why_not}.",
+                              fix="use precision='auto' (falls back) or 'fp32', or re-export with --target cpu "
+                                  "(7-bit weights, exact on every x86 CPU)")
+        log.warning("usedge.load: not using int8 on %s: %s", choice.backend, why_not)
+        refused[choice.backend] = why_not
     log.info("usedge.load: %s %s (%s)", choice.backend, choice.precision, choice.reason)
     predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata)
     predictor.tasks = predictor.select(tasks)
     return predictor
 
 
-def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
-    """Pick backend and precision for this machine (pure function of what is installed and the bundle)."""
+def _int8_wrong_here(bundle, choice: Choice, backend) -> str | None:
+    """Why the int8 graph must not be used through ``backend`` on this machine (its check fails), or None.
+    Bundles without a check file, and engines (TensorRT), are not checked here."""
+    if choice.backend not in ("openvino", "onnxruntime"):
+        return None
+    from usedge.runtime.int8_check import check_backend
+
+    verdict = check_backend(bundle, choice.backend, opened=backend)
+    if verdict["passed"] is not False:
+        return None
+    rows = verdict["tasks"]
+    return (f"its int8 check fails on this CPU ({verdict['machine']['label']}): "
+            + ", ".join(f"{t} {rows[t]['metric']} {rows[t]['value']}" for t in verdict["failing"][:4])
+            + " vs the exact Q/DQ result")
+
+
+def choose(bundle, backend: str = "auto", precision: str = "auto", refused: dict[str, str] | None = None) -> Choice:
+    """Pick backend and precision for this machine (a function of what is installed, this CPU and the bundle).
+    ``refused``: backends whose int8 failed the check here (backend -> why), excluded from int8."""
     from usedge.runtime.backends import auto_order, available_backends, backend_class, backend_names
 
+    refused = refused or {}
     if backend != "auto" and backend not in backend_names():
         raise ConfigError(f"Unknown backend '{backend}'.", fix=f"use auto or one of: {', '.join(backend_names())}")
     installed = available_backends(onnx_only=False)
@@ -244,9 +276,11 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
         usable = [b for b in order if backend_class(b).usable(bundle)]
         if not usable:
             raise ConfigError("no inference backend is installed.", fix="pip install 'usedge[cpu]' (OpenVINO + ONNX Runtime).")
+        if refused and "fp32" not in bundle.precisions:
+            usable = [b for b in usable if b not in refused] or usable
         backend, why = usable[0], f"first available of {', '.join(order)}"
         if backend != "tensorrt" and precision == "auto":
-            fastest = _fastest_measured(bundle, usable)
+            fastest = _fastest_measured(bundle, usable, refused)
             if fastest:
                 return fastest
     else:
@@ -254,39 +288,81 @@ def choose(bundle, backend: str = "auto", precision: str = "auto") -> Choice:
             raise ConfigError(f"backend '{backend}' is not installed here.",
                               fix=f"install its extra, or use one of: {', '.join(installed) or 'none'}")
         why = "requested"
-    gate_ok = bundle.meta.int8_gate_passed
     if precision == "auto":
-        if backend in ("openvino", "onnxruntime") and len(bundle.precisions) == 1:
-            precision, note = bundle.precisions[0], "the only precision in this bundle"
-        elif backend == "onnxruntime":
-            precision, note = "fp32", "ONNX Runtime int8 measured slower than fp32 on x86 CPUs"
-        elif backend == "torch":
-            precision, note = "fp32", "torch reference"
-        elif "int8" in bundle.precisions and gate_ok:
-            precision, note = _faster(bundle.meta.latency, backend)
-        else:
-            precision = "fp16" if backend == "tensorrt" else "fp32"
-            note = "int8 absent or failed the accuracy gate"
+        precision, note = _auto_precision(bundle, backend, refused)
         why += f"; {note}"
-    elif precision == "int8" and not gate_ok:
+    elif precision == "int8" and not bundle.meta.int8_gate_passed:
         log.warning("usedge.load: int8 requested although it did not pass the accuracy gate (report.md)")
     if precision not in ("int8", "fp32", "fp16"):
         raise ConfigError(f"Unknown precision '{precision}'.", fix="use auto, int8, fp16 or fp32.")
     return Choice(backend, precision, why)
 
 
-def _fastest_measured(bundle, usable: list[str]) -> Choice | None:
+def _auto_precision(bundle, backend: str, refused: dict[str, str]) -> tuple[str, str]:
+    """(precision, why) for ``backend`` under precision="auto"."""
+    if backend in refused:
+        if "fp32" not in bundle.precisions:
+            raise ConfigError(f"this bundle has only int8 and {refused[backend]}.",
+                              fix="re-export with --target cpu (7-bit weights, exact on every x86 CPU), or ship fp32")
+        return "fp32", f"int8 not used: {refused[backend]}"
+    if backend in ("openvino", "onnxruntime") and len(bundle.precisions) == 1:
+        return bundle.precisions[0], "the only precision in this bundle"
+    if backend == "onnxruntime":
+        return "fp32", "ONNX Runtime int8 measured slower than fp32 on x86 CPUs"
+    if backend == "torch":
+        return "fp32", "torch reference"
+    if "int8" in bundle.precisions and bundle.meta.int8_gate_passed:
+        slow = _int8_slow_here(bundle, backend)
+        if slow and "fp32" in bundle.precisions:
+            return "fp32", slow
+        return _faster(bundle.meta.latency, backend)
+    return ("fp16" if backend == "tensorrt" else "fp32"), "int8 absent or failed the accuracy gate"
+
+
+def _int8_slow_here(bundle, backend: str) -> str | None:
+    """Why int8 cannot pay through a CPU ``backend`` on this CPU (no VNNI: 8-bit dot products go through
+    vpmaddubsw pairs and int16 adds, no faster than fp32 FMA; measured OpenVINO int8 0.98× fp32 on an AVX2
+    EPYC, benchmarks/RESULTS.md), or None."""
+    if backend not in ("openvino", "onnxruntime"):
+        return None
+    from usedge._cpu import isa_for
+
+    isa = isa_for(backend)
+    if isa.vnni:
+        return None
+    return (f"this CPU has no VNNI ({isa.label}): int8 is not faster than fp32 here "
+            "(OpenVINO int8 measured 0.98x fp32 without VNNI, benchmarks/RESULTS.md)")
+
+
+def _fastest_measured(bundle, usable: list[str], refused: dict[str, str] | None = None) -> Choice | None:
     """The (backend, precision) with the lowest p50 in the bundle's export-time latency table, int8 only if it
-    passed the gate; None when the bundle has no figures for the installed backends."""
+    passed the gate, was not refused here and can pay on this CPU; None when the bundle has no figures for the
+    installed backends, or when the export ran on a CPU of another kind (VNNI or not) than this one."""
+    from usedge._cpu import cpu_isa
+
+    refused = refused or {}
     latency, gate_ok = bundle.meta.latency, bundle.meta.int8_gate_passed
+    measured_vnni = (latency.get("conditions") or {}).get("vnni")
+    if measured_vnni is not None and measured_vnni != cpu_isa().vnni:
+        return None   # another kind of CPU: its int8-vs-fp32 ratio does not hold here
+    skipped = []
+
+    def int8_ok(b: str) -> bool:
+        why = refused.get(b) or _int8_slow_here(bundle, b)
+        if why:
+            skipped.append(why)
+        return why is None
+
     precisions = [p for p in ("fp32", "int8") if p in bundle.precisions and (p == "fp32" or gate_ok)]
     timed = sorted((latency[p][b]["p50_ms"], b, p) for p in precisions for b in usable
-                   if isinstance(latency.get(p, {}).get(b), dict) and "p50_ms" in latency[p][b])
+                   if isinstance(latency.get(p, {}).get(b), dict) and "p50_ms" in latency[p][b]
+                   and (p == "fp32" or int8_ok(b)))
     if not timed:
         return None
     ms, backend, precision = timed[0]
     others = ", ".join(f"{b} {p} {t:.2f}" for t, b, p in timed[1:])
     note = "" if gate_ok or "int8" not in bundle.precisions else "; int8 failed the accuracy gate"
+    note += f"; int8 not used: {skipped[0]}" if skipped else ""
     return Choice(backend, precision, f"fastest at export on the export machine: {backend} {precision} {ms:.2f} ms"
                   + (f" (vs {others})" if others else "") + note)
 

@@ -11,7 +11,9 @@ from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
 
 class ONNXRuntimeBackend(OnnxBackend):
     """Options: ``threads`` (intra-op threads; None = ORT's default), ``providers`` (default: CPU only;
-    e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"])."""
+    e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"]), ``optimize`` (True: ORT_ENABLE_ALL, the fused
+    integer kernels; False: no graph optimization, so a Q/DQ graph runs as float DequantizeLinear -> op ->
+    QuantizeLinear: its exact meaning on any CPU, the reference of usedge.runtime.int8_check)."""
 
     name = "onnxruntime"
     library = "onnxruntime"
@@ -19,7 +21,7 @@ class ONNXRuntimeBackend(OnnxBackend):
     auto_rank = 2
 
     def _open(self, path: Path, threads: int | None = None,
-              providers: list[str] | None = None) -> tuple[InputSpec, list[str]]:
+              providers: list[str] | None = None, optimize: bool = True) -> tuple[InputSpec, list[str]]:
         ort = require("onnxruntime", "cpu", "the ONNX Runtime backend")
         providers = list(providers or ["CPUExecutionProvider"])
         missing = [p for p in providers if p not in ort.get_available_providers()]
@@ -29,7 +31,8 @@ class ONNXRuntimeBackend(OnnxBackend):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types (InvalidGraph, Fail, ...)
