@@ -79,5 +79,42 @@ def test_one_default_everywhere_opens_the_packaged_bundle_and_never_exports(monk
     t0 = time.perf_counter()
     predictor = usedge.load()
     opened = time.perf_counter() - t0
-    assert predictor.precision == "int8" and len(predictor.tasks) == 27
+    from usedge._cpu import isa_for
+
+    # int8 where it pays (VNNI), fp32 where it cannot be faster (the packaged bundle ships both)
+    expected = "int8" if predictor.choice.backend != "openvino" or isa_for("openvino").vnni else "fp32"
+    assert predictor.precision == expected and len(predictor.tasks) == 27
     assert opened < 30, f"opening the default took {opened:.1f} s"   # about a second here; generous for CI
+
+
+def test_default_data_is_regenerated_when_another_phantom_version_wrote_it(tmp_path, monkeypatch):
+    """data/phantom-export is reused only when the same phantom generator (its source hash) wrote it."""
+    import json
+
+    import usedge.data.phantom.generator as gen
+    from usedge.export import defaults
+    from usedge.tasks import ALL_TASKS
+
+    calls = []
+
+    def fake_generate(out, per_task, seed, size, tasks, val_per_task):
+        calls.append(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "phantom.json").write_text(json.dumps({
+            "generator_sha256": gen.generator_sha256(), "seed": seed, "per_task": per_task,
+            "val_per_task": val_per_task, "tasks": [t.id for t in tasks]}))
+
+    monkeypatch.setattr(defaults, "DEFAULT_DATA", tmp_path / "phantom-export")
+    monkeypatch.setattr(gen, "generate_dataset", fake_generate)
+    assert defaults.default_data(16, ALL_TASKS) == tmp_path / "phantom-export" and len(calls) == 1
+    defaults.default_data(16, ALL_TASKS)
+    assert len(calls) == 1                                           # same generator: reused
+    monkeypatch.setattr(gen, "generator_sha256", lambda: "another-version")
+    defaults.default_data(16, ALL_TASKS)
+    assert len(calls) == 2                                           # another generator: written again
+
+
+def test_generator_version_is_the_hash_of_its_source():
+    from usedge.data.phantom.generator import generator_sha256
+
+    assert len(generator_sha256()) == 16 and generator_sha256() == generator_sha256()

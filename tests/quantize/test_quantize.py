@@ -38,6 +38,29 @@ def test_calibration_is_balanced_and_refuses_a_changed_set(data, tmp_path):
         load_calibration(tmp_path / "c")
 
 
+def test_calibration_cache_is_keyed_by_content_not_by_path(data, tmp_path):
+    """The same images in another folder hit the cache; new images in the same folder (a newer phantom written
+    in place) miss it; a damaged cached set is rebuilt."""
+    import shutil
+
+    from usedge.data.phantom import generate_dataset
+    from usedge.quantize.calibration import cached_calibration
+
+    cache, logs = tmp_path / "cache", []
+    first = cached_calibration(data / "ok", SPEC, TASKS, MIN_PER_TASK, 0, "model-a", cache, log=logs.append)
+    shutil.copytree(data / "ok", tmp_path / "moved")
+    moved = cached_calibration(tmp_path / "moved", SPEC, TASKS, MIN_PER_TASK, 0, "model-a", cache, log=logs.append)
+    assert moved.sha256 == first.sha256 and len(logs) == 1 and len(list(cache.iterdir())) == 1
+    generate_dataset(tmp_path / "moved", per_task=MIN_PER_TASK + 2, seed=2, size=96, tasks=TASKS, progress=False)
+    fresh = cached_calibration(tmp_path / "moved", SPEC, TASKS, MIN_PER_TASK, 0, "model-a", cache, log=logs.append)
+    assert fresh.sha256 != first.sha256 and len(logs) == 2 and len(list(cache.iterdir())) == 2
+    other_model = cached_calibration(data / "ok", SPEC, TASKS, MIN_PER_TASK, 0, "model-b", cache, log=logs.append)
+    assert other_model.sha256 == first.sha256 and len(logs) == 3        # same images, keyed apart by the model
+    (first.path / "calibration.npz").write_bytes(b"damaged")
+    again = cached_calibration(data / "ok", SPEC, TASKS, MIN_PER_TASK, 0, "model-a", cache, log=logs.append)
+    assert again.sha256 == first.sha256 and len(logs) == 4
+
+
 def test_toy_calibration_sets_are_refused_unless_allowed(data):
     with pytest.raises(ConfigError, match=f"at least {MIN_PER_TASK} images per task") as err:
         build_calibration(data / "toy", SPEC, TASKS, per_task=16)

@@ -44,8 +44,9 @@ def resolve_model(model: str | None):
 
 
 def default_data(per_task: int, specs) -> Path:
-    """The phantom set used when no --data is given (generated once, with progress)."""
-    from usedge.data.phantom import generate_dataset
+    """The phantom set used when no --data is given: generated once (with progress), and again whenever the
+    folder was written by another version of the phantom generator (its source hash) or is too small."""
+    from usedge.data.phantom.generator import generate_dataset, generator_sha256
 
     needed = max(per_task, 10) + 10  # training images per task (calibration); val holds the gate set
     marker = DEFAULT_DATA / "phantom.json"
@@ -53,7 +54,8 @@ def default_data(per_task: int, specs) -> Path:
         import json
 
         info = json.loads(marker.read_text())
-        if (info.get("per_task", 0) >= needed and info.get("val_per_task", 0) >= GATE_PER_TASK
+        if (info.get("generator_sha256") == generator_sha256() and info.get("seed") == 2026
+                and info.get("per_task", 0) >= needed and info.get("val_per_task", 0) >= GATE_PER_TASK
                 and set(info.get("tasks", [])) >= {s.id for s in specs}):
             return DEFAULT_DATA
     generate_dataset(DEFAULT_DATA, per_task=needed, seed=2026, size=256, tasks=list(specs),

@@ -105,6 +105,37 @@ def build_calibration(data: str | Path, spec: PreprocessSpec, tasks: Sequence[st
     return calib
 
 
+def sources_sha256(samples) -> str:
+    """sha256 over the bytes of every sample's image file, in order: what a calibration set is made of."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(s.image_rel.encode() + b"\0")
+        h.update(hashlib.sha256(Path(s.image_path).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def cached_calibration(data: Path, spec: PreprocessSpec, tasks: Sequence[str], per_task: int, seed: int,
+                       model_sha256: str, cache: Path, allow_small: bool = False, log=lambda msg: None) -> CalibrationSet:
+    """The calibration set of ``data``'s train split, from ``cache`` when one was built from the same content.
+
+    The key is the content, never the path: the bytes of the images the selection picks (the same selection
+    :func:`build_calibration` makes), the preprocessing, tasks, count, seed and the fp32 model's hash. A set
+    regenerated in place (a new phantom version in the same folder) gets a new key; a damaged cached set is rebuilt."""
+    from usedge.data.fmcuia import load_split
+
+    chosen = select_samples(load_split(data, "train", list(tasks)), tasks, per_task, seed, allow_small)
+    key = hashlib.sha256(json.dumps([sources_sha256(chosen), spec.to_dict(), list(tasks), per_task, seed,
+                                     model_sha256, allow_small]).encode()).hexdigest()[:16]
+    folder = cache / key
+    if (folder / MANIFEST).is_file():
+        try:
+            return load_calibration(folder)
+        except DataError:
+            pass  # damaged cache: rebuild
+    log(f"calibration: {per_task} images per task from {data}/train")
+    return build_calibration(data, spec, tasks, out=folder, per_task=per_task, seed=seed, allow_small=allow_small)
+
+
 def write_calibration(calib: CalibrationSet, out: Path) -> CalibrationSet:
     buf = io.BytesIO()
     np.savez_compressed(buf, images=calib.images)

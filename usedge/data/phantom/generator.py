@@ -131,6 +131,18 @@ def split_counts(per_task: int, val_fraction: float) -> dict[str, int]:
     return {"train": int(per_task), "val": int(val)}
 
 
+def generator_sha256() -> str:
+    """The phantom generator's version: sha256 of its source files (the code that draws every image). A set
+    written by other code is another data set, whatever folder it sits in."""
+    import hashlib
+    from importlib import resources
+
+    h = hashlib.sha256()
+    for f in sorted((p for p in resources.files(__package__).iterdir() if p.name.endswith(".py")), key=lambda p: p.name):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, size: int = 256,
                      tasks: Sequence[TaskSpec] | None = None, val_fraction: float = 0.2,
                      progress: bool = True, val_per_task: int | None = None) -> dict:
@@ -165,7 +177,8 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
         total = sum(n for split in written.values() for n in split.values())
         info = {"root": str(out), "splits": written, "seconds": round(seconds, 3),
                 "frames_per_s": round(total / max(seconds, 1e-9), 1)}
-        (tmp / MARKER).write_text(json.dumps({"generator": "usedge.data.phantom", "seed": seed, "size": size,
+        (tmp / MARKER).write_text(json.dumps({"generator": "usedge.data.phantom",
+                                              "generator_sha256": generator_sha256(), "seed": seed, "size": size,
                                               "per_task": per_task, "val_fraction": val_fraction,
                                               "val_per_task": counts["val"],
                                               "tasks": [s.id for s in specs], "splits": written}, indent=2) + "\n")
