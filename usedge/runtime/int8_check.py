@@ -29,7 +29,8 @@ import numpy as np
 
 from usedge._cpu import isa_for
 from usedge.bundle.metadata import INT8_CHECK_FILE
-from usedge.runtime.parity import best_box_ious, dice_maps
+from usedge.data.decode import box_iou
+from usedge.runtime.parity import dice_maps
 from usedge.tasks import TaskKind, TaskSpec, get_task
 
 CHECK_FILE = INT8_CHECK_FILE
@@ -44,12 +45,17 @@ class Tolerance:
     docs/export.md)."""
 
     dice: float = 0.85          # segmentation: Dice of the argmax maps, mean over the task's images
-    prob: float = 0.10          # classification: largest |softmax difference|
-    iou: float = 0.90           # detection: IoU of the best boxes, lowest
+    prob: float = 0.10          # classification: largest |softmax difference|; detection: |sigmoid objectness|
+    iou: float = 0.90           # detection: IoU of the boxes at the reference's best cell, lowest
+                                # (and objectness within ``prob`` everywhere)
     px: float = 1.5             # landmarks: largest point distance in input pixels
 
 
 DEFAULT_TOLERANCE = Tolerance()
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -81,8 +87,15 @@ def compare(spec: TaskSpec, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
         same = bool(np.all(pr.argmax(1) == pg.argmax(1)))
         return {"metric": "prob", "value": round(v, 4), "top1": same, "ok": v <= tol.prob}
     if spec.kind is TaskKind.DETECTION:
-        v = min(best_box_ious(ref[names[0]], ref[names[1]], got[names[0]], got[names[1]]))
-        return {"metric": "iou", "value": round(v, 4), "ok": v >= tol.iou}
+        # the box at the reference's most confident cell, not each side's own argmax: on a flat objectness map
+        # one rounding step moves the argmax (measured: IoU 0.47 on a barely trained student, exact elsewhere)
+        boxes_r, boxes_g = ref[names[0]].reshape(n, 4, -1), got[names[0]].reshape(n, 4, -1)
+        obj_r, obj_g = ref[names[1]].reshape(n, -1), got[names[1]].reshape(n, -1)
+        cells = obj_r.argmax(1)
+        v = min(float(box_iou(boxes_r[i, :, k], boxes_g[i, :, k][None])[0]) for i, k in enumerate(cells))
+        drift = float(np.abs(_sigmoid(obj_r) - _sigmoid(obj_g)).max())
+        return {"metric": "iou", "value": round(v, 4), "objectness": round(drift, 4),
+                "ok": v >= tol.iou and drift <= tol.prob}
     v = float(np.linalg.norm((ref[names[0]] - got[names[0]]) * size, axis=-1).max())
     return {"metric": "px", "value": round(v, 3), "ok": v <= tol.px}
 
