@@ -44,4 +44,4 @@ def served(demo_examples, tmp_path_factory):
                  examples=demo_examples, quiet=True)
     yield f"http://127.0.0.1:{port}/", app
     app.close()
-    app.usedge_engine.close()
+    app.usedge_engine.close()     # stops the live sessions the browser tests left (gr.State is not cleared by close)

@@ -59,11 +59,12 @@ def test_handlers_outputs(engine, demo_examples, tmp_path):
         session.close()
 
 
-def test_named_endpoints_over_gradio_client(served, demo_examples):
+def test_named_endpoints_over_gradio_client(served, demo_examples, request):
     from gradio_client import Client, handle_file
 
     url, _ = served
     client = Client(url, verbose=False)
+    request.addfinalizer(client.close)       # its heartbeat thread would keep polling the closed server
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/analyze_image", "/analyze_video", "/live_frame", "/tasks"} <= set(endpoints)
 
@@ -82,11 +83,12 @@ def test_named_endpoints_over_gradio_client(served, demo_examples):
     assert Path(video).stat().st_size > 0 and len(Path(jsonl).read_text().splitlines()) > 10
 
 
-def test_bad_upload_is_an_error_and_the_server_keeps_serving(served, demo_examples, tmp_path):
+def test_bad_upload_is_an_error_and_the_server_keeps_serving(served, demo_examples, tmp_path, request):
     from gradio_client import Client, handle_file
 
     url, _ = served
     client = Client(url, verbose=False)
+    request.addfinalizer(client.close)
     bad = tmp_path / "scan.png"
     bad.write_bytes(b"this is not a PNG")
     with pytest.raises(Exception, match="could not be decoded"):

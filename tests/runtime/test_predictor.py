@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO
 
 @pytest.fixture(scope="module")
 def predictor(bundle_dir):
-    return usedge.load(bundle_dir)
+    with usedge.load(bundle_dir) as p:
+        yield p
 
 
 def test_load_says_what_it_picked_and_results_are_typed_in_frame_pixels(predictor, phantom_frames):
@@ -118,7 +119,10 @@ def test_every_backend_gives_the_same_answers(bundle_dir, phantom_frames):
     pytest.importorskip("torch")
     names = available_backends() + ["torch"]
     images = [im for im, _ in phantom_frames]
-    runs = {n: usedge.load(bundle_dir, backend=n).predict_batch(images) for n in names}
+    runs = {}
+    for n in names:
+        with usedge.load(bundle_dir, backend=n) as p:
+            runs[n] = p.predict_batch(images)
     ref = runs["torch"]
     for name, results in runs.items():
         for a, b in zip(ref, results):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ class DemoEngine:
         self._predictors: dict[tuple[str, str], Any] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
+        #: live sessions still running on these predictors (closed before the predictors are)
+        self._sessions: weakref.WeakSet = weakref.WeakSet()
 
     # choices ------------------------------------------------------------------------------------------------
     def backends(self) -> list[str]:
@@ -107,11 +110,21 @@ class DemoEngine:
                 self._locks[key] = threading.Lock()
             return self._predictors[key], self._locks[key]
 
+    def track(self, session: Any) -> None:
+        """Register a live session (anything with ``close()``) so :meth:`close` stops it first."""
+        self._sessions.add(session)
+
     def close(self) -> None:
+        """Stop the live sessions still running, then close each predictor under its lock: a request or a
+        stream thread in the middle of a frame finishes it before the session is dropped."""
+        for session in list(self._sessions):
+            session.close()
         with self._lock:
-            for p in self._predictors.values():
-                p.close()
+            for key, p in self._predictors.items():
+                with self._locks[key]:
+                    p.close()
             self._predictors.clear()
+            self._locks.clear()
 
     # one frame ----------------------------------------------------------------------------------------------
     def analyze(self, image: np.ndarray, region: Any = None, tasks=None, backend: str = "auto",

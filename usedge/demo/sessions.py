@@ -108,6 +108,7 @@ class LiveSession:
                              smoothing=smoothing_config(smooth), sinks=[CallbackSink(self._store)], warmup=3)
         self.ran = f"{predictor.choice.backend} {predictor.choice.precision}"
         self._thread = threading.Thread(target=self._run, name="usedge-demo-live", daemon=True)
+        engine.track(self)
         self._thread.start()
 
     def _run(self) -> None:
@@ -137,8 +138,13 @@ class LiveSession:
         return summary_rows(self.stream.tracker.summary())
 
     def close(self) -> None:
+        """End the source and wait for the stream: its threads are joined (Stream.close) before this returns,
+        so no frame of this session is still in the predictor afterwards."""
         self.source.end()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=15.0)      # Stream.close joins its own threads (up to 10 s each)
+        if self._thread.is_alive():
+            self.stream.stop()               # then Stream.close (on that thread) joins the capture/infer threads
+            self._thread.join(timeout=15.0)
 
 
 class _Locked:

@@ -122,8 +122,10 @@ class _Server:
                 "tasks": list(getattr(self.predictor, "tasks", ()) or ())}
 
     def close(self) -> None:
-        self.infer_pool.shutdown(wait=False, cancel_futures=True)
-        self.decode_pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel queued work and wait for the frame in flight: the caller closes the Predictor next, and must
+        not drop the session under an inference still running on the worker thread."""
+        self.infer_pool.shutdown(wait=True, cancel_futures=True)
+        self.decode_pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _bearer(value: Optional[str]) -> str:

@@ -7,6 +7,7 @@ shape, batch range, finite values) with errors that say how to fix them, and tim
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -17,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from usedge.errors import DataError
+from usedge.errors import DataError, SourceError
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ class Backend(ABC):
         self.options = options
         self.input, self.output_names = self._open(self.path, **options)
         self._times: deque[float] = deque(maxlen=self.history)
+        # held around every native call: close() waits for an in-flight inference on another thread instead of
+        # dropping the session under it, and one session (an OpenVINO InferRequest) never runs two batches at once
+        self._call_lock = threading.Lock()
+        self._closed = False
 
     # -- to implement ------------------------------------------------------------------------------------
     @abstractmethod
@@ -126,7 +131,19 @@ class Backend(ABC):
         """Run one validated C-contiguous float32 batch; return every output by name."""
 
     def close(self) -> None:
-        """Release the session (subclasses drop their handles)."""
+        """Release the session: waits for an inference running on another thread, then drops the native handles
+        (subclasses implement :meth:`_close`). Safe to call twice; ``infer`` after it raises a clear error."""
+        lock = getattr(self, "_call_lock", None)
+        if lock is None:                     # _open failed half-way: nothing ran
+            self._close()
+            return
+        with lock:
+            if not self._closed:
+                self._closed = True
+                self._close()
+
+    def _close(self) -> None:
+        """Drop the native handles (called once, with no inference running)."""
 
     # -- shared ------------------------------------------------------------------------------------------
     @property
@@ -136,9 +153,13 @@ class Backend(ABC):
     def infer(self, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a batch: ``{input_name: N×C×H×W float32}`` (or the array itself) -> ``{output name: array}``."""
         images = self.validate(inputs)
-        start = time.perf_counter()
-        out = self._infer(images)
-        self._times.append((time.perf_counter() - start) * 1e3)
+        with self._call_lock:
+            if self._closed:
+                raise SourceError(f"{self.name}: this session is closed.",
+                                  fix="open the model again (usedge.load / open_backend); close it only when done.")
+            start = time.perf_counter()
+            out = self._infer(images)
+            self._times.append((time.perf_counter() - start) * 1e3)
         return out
 
     def validate(self, inputs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:

@@ -46,5 +46,5 @@ class ONNXRuntimeBackend(OnnxBackend):
         outs = self.session.run(self.output_names, {self.input.name: images})
         return dict(zip(self.output_names, outs))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.session = None

@@ -46,6 +46,6 @@ class OpenVINOBackend(OnnxBackend):
         result = self.request.infer({0: images})
         return {name: np.asarray(result[out]) for name, out in zip(self.output_names, self.compiled.outputs)}
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.request = None
         self.compiled = None

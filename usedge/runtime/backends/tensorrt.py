@@ -123,7 +123,7 @@ class TensorRTBackend(Backend):
         out = self.runner.run(images)
         return {name: out[name] for name in self.output_names}
 
-    def close(self) -> None:
+    def _close(self) -> None:
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.close()

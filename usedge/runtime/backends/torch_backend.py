@@ -100,6 +100,6 @@ class TorchBackend(Backend):
         graph.replay()
         return static_out
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.model = None
         self._graphs = {}
