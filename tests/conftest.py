@@ -1,6 +1,9 @@
 """Shared fixtures: tiny synthetic data sets in the FMC-UIA layout (no network), and a tiny real bundle."""
 from __future__ import annotations
 
+import gc
+import threading
+
 import numpy as np
 import pytest
 
@@ -35,6 +38,25 @@ def write_synthetic(root, per_task: int = 2, h: int = 48, w: int = 64, seed: int
                 labels[(spec.id, i)] = synthetic_label(spec, rng, h, w)
                 writer.add(spec.id, image, labels[(spec.id, i)])
     return labels
+
+
+#: threads usedge starts (streams, the demo's live sessions, usedge serve's pools) and the test servers
+OWN_THREADS = ("usedge-", "uvicorn-test")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_native_leaks_across_modules():
+    """After each test module: free what reference cycles still hold (a pytest.raises traceback keeps the test's
+    frame, and with it a Predictor, alive) here, on the main thread, rather than in a GC pass that starts on a
+    stream or server thread in the middle of a later module; and fail the module if it left one of usedge's
+    threads running (a stream not closed, a live session not stopped)."""
+    yield
+    gc.collect()
+    left = [t for t in threading.enumerate() if t.name.startswith(OWN_THREADS)]
+    for t in left:
+        t.join(timeout=10.0)
+    running = sorted(t.name for t in left if t.is_alive())
+    assert not running, f"threads still running after this module: {running} (close the stream / session / server)"
 
 
 @pytest.fixture

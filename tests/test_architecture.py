@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "usedge"
 
 #: upstream -> downstream; a module may import its own stage and any stage of a lower rank
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("usedge", "errors", "_logging", "_io", "_timing", "registry", "tasks", "assets"),   # foundation
+    ("usedge", "errors", "_logging", "_io", "_timing", "_cpu", "registry", "tasks", "assets"),   # foundation
     ("data",),            # FMC-UIA layout, phantom, DICOM/video, the processing spec and decoding
     ("metrics",),         # the challenge's metrics and scoring any predictor
     ("models",),          # nets, checkpoints, torch -> ONNX
@@ -35,6 +35,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("quantize", "usedge.runtime.backends"): "the sensitivity search scores candidate int8 graphs on a CPU runtime",
     ("export", "usedge.runtime.backends"): "the export gate, parity and latency run the candidate graphs",
     ("export", "usedge.runtime.parity"): "export compares each runtime's outputs with the torch reference",
+    ("export", "usedge.runtime.int8_check"): "export stores the int8 check and records its verdict per runtime",
 }
 
 RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}

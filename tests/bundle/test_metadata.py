@@ -47,6 +47,14 @@ def test_schema_1_bundles_migrate_and_the_packaged_one_still_loads(tmp_path):
     new = migrate(old)
     assert new["schema_version"] == 2 and new["input"]["preprocess"]["resize"] == "area"
     assert new["input"]["preprocess"]["seg_decode"] == "logits" and old["schema_version"] == 1   # a copy
-    assert json.loads((PACKAGED / "metadata.json").read_text())["schema_version"] == 1
-    packaged = load_bundle(PACKAGED)
+    # a schema-1 bundle on disk (the packaged one as schema 1 wrote it: no seg_decode, the old resize text) loads
+    import shutil
+
+    shutil.copytree(PACKAGED, tmp_path / "v1")
+    raw = json.loads((tmp_path / "v1" / "metadata.json").read_text())
+    raw["schema_version"] = 1
+    raw["input"]["preprocess"].pop("seg_decode", None)
+    raw["input"]["preprocess"]["resize"] = "square stretch; INTER_AREA when shrinking, else INTER_LINEAR"
+    (tmp_path / "v1" / "metadata.json").write_text(json.dumps(raw))
+    packaged = load_bundle(tmp_path / "v1")
     assert packaged.meta.schema_version == 2 and packaged.preprocess.resize == "area" and len(packaged.tasks) == 27

@@ -78,13 +78,13 @@ def run_export(cfg: ExportConfig) -> dict:
             run.quantize()
         bundle = run.write()
     _log(f"bundle written: {bundle}")
+    if run.rows and failing(run.rows):
+        raise GateFailed(f"INT8 gate failed for {', '.join(failing(run.rows))} (report in {bundle}/report.md).",
+                         fix="calibrate on more / more representative images (--per-task, --calib), or ship fp32.")
     check = run.meta.get("int8", {}).get("check", {})
     if check and not check.get("passed", True):
         raise GateFailed(f"the INT8 graph is not exact on this machine's runtimes (int8 check in {bundle}/metadata.json).",
                          fix="use a target with 7-bit weights (--target cpu), or ship fp32.")
-    if run.rows and failing(run.rows):
-        raise GateFailed(f"INT8 gate failed for {', '.join(failing(run.rows))} (report in {bundle}/report.md).",
-                         fix="calibrate on more / more representative images (--per-task, --calib), or ship fp32.")
     return run.meta
 
 

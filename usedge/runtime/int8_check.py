@@ -44,10 +44,11 @@ class Tolerance:
     Rounding differences of correct int8 kernels stay well inside these; saturation does not (measured, see
     docs/export.md)."""
 
-    dice: float = 0.85          # segmentation: Dice of the argmax maps, mean over the task's images
-    prob: float = 0.10          # classification: largest |softmax difference|; detection: |sigmoid objectness|
-    iou: float = 0.90           # detection: IoU of the boxes at the reference's best cell, lowest
-                                # (and objectness within ``prob`` everywhere)
+    dice: float = 0.85          # segmentation: Dice of the argmax maps, mean over the task's images, on the
+    margin: float = 0.10        # pixels where the exact result's top-1 leads its top-2 by this much
+    prob: float = 0.10          # classification: largest |softmax difference|
+    iou: float = 0.90           # detection: IoU of the boxes at the reference's best cell, lowest, and
+    objectness: float = 0.05    # the 99th percentile of |sigmoid objectness difference| over the cells
     px: float = 1.5             # landmarks: largest point distance in input pixels
 
 
@@ -64,10 +65,14 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def summarize(spec: TaskSpec, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What is stored and compared of a task's outputs: segmentation argmax maps (uint8), everything else as is."""
+    """What is stored and compared of a task's outputs: segmentation argmax maps (uint8) and their confidence
+    margin (top-1 minus top-2 softmax, × 255, uint8) under ``margin::<name>``; everything else as is."""
     names = spec.output_names
     if spec.kind is TaskKind.SEGMENTATION:
-        return {names[0]: out[names[0]].argmax(1).astype(np.uint8)}
+        logits = np.asarray(out[names[0]], np.float32)
+        top2 = np.sort(_softmax(logits), axis=1)[:, -2:]
+        margin = np.rint((top2[:, 1] - top2[:, 0]) * 255).astype(np.uint8)
+        return {names[0]: logits.argmax(1).astype(np.uint8), f"margin::{names[0]}": margin}
     return {n: np.asarray(out[n], np.float32) for n in names}
 
 
@@ -78,8 +83,13 @@ def compare(spec: TaskSpec, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
     names = spec.output_names
     n = ref[names[0]].shape[0]
     if spec.kind is TaskKind.SEGMENTATION:
-        v = float(np.mean([dice_maps(ref[names[0]][i], got[names[0]][i], spec.num_classes) for i in range(n)]))
-        return {"metric": "dice", "value": round(v, 4), "ok": v >= tol.dice}
+        # pixels where the exact result is itself undecided (top-1 and top-2 within tol.margin) are not compared:
+        # there one rounding step flips the argmax (measured: Dice 0.77 on a barely trained student, exact elsewhere)
+        margin = ref.get(f"margin::{names[0]}")
+        sure = np.ones(ref[names[0]].shape, bool) if margin is None else margin >= round(tol.margin * 255)
+        mine = np.where(sure, got[names[0]], ref[names[0]])
+        v = float(np.mean([dice_maps(ref[names[0]][i], mine[i], spec.num_classes) for i in range(n)]))
+        return {"metric": "dice", "value": round(v, 4), "compared": round(float(sure.mean()), 3), "ok": v >= tol.dice}
     if spec.kind is TaskKind.CLASSIFICATION:
         pr, pg = _softmax(ref[names[0]]), _softmax(got[names[0]])
         v = float(np.abs(pr - pg).max())
@@ -93,9 +103,11 @@ def compare(spec: TaskSpec, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
         obj_r, obj_g = ref[names[1]].reshape(n, -1), got[names[1]].reshape(n, -1)
         cells = obj_r.argmax(1)
         v = min(float(box_iou(boxes_r[i, :, k], boxes_g[i, :, k][None])[0]) for i, k in enumerate(cells))
-        drift = float(np.abs(_sigmoid(obj_r) - _sigmoid(obj_g)).max())
-        return {"metric": "iou", "value": round(v, 4), "objectness": round(drift, 4),
-                "ok": v >= tol.iou and drift <= tol.prob}
+        # objectness: the 99th percentile over the cells (the largest few differences of correct kernels sit where
+        # the sigmoid is steepest: max 0.12 with ORT on a correct graph, p99 <= 0.025)
+        drift = float(np.quantile(np.abs(_sigmoid(obj_r) - _sigmoid(obj_g)), 0.99))
+        return {"metric": "iou", "value": round(v, 4), "objectness_p99": round(drift, 4),
+                "ok": v >= tol.iou and drift <= tol.objectness}
     v = float(np.linalg.norm((ref[names[0]] - got[names[0]]) * size, axis=-1).max())
     return {"metric": "px", "value": round(v, 3), "ok": v <= tol.px}
 
@@ -183,7 +195,7 @@ def check_outputs(check: CheckSet, infer, spec, tol: Tolerance = DEFAULT_TOLERAN
     for task, idx in check.task_index().items():
         spec_t = get_task(task)
         got = summarize(spec_t, {k: out[k][idx] for k in spec_t.output_names})
-        rows[task] = compare(spec_t, {k: check.ref[k] for k in got}, got, spec.size, tol)
+        rows[task] = compare(spec_t, {k: check.ref[k] for k in got if k in check.ref}, got, spec.size, tol)
     failing = sorted(t for t, r in rows.items() if not r["ok"])
     return {"passed": not failing, "failing": failing, "tasks": rows}
 
