@@ -260,6 +260,48 @@ def check_emulated(model: str | Path, check_file: str | Path, spec, cap: str = "
                                           f"{proc.stderr.strip()[-300:]}"}
 
 
+#: int8 is used where it is at least this much faster than fp32 on the machine at hand
+MIN_SPEEDUP = 1.05
+
+
+def int8_speedup_here(bundle, backend: str, runs: int = 30) -> dict:
+    """int8 vs fp32 of ``bundle`` through ``backend`` on this machine, batch 1, interleaved call by call:
+    {"fp32_ms", "int8_ms", "speedup", "machine", "cached"}. Measured once per (graphs, backend version,
+    instruction set) and cached: about a second the first time."""
+    import time
+
+    from usedge.bundle import sha256_file
+    from usedge.runtime.backends import open_backend
+
+    machine = isa_for(backend).to_dict()
+    key = "speed-" + hashlib.sha256(json.dumps([sha256_file(bundle.model_path("fp32")), sha256_file(bundle.model_path("int8")),
+                                               backend, _backend_version(backend), machine["label"]]).encode()
+                                    ).hexdigest()[:24]
+    cached = _cache_get(key)
+    if cached is not None:
+        return cached | {"cached": True}
+    size = bundle.preprocess.size
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    opened = {p: open_backend(backend, bundle.model_path(p)) for p in ("fp32", "int8")}
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    try:
+        for _ in range(5):
+            for be in opened.values():
+                be.infer(x)
+        for _ in range(runs):
+            for p, be in opened.items():
+                t0 = time.perf_counter()
+                be.infer(x)
+                times[p].append((time.perf_counter() - t0) * 1e3)
+    finally:
+        for be in opened.values():
+            be.close()
+    f, q = float(np.median(times["fp32"])), float(np.median(times["int8"]))
+    result = {"fp32_ms": round(f, 3), "int8_ms": round(q, 3), "speedup": round(f / q, 3), "machine": machine}
+    _cache_put(key, result)
+    return result | {"cached": False}
+
+
 def _backend_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -321,9 +321,10 @@ def _auto_precision(bundle, backend: str, refused: dict[str, str]) -> tuple[str,
 
 
 def _int8_slow_here(bundle, backend: str) -> str | None:
-    """Why int8 cannot pay through a CPU ``backend`` on this CPU (no VNNI: 8-bit dot products go through
-    vpmaddubsw pairs and int16 adds, no faster than fp32 FMA; measured OpenVINO int8 0.98× fp32 on an AVX2
-    EPYC, benchmarks/RESULTS.md), or None."""
+    """Why int8 does not pay through a CPU ``backend`` on this CPU, or None. With VNNI it does (exact int8 dot
+    products). Without VNNI (``vpmaddubsw`` pairs and int16 adds) it depends on the CPU: OpenVINO int8 measured
+    0.98x fp32 on an AVX2 EPYC (issue 25) and 1.21x on a Xeon limited to AVX2 (benchmarks/RESULTS.md), so it is
+    measured here, once (cached), when the bundle ships both precisions."""
     if backend not in ("openvino", "onnxruntime"):
         return None
     from usedge._cpu import isa_for
@@ -331,8 +332,15 @@ def _int8_slow_here(bundle, backend: str) -> str | None:
     isa = isa_for(backend)
     if isa.vnni:
         return None
-    return (f"this CPU has no VNNI ({isa.label}): int8 is not faster than fp32 here "
-            "(OpenVINO int8 measured 0.98x fp32 without VNNI, benchmarks/RESULTS.md)")
+    if "fp32" not in bundle.precisions:
+        return f"this CPU has no VNNI ({isa.label}) and the bundle has no fp32 to compare with"
+    from usedge.runtime.int8_check import MIN_SPEEDUP, int8_speedup_here
+
+    speed = int8_speedup_here(bundle, backend)
+    if speed["speedup"] >= MIN_SPEEDUP:
+        return None
+    return (f"this CPU has no VNNI ({isa.label}): int8 measured {speed['speedup']:.2f}x fp32 here "
+            f"({speed['int8_ms']:.2f} vs {speed['fp32_ms']:.2f} ms), below {MIN_SPEEDUP}x")
 
 
 def _fastest_measured(bundle, usable: list[str], refused: dict[str, str] | None = None) -> Choice | None:
