@@ -36,6 +36,7 @@ RUN_EXTRAS := train,cpu
 
 run: $(VENV)/.installed-$(RUN_EXTRAS)
 	$(BIN)/usedge export --int8
+	$(BIN)/usedge verify out/bundle
 
 # Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
 TEST_EXTRAS := dev,train,cpu

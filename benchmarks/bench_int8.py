@@ -9,7 +9,9 @@ on them) except the default student, which is the packaged one.
 
     python benchmarks/bench_int8.py backbones [--sizes 128:2,256:4] [--rounds 2]
     python benchmarks/bench_int8.py ort [--rounds 3]
-    python benchmarks/bench_int8.py bundle BUNDLE [--rounds 4]   # a bundle's own fp32 and int8 graphs
+    python benchmarks/bench_int8.py bundle BUNDLE [--rounds 4] [--caps native,AVX2]
+        # a bundle's own fp32 and int8 graphs; --caps adds OpenVINO rows under ONEDNN_MAX_CPU_ISA=CAP (AVX2: the
+        # kernels of CPUs without VNNI, on any machine; ONNX Runtime ignores the cap and is timed natively only)
 """
 from __future__ import annotations
 
@@ -73,9 +75,16 @@ def time_one(path: str, size: int, runtime: str, threads: int, runs: int, level:
     return float(np.median(timed(lambda: backend.infer(x), runs, warmup=20)))
 
 
-def child(args, path: Path, size: int, runtime: str, level: str = "all") -> float:
+def child(args, path: Path, size: int, runtime: str, level: str = "all", cap: str = "native") -> float:
+    import os
+
+    env = dict(os.environ)
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    if cap != "native":
+        env["ONEDNN_MAX_CPU_ISA"] = cap
     out = subprocess.run([sys.executable, __file__, "child", "--threads", str(args.threads), "--runs", str(args.runs),
-                          "--child", str(path), str(size), runtime, level], capture_output=True, text=True, check=True)
+                          "--child", str(path), str(size), runtime, level], capture_output=True, text=True, check=True,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -153,19 +162,26 @@ def bundle(args, tmp: Path) -> None:
     meta = json.loads((folder / "metadata.json").read_text())
     size = int(meta["input"]["shape"][-1])
     files = {p: folder / f"model.{p}.onnx" for p in ("fp32", "int8")}
+    rows = [(runtime, "native") for runtime in RUNTIMES] + [("openvino", c) for c in args.caps if c != "native"]
     p50: dict = {}
     for _ in range(args.rounds):
-        for runtime in RUNTIMES:
+        for row in rows:
             for prec, path in files.items():
-                p50.setdefault((runtime, prec), []).append(child(args, path, size, runtime))
+                p50.setdefault((row, prec), []).append(child(args, path, size, row[0], cap=row[1]))
     m = {k: float(np.median(v)) for k, v in p50.items()}
-    print(f"{folder} ({meta['int8'].get('method', 'ptq')}), {size}², batch 1, {args.threads} threads, "
-          f"{args.rounds} rounds x {args.runs} runs, one process per row\n")
-    print("| runtime | fp32 p50 ms | int8 p50 ms | int8 speed-up | per-round speed-up (min-max) |\n|---|---|---|---|---|")
-    for runtime in RUNTIMES:
-        f, q = m[runtime, "fp32"], m[runtime, "int8"]
-        ratios = np.array(p50[runtime, "fp32"]) / np.array(p50[runtime, "int8"])
-        print(f"| {runtime} | {f:.2f} | {q:.2f} | {f / q:.2f}x | {ratios.min():.2f}-{ratios.max():.2f}x |")
+    from usedge._cpu import native_isa
+
+    cpu = native_isa()
+    print(f"{folder} ({meta['int8'].get('method', 'ptq')}, {meta['int8'].get('weight_bits', 8)}-bit weights), "
+          f"{size}², batch 1, {args.threads} threads, {args.rounds} rounds x {args.runs} runs, one process per row, "
+          f"rows interleaved; CPU: {cpu.model} ({cpu.isa})\n")
+    print("| runtime | instruction set | fp32 p50 ms | int8 p50 ms | int8 speed-up | per-round speed-up (min-max) |\n"
+          "|---|---|---|---|---|---|")
+    for row in rows:
+        f, q = m[row, "fp32"], m[row, "int8"]
+        ratios = np.array(p50[row, "fp32"]) / np.array(p50[row, "int8"])
+        isa = cpu.isa if row[1] == "native" else f"{row[1].lower()} (ONEDNN_MAX_CPU_ISA={row[1]})"
+        print(f"| {row[0]} | {isa} | {f:.2f} | {q:.2f} | {f / q:.2f}x | {ratios.min():.2f}-{ratios.max():.2f}x |")
 
 
 def main() -> None:
@@ -176,8 +192,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--sizes", default="128:2,256:4", help="input:dense-stride pairs")
+    ap.add_argument("--caps", default="native", help="with `bundle`: comma-separated ONEDNN_MAX_CPU_ISA caps for "
+                                                         "OpenVINO rows besides the native one, e.g. native,AVX2")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.caps = [c.strip() for c in args.caps.split(",") if c.strip()]
     if args.what == "child":
         path, size, runtime, level = args.child
         print(json.dumps(time_one(path, int(size), runtime, args.threads, args.runs, level)))

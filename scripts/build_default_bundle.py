@@ -1,12 +1,15 @@
 """Package the built-in default student's gated INT8 bundle (usedge/assets/default_bundle): what `usedge demo`
 (and `usedge stream` / `usedge serve` on a machine without torch) run with no --bundle, so they start in seconds.
 
-It is a slim copy (usedge.bundle.slim_bundle) of `usedge export --int8 --qat always` on the default student
-(quantization-aware fine-tuned, the whole graph int8 but the head arithmetic; docs/export.md): the INT8
-ONNX, metadata (gate report, accuracy, latency) and README only — about 1.8 MB. metadata.json's slim section
+It is a slim copy (usedge.bundle.slim_bundle) of `usedge export --int8 --max-float 0` on the default student for
+the `cpu` target (7-bit weights, exact on every x86 CPU; the whole graph int8 but the head arithmetic;
+docs/export.md), quantization-aware fine-tuned (`--qat always`, the default) or post-training quantized
+(`--qat never`): the INT8 and fp32 ONNX, the int8 check images, metadata (gate report, accuracy, latency) and
+README only — about 8.4 MB. metadata.json's slim section
 records the sha256 of the default student it came from; tests/export/test_defaults.py checks it is current.
 
     python scripts/build_default_bundle.py                   # exports + QATs the default student first (~10 min)
+    python scripts/build_default_bundle.py --qat never       # post-training quantization only (~1 min)
     python scripts/build_default_bundle.py --from out/bundle # reuse `make run`'s bundle (checked to match)
 """
 from __future__ import annotations
@@ -31,6 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--from", dest="source", type=Path, default=None,
                     help="an existing `usedge export --int8` bundle of the default student (default: export now)")
+    ap.add_argument("--qat", choices=["always", "never"], default="always",
+                    help="quantization-aware fine-tuning (always, 600 steps) or post-training quantization only")
     args = ap.parse_args()
     from usedge.bundle import sha256_file, slim_bundle
     from usedge.export.defaults import default_checkpoint
@@ -44,10 +49,11 @@ def main() -> None:
             from usedge.export.pipeline import ExportConfig, run_export
 
             source = Path(tmp) / "bundle"
-            run_export(ExportConfig(int8=True, out=str(source), qat="always"))
+            run_export(ExportConfig(int8=True, out=str(source), qat=args.qat, max_float=0))
         if not same_weights(source, student):
             raise SystemExit(f"{source} was not exported from the shipped default student; drop --from to export it.")
-        slim_bundle(source, ASSET, ("int8",), note=note)
+        # fp32 too: on a CPU where int8 cannot be faster (no VNNI) or is not exact, usedge.load picks it
+        slim_bundle(source, ASSET, ("fp32", "int8"), note=note)
     print(f"wrote {ASSET}: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.2f} MB" for p in sorted(ASSET.iterdir())))
 
 
