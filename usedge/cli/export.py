@@ -16,8 +16,9 @@ import click
 @click.option("--per-task", type=click.IntRange(min=1), default=16, show_default=True, help="Calibration images per task.")
 @click.option("--allow-small-calibration", is_flag=True, help="Accept fewer than the minimum per task (recorded).")
 @click.option("--target", default="cpu", show_default=True,
-              help="Target profile (cpu, desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin), or the path of "
-                   "your own profile .yaml (export/README.md).")
+              help="Target profile (cpu: 7-bit int8 weights, exact on every x86 CPU; cpu-vnni: 8-bit, VNNI CPUs only; "
+                   "desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin), or the path of your own profile "
+                   ".yaml (export/README.md).")
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
               help="Gate: max points lost per task when the paired test says the loss is real.")
 @click.option("--max-mre-increase", type=float, default=0.05, show_default=True,
