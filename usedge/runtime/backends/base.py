@@ -145,6 +145,17 @@ class Backend(ABC):
     def _close(self) -> None:
         """Drop the native handles (called once, with no inference running)."""
 
+    def __del__(self) -> None:
+        # A backend nobody closed and that sits in a reference cycle is freed by the cyclic GC, which clears its
+        # attributes in no particular order (an OpenVINO InferRequest could outlive its CompiledModel by a moment,
+        # on whatever thread the GC pass started). Finalizers run before that clearing (PEP 442): release the
+        # handles here, in the order _close gives, so a forgotten close() is still an orderly one.
+        try:
+            if not getattr(self, "_closed", True):
+                self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: modules may already be gone
+            pass
+
     # -- shared ------------------------------------------------------------------------------------------
     @property
     def input_name(self) -> str:
