@@ -42,7 +42,7 @@ run: $(VENV)/.installed-$(RUN_EXTRAS)
 TEST_EXTRAS := dev,train,cpu
 
 test: $(VENV)/.installed-$(TEST_EXTRAS) browser $(TRITON_VENV)/.installed
-	USEDGE_TRITON_PYTHON=$(abspath $(TRITON_VENV))/bin/python $(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
+	USEDGE_TRITON_PYTHON=$(abspath $(TRITON_VENV))/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(TRITON_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TRITON_VENV)

@@ -32,10 +32,9 @@ def export_onnx(name: str, path: Path, size: int) -> int:
 
 
 def ov_latency(path: Path, size: int, threads: int, runs: int) -> np.ndarray:
-    import openvino as ov
+    from usedge.runtime.backends.openvino import shared_core
 
-    core = ov.Core()
-    compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+    compiled = shared_core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
                                                      "INFERENCE_PRECISION_HINT": "f32"})  # no silent bf16
     req = compiled.create_infer_request()
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)

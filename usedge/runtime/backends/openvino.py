@@ -1,12 +1,35 @@
 """OpenVINO backend (CPU; GPU / NPU device names pass through). The fastest CPU runtime measured here."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from usedge.errors import SourceError, require
 from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
+
+_CORE: object | None = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core():
+    """The one ``openvino.Core`` of this process: made on first use, never released.
+
+    Why one: OpenVINO's CPU plugin (every version up to 2026.4 at least) replaces the signal alternate stack
+    of the thread that creates it with one it mmaps, and at its destruction munmaps that memory, restoring
+    the previous stack only on the destroying thread and only if its own is still current there. Two Cores
+    released in the order they were made, or one released on another thread (a stream worker, the cyclic
+    GC), therefore leave a thread's alternate stack pointing at unmapped memory, and the next signal that
+    thread handles on it (Ctrl-C, SIGTERM, a DataLoader worker's SIGCHLD) kills the process with SIGSEGV and
+    no traceback. One Core that lives as long as the process never runs that destructor early.
+    Compiling on one Core from several threads is supported by OpenVINO."""
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            ov = require("openvino", "cpu", "the OpenVINO backend")
+            _CORE = ov.Core()
+        return _CORE
 
 
 class OpenVINOBackend(OnnxBackend):
@@ -30,7 +53,7 @@ class OpenVINOBackend(OnnxBackend):
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
-            core = ov.Core()
+            core = shared_core()
             model = core.read_model(str(path))
             self.compiled = core.compile_model(model, device, config)
         except RuntimeError as exc:
