@@ -34,3 +34,21 @@ def test_this_machine_is_described():
     here = cpu.native_isa()
     assert here.isa in ("avx512_vnni", "avx_vnni", "avx512", "avx2", "sse4", "other")
     assert here.to_dict()["label"] == here.label
+
+
+def test_amx_is_reported_and_capped(monkeypatch):
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: ("test Xeon", {"avx2", "avx512f", "avx512_vnni", "amx_int8"}))
+    cpu._isa.cache_clear()
+    try:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        here = cpu.cpu_isa()
+        assert (here.isa, here.vnni, here.amx, here.label) == ("avx512_vnni", True, True, "avx512_vnni+amx")
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")   # VNNI kept, tiles off
+        no_tiles = cpu.cpu_isa()
+        assert (no_tiles.vnni, no_tiles.amx, no_tiles.cap) == (True, False, "AVX512_CORE_VNNI")
+        assert "emulated" in no_tiles.label
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+        assert not cpu.cpu_isa().amx and not cpu.cpu_isa().vnni
+        assert cpu.isa_for("onnxruntime").amx                           # MLAS ignores the cap
+    finally:
+        cpu._isa.cache_clear()
