@@ -68,3 +68,19 @@ def test_cli_verbose_flag_sets_verbose_mode(restore_env):
     assert verbose()
     assert CliRunner().invoke(cli, ["tasks", "--json"]).exit_code == 0
     assert verbose()  # the environment keeps it for child processes until reset
+
+
+@pytest.mark.parametrize("verbose,fails,shown", [("0", False, False), ("0", True, True), ("1", False, True)])
+def test_native_stderr_is_held_unless_verbose_or_the_block_fails(verbose, fails, shown):
+    """What C++ writes to fd 2 (onnx-simplifier's per-node warnings) is quiet by default, kept on failure."""
+    import subprocess
+    import sys
+
+    script = ("import os\nfrom usedge._logging import native_stderr\ntry:\n"
+              "    with native_stderr('test'):\n        os.write(2, b'native line\\n')\n"
+              f"        {'raise RuntimeError(1)' if fails else 'pass'}\nexcept RuntimeError:\n    pass\n"
+              "os.write(2, b'after\\n')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**__import__("os").environ, "USEDGE_VERBOSE": verbose}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert ("native line" in proc.stderr) == shown and proc.stderr.rstrip().endswith("after"), proc.stderr

@@ -6,8 +6,11 @@ well as at start-up (:func:`configure`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
 
 ENV = "USEDGE_VERBOSE"
 # logger name -> level it is held at when not verbose
@@ -37,8 +40,32 @@ def tame(module: str) -> None:
         return
     logging.getLogger(root).setLevel(logging.INFO if verbose() else QUIET[root])
     if root == "onnxruntime":
-        import sys
-
         ort = sys.modules.get("onnxruntime")
         if ort is not None and hasattr(ort, "set_default_logger_severity"):
             ort.set_default_logger_severity(1 if verbose() else 3)  # 3 = errors only
+
+
+@contextlib.contextmanager
+def native_stderr(what: str):
+    """Hold what native code writes to file descriptor 2 inside the block (onnx-simplifier prints a
+    "WARNING: failed to run ... skip" line per node it cannot fold, to stderr from C++), unless verbose. If the
+    block raises, the held text is written out after all, so nothing that explains a failure is lost."""
+    if verbose():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            text = held.read().decode("utf-8", "replace")
+            if text:
+                sys.stderr.write(f"[{what}, native output]\n{text}")
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -75,10 +75,13 @@ def torch_export(model, size: int, opset: int, dynamic_batch: bool) -> bytes:
 
 def simplify(proto):
     """onnx-simplifier, else onnxslim; returns (model, which ran)."""
+    from usedge._logging import native_stderr
+
     try:
         import onnxsim
 
-        simplified, ok = onnxsim.simplify(proto)
+        with native_stderr("onnx-simplifier"):
+            simplified, ok = onnxsim.simplify(proto)
         if ok:
             return simplified, f"onnxsim {onnxsim.__version__}"
         why = "onnxsim could not validate its result"
@@ -94,6 +97,31 @@ def simplify(proto):
         return proto, f"none: {why}; onnxslim not installed"
     except Exception as exc:
         return proto, f"none: {why}; onnxslim failed: {str(exc).splitlines()[0][:120]}"
+
+
+def simplify_qdq(proto):
+    """:func:`simplify` for a Q/DQ graph: the shape arithmetic of the trace (Shape → Gather → Concat chains
+    of every resize) folds to constants, the int8 weights stay int8. A simplifier folds every node whose
+    inputs are all constant, so a weight's DequantizeLinear would become a float constant and the graph
+    would lose its int8 weights; here those int8 tensors are graph inputs while it runs, then initializers
+    again. Returns (model, which ran). Measured on the packaged default's QAT graph: 1 094 → 720 nodes,
+    outputs bitwise equal (ONNX Runtime, no optimisation)."""
+    onnx = require("onnx", "train", "ONNX export")
+    from onnx import helper
+
+    graph = proto.graph
+    int8 = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    dequantized = {n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    held = [t for t in graph.initializer if t.name in dequantized and t.data_type in int8]
+    for t in held:
+        graph.initializer.remove(t)
+        graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    out, how = simplify(proto)
+    names = {t.name for t in held}
+    for value in [i for i in out.graph.input if i.name in names]:
+        out.graph.input.remove(value)
+    out.graph.initializer.extend(held)
+    return out, how
 
 
 def check(proto_or_path) -> None:
