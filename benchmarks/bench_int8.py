@@ -9,7 +9,10 @@ on them) except the default student, which is the packaged one.
 
     python benchmarks/bench_int8.py backbones [--sizes 128:2,256:4] [--rounds 2]
     python benchmarks/bench_int8.py ort [--rounds 3]
-    python benchmarks/bench_int8.py bundle BUNDLE [--rounds 4] [--caps native,AVX2]
+    python benchmarks/bench_int8.py layers BUNDLE [--runs 300]
+        # OpenVINO's per-layer counters (PERF_COUNT) of the bundle's fp32 and int8 graphs, summed by layer type and
+        # kernel: where the time of each goes, and what int8 leaves in float
+    python benchmarks/bench_int8.py bundle BUNDLE [BUNDLE ...] [--rounds 4] [--caps native,AVX2]
         # a bundle's own fp32 and int8 graphs; --caps adds OpenVINO rows under ONEDNN_MAX_CPU_ISA=CAP (AVX2: the
         # kernels of CPUs without VNNI, on any machine; ONNX Runtime ignores the cap and is timed natively only)
 """
@@ -157,37 +160,71 @@ def ort_formats(args, tmp: Path) -> None:
 
 
 def bundle(args, tmp: Path) -> None:
-    """The bundle's model.fp32.onnx and model.int8.onnx on both runtimes (the shipped graphs, not re-exported)."""
-    folder = Path(args.bundle)
-    meta = json.loads((folder / "metadata.json").read_text())
-    size = int(meta["input"]["shape"][-1])
-    files = {p: folder / f"model.{p}.onnx" for p in ("fp32", "int8")}
-    rows = [(runtime, "native") for runtime in RUNTIMES] + [("openvino", c) for c in args.caps if c != "native"]
-    p50: dict = {}
-    for _ in range(args.rounds):
-        for row in rows:
-            for prec, path in files.items():
-                p50.setdefault((row, prec), []).append(child(args, path, size, row[0], cap=row[1]))
-    m = {k: float(np.median(v)) for k, v in p50.items()}
+    """Each bundle's model.fp32.onnx and model.int8.onnx on both runtimes (the shipped graphs, not re-exported);
+    several bundles are timed in the same rounds, so their ratios compare."""
     from usedge._cpu import native_isa
 
     cpu = native_isa()
-    print(f"{folder} ({meta['int8'].get('method', 'ptq')}, {meta['int8'].get('weight_bits', 8)}-bit weights), "
-          f"{size}², batch 1, {args.threads} threads, {args.rounds} rounds x {args.runs} runs, one process per row, "
-          f"rows interleaved; CPU: {cpu.model} ({cpu.isa})\n")
-    print("| runtime | instruction set | fp32 p50 ms | int8 p50 ms | int8 speed-up | per-round speed-up (min-max) |\n"
-          "|---|---|---|---|---|---|")
+    rows, sizes = [], {}
+    for name in args.bundle:
+        folder = Path(name)
+        meta = json.loads((folder / "metadata.json").read_text())
+        sizes[name] = int(meta["input"]["shape"][-1])
+        print(f"{folder}: {meta['int8'].get('method', 'ptq')}, {meta['int8'].get('weight_bits', 8)}-bit weights, "
+              f"{sizes[name]}²")
+        rows += [(name, runtime, "native") for runtime in RUNTIMES]
+        rows += [(name, "openvino", c) for c in args.caps if c != "native"]
+    p50: dict = {}
+    for _ in range(args.rounds):
+        for row in rows:
+            for prec in ("fp32", "int8"):
+                path = Path(row[0]) / f"model.{prec}.onnx"
+                p50.setdefault((row, prec), []).append(child(args, path, sizes[row[0]], row[1], cap=row[2]))
+    m = {k: float(np.median(v)) for k, v in p50.items()}
+    print(f"\nbatch 1, {args.threads} threads, {args.rounds} rounds x {args.runs} runs, one process per row, rows "
+          f"interleaved; CPU: {cpu.model} ({cpu.label})\n")
+    print("| bundle | runtime | instruction set | fp32 p50 ms | int8 p50 ms | int8 speed-up | per-round speed-up "
+          "(min-max) |\n|---|---|---|---|---|---|---|")
     for row in rows:
         f, q = m[row, "fp32"], m[row, "int8"]
         ratios = np.array(p50[row, "fp32"]) / np.array(p50[row, "int8"])
-        isa = cpu.isa if row[1] == "native" else f"{row[1].lower()} (ONEDNN_MAX_CPU_ISA={row[1]})"
-        print(f"| {row[0]} | {isa} | {f:.2f} | {q:.2f} | {f / q:.2f}x | {ratios.min():.2f}-{ratios.max():.2f}x |")
+        isa = cpu.label if row[2] == "native" else f"ONEDNN_MAX_CPU_ISA={row[2]}"
+        print(f"| {row[0]} | {row[1]} | {isa} | {f:.2f} | {q:.2f} | {f / q:.2f}x | {ratios.min():.2f}-{ratios.max():.2f}x |")
+
+
+def layers(args, tmp: Path) -> None:
+    """Per-layer OpenVINO counters of a bundle's two graphs (batch 1, the backend's own settings)."""
+    from collections import Counter, defaultdict
+
+    from usedge.runtime.backends.openvino import shared_core
+
+    folder = Path(args.bundle[0])
+    size = int(json.loads((folder / "metadata.json").read_text())["input"]["shape"][-1])
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    for prec in ("fp32", "int8"):
+        compiled = shared_core().compile_model(str(folder / f"model.{prec}.onnx"), "CPU", {
+            "PERF_COUNT": "YES", "INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32"})
+        request = compiled.create_infer_request()
+        for _ in range(20):
+            request.infer({0: x})
+        total, count = defaultdict(float), Counter()
+        for _ in range(args.runs):
+            request.infer({0: x})
+            for p in request.get_profiling_info():
+                if p.status == p.Status.EXECUTED:
+                    total[p.node_type, p.exec_type] += p.real_time.total_seconds() * 1e6 / args.runs
+                    count[p.node_type, p.exec_type] += 1
+        print(f"\n{folder / f'model.{prec}.onnx'}: layers sum to {sum(total.values()) / 1e3:.2f} ms per frame\n\n"
+              "| layer type | kernel | layers | µs per frame |\n|---|---|---|---|")
+        for (kind, kernel), us in sorted(total.items(), key=lambda kv: -kv[1])[:16]:
+            print(f"| {kind} | {kernel} | {count[kind, kernel] // args.runs} | {us:.1f} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["backbones", "ort", "bundle", "child"])
-    ap.add_argument("bundle", nargs="?", help="bundle folder (with `bundle`)")
+    ap.add_argument("what", choices=["backbones", "ort", "bundle", "layers", "child"])
+    ap.add_argument("bundle", nargs="*", help="bundle folders (with `bundle`; several are timed side by side)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
@@ -206,7 +243,7 @@ def main() -> None:
 
     logging.getLogger("nncf").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        {"backbones": backbones, "ort": ort_formats, "bundle": bundle}[args.what](args, Path(tmp))
+        {"backbones": backbones, "ort": ort_formats, "bundle": bundle, "layers": layers}[args.what](args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ ASSET = Path(__file__).resolve().parents[1] / "usedge" / "assets" / "default_bun
 
 
 def same_weights(bundle: Path, student: Path) -> bool:
-    """True when the bundle's torch/ reference weights are the default student's (fp16 in the package)."""
-    from safetensors.numpy import load_file
+    """True when the bundle's torch/ reference weights are the default student's (fp16 in the package), compared
+    as the models they load into (a checkpoint of an older head layout loads into the current one)."""
+    from usedge.models.checkpoint import load_checkpoint
 
-    ref, shipped = load_file(bundle / "torch" / "model.safetensors"), load_file(student / "model.safetensors")
+    ref, shipped = (load_checkpoint(p)[0].state_dict() for p in (bundle / "torch", student))
     return ref.keys() == shipped.keys() and all(
-        ref[k].astype(shipped[k].dtype).tobytes() == shipped[k].tobytes() for k in ref)
+        ref[k].to(shipped[k].dtype).numpy().tobytes() == shipped[k].numpy().tobytes() for k in ref)
 
 
 def main() -> None:

@@ -91,6 +91,32 @@ def test_direct_regression_variant():
     assert out["FUGC.points"].shape == (1, 2, 2) and 0 <= out["FUGC.points"].min() <= out["FUGC.points"].max() <= 1
 
 
+def test_detection_head_decodes_as_the_five_channel_form_and_loads_its_checkpoints():
+    """The two-conv head computes what one 5-channel conv split in the graph computed, from the same weights."""
+    from usedge.models.heads import DetectionHead, Features
+
+    spec = get_task("thyroid_nodule_det")
+    torch.manual_seed(0)
+    old = {"block.weight": torch.randn(5, 8, 1, 1), "block.bias": torch.randn(5)}
+    head = DetectionHead(spec, 8)
+    head.load_state_dict(dict(old))     # a checkpoint of the 5-channel form, strict
+    fused = torch.randn(2, 8, 6, 5)
+    out = head(Features((24, 20), torch.zeros(2, 1, 1, 1), fused))
+    raw = torch.nn.functional.conv2d(fused, old["block.weight"], old["block.bias"])
+    h, w = raw.shape[-2:]
+    cy, cx = (torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w
+    d = torch.sigmoid(raw[:, :4])
+    boxes = torch.stack([cx.view(1, 1, w) - d[:, 0], cy.view(1, h, 1) - d[:, 1],
+                         cx.view(1, 1, w) + d[:, 2], cy.view(1, h, 1) + d[:, 3]], dim=1).clamp(0, 1)
+    boxes_name, obj_name = spec.output_names
+    close = dict(atol=1e-6, rtol=0)    # a 4- and a 1-channel conv may sum in another order than one of 5
+    assert torch.allclose(out[boxes_name], boxes, **close) and torch.allclose(out[obj_name], raw[:, 4:5], **close)
+    assert set(head.state_dict()) == {"block.weight", "block.bias", "block_obj.weight", "block_obj.bias"}
+    again = DetectionHead(spec, 8)
+    again.load_state_dict(head.state_dict())    # and its own form
+    assert torch.equal(again(Features((24, 20), torch.zeros(2, 1, 1, 1), fused))[boxes_name], out[boxes_name])
+
+
 @pytest.fixture(scope="module")
 def baseline_checkpoint(tmp_path_factory):
     """A state_dict built by the baseline-compatible construction, saved as the original code does,

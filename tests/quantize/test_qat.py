@@ -114,6 +114,48 @@ def test_qat_graph_is_signed_int8_matches_fake_quant_on_ort_and_openvino(tmp_pat
         assert np.mean(err <= TOLERANCE) >= SHARE and err.max() <= WORST, (name, np.mean(err <= TOLERANCE), err.max())
 
 
+class Resize(nn.Module):
+    """A strided conv, a resize back to the input's size (shape arithmetic in the trace), a 1x1 conv."""
+
+    task_specs: dict = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        up = nn.functional.interpolate(torch.relu(self.c1(x)), size=x.shape[-2:], mode="bilinear")
+        return {"out": self.c2(up)}
+
+
+def test_exported_qdq_graph_folds_shape_arithmetic_and_keeps_int8_weights(tmp_path):
+    import onnxruntime as ort
+
+    from usedge.models.onnx import simplify_qdq
+    from usedge.quantize.int8 import weight_levels
+    from usedge.quantize.qat import insert_fake_quant
+
+    torch.manual_seed(0)
+    calib = np.random.default_rng(2).standard_normal((16, 3, 16, 16)).astype(np.float32)
+    traced = _export(insert_fake_quant(Resize().eval(), calib, weight_bits=7), tmp_path / "traced.onnx")
+    assert "Shape" in [n.op_type for n in traced.graph.node]
+    simplified, how = simplify_qdq(onnx.load(str(tmp_path / "traced.onnx")))
+    ops, before = [n.op_type for n in simplified.graph.node], [n.op_type for n in traced.graph.node]
+    # the batch axis stays dynamic, so one Shape of the input remains (as in the simplified fp32 export)
+    assert ops.count("Shape") == 1 < before.count("Shape") and "Gather" not in ops and "Cast" not in ops, (how, ops)
+    int8 = {t.name for t in simplified.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    weights = [n.input[0] for n in simplified.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8]
+    assert len(weights) == 2 and weight_levels(simplified) == weight_levels(traced)   # both convs stay int8
+    onnx.checker.check_model(simplified, full_check=True)
+    onnx.save(simplified, str(tmp_path / "simplified.onnx"))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = calib[:3]   # a batch of 3: the batch axis stays dynamic
+    ref, got = (ort.InferenceSession(str(tmp_path / f), opts).run(None, {"images": x})[0]
+                for f in ("traced.onnx", "simplified.onnx"))
+    assert np.array_equal(ref, got)
+
+
 def test_placement_rules_flag_a_missing_residual_quantizer_and_a_float_conv_input(tmp_path):
     from usedge.quantize.qat import fold_batchnorm, insert_fake_quant
     from usedge.quantize.sensitivity import activation_pairs, bypass

@@ -34,10 +34,10 @@ class QDQReport:
 
 def head_arithmetic_scopes(specs) -> list[str]:
     """ONNX node-name patterns of the head arithmetic that stays float: everything of a landmark or detection
-    head after its conv ("/<task>/block/..."): the soft-argmax (softmax -> expected coordinate; int8 moved FUGC
-    from 21 to 153 px) and the in-graph box decode. Names are "/<task>/..." (the exporter drops the
+    head after its convs ("/<task>/block/...", "/<task>/block_obj/..."): the soft-argmax (softmax -> expected
+    coordinate; int8 moved FUGC from 21 to 153 px) and the in-graph box decode. Names are "/<task>/..." (the exporter drops the
     ModuleDict's "heads" scope) in both the fp32 export and the QAT export."""
-    return [f"/{s.id}/(?!block/).*" for s in specs if s.kind.value in ("regression", "detection")]
+    return [f"/{s.id}/(?!block(_obj)?/).*" for s in specs if s.kind.value in ("regression", "detection")]
 
 
 # activation range estimators (NNCF RangeEstimatorParametersSet); "default" is NNCF's own choice per preset

@@ -293,7 +293,7 @@ def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool 
     from nncf.torch.quantization.layers import QuantizerExportMode
 
     from usedge._io import atomic_write_bytes
-    from usedge.models.onnx import torch_export, check, model_metadata, set_metadata
+    from usedge.models.onnx import torch_export, check, model_metadata, set_metadata, simplify_qdq
     from usedge.quantize.int8 import require_weight_bits
 
     snap_weights(qmodel, torch.zeros(1, 3, config.input_size, config.input_size))
@@ -301,6 +301,7 @@ def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool 
         q.set_export_mode(QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS)
     proto = onnx.load_from_string(torch_export(qmodel, config.input_size, opset, dynamic_batch))
     fold_weight_quantizers(proto)
+    proto, _ = simplify_qdq(proto)
     require_weight_bits(proto, weight_bits)
     set_metadata(proto, {**model_metadata(qmodel, config), "usedge.precision": "int8", "usedge.qat": "nncf",
                          "usedge.int8_weight_bits": str(weight_bits)})
