@@ -34,7 +34,9 @@ def tiny_models(zero_point=np.int8(0), size: int = 8, batch="N"):
     return fp32, qdq
 
 
-def make_bundle(root, zero_point=np.int8(0), batch="N", int8_record=None):
+def make_bundle(root, zero_point=np.int8(0), batch="N", int8_record=None, fp16_onnx=False):
+    """``fp16_onnx``: also carry model.fp16.onnx (here the fp32 graph's bytes: the stand-in parser reads names, not
+    types)."""
     from usedge.bundle import load_bundle, write_bundle
 
     fp32, qdq = tiny_models(zero_point, batch=batch)
@@ -47,6 +49,8 @@ def make_bundle(root, zero_point=np.int8(0), batch="N", int8_record=None):
                                 "float_layers": ["/FUGC/.*"], "float_activations": ["/backbone/x"]},
     }
     files = {"model.fp32.onnx": fp32.SerializeToString(), "model.int8.onnx": qdq.SerializeToString()}
+    if fp16_onnx:
+        files["model.fp16.onnx"] = fp32.SerializeToString()
     return load_bundle(write_bundle(root, files, meta))
 
 

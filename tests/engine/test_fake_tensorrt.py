@@ -1,8 +1,10 @@
 """The builder and runner driven by a stand-in ``tensorrt`` module that records calls.
 
 This checks usedge's plumbing (which flags, profile shapes, pinned layers, files written, buffers bound,
-CUDA-graph replay), not TensorRT itself: the stand-in follows the TensorRT 10 Python API as documented,
-and real TensorRT runs only in the ``trt``-marked tests."""
+CUDA-graph replay), not TensorRT itself: the stand-ins follow the TensorRT 10 and the TensorRT 11 Python APIs as
+documented (11: no FP16 / INT8 / BF16 / FP8 / OBEY_ / PREFER_PRECISION_CONSTRAINTS builder flags, no calibrator,
+no ``platform_has_fast_*``; any use of them is an AttributeError), and real TensorRT runs only in the
+``trt``-marked tests."""
 from __future__ import annotations
 
 import itertools
@@ -24,15 +26,30 @@ class _Tensor:
 
 
 class _Layer:
-    def __init__(self, name, dtype="f32"):
-        self.name, self.outputs, self.precision, self.out_types = name, [_Tensor(name + "_out", dtype)], None, {}
+    """A strongly typed network refuses per-layer precisions (TensorRT 10 and 11 alike)."""
+
+    def __init__(self, name, dtype="f32", strong=False):
+        self.name, self.outputs, self._precision, self.out_types = name, [_Tensor(name + "_out", dtype)], None, {}
+        self.strong = strong
 
     num_outputs = property(lambda self: len(self.outputs))
+
+    @property
+    def precision(self):
+        return self._precision
+
+    @precision.setter
+    def precision(self, value):
+        if self.strong:
+            raise RuntimeError(f"{self.name}: setting a layer precision is not allowed in a strongly typed network")
+        self._precision = value
 
     def get_output(self, i):
         return self.outputs[i]
 
     def set_output_type(self, i, dtype):
+        if self.strong:
+            raise RuntimeError(f"{self.name}: setting an output type is not allowed in a strongly typed network")
         self.out_types[i] = dtype
 
 
@@ -62,9 +79,12 @@ class _Parser:
         if self.fail:
             return False
         model = onnx.load(path)
+        strong = bool(self.network.flags) or _Builder.major >= 11       # 11: every network is strongly typed
+        self.network.path = path
         self.network.inputs = [_Tensor(i.name) for i in model.graph.input]
-        self.network.layers = [_Layer(n.name, "i8" if n.op_type == "QuantizeLinear" else "f32") for n in model.graph.node]
-        self.network.layers.append(_Layer("shape_of_something", "i32"))
+        self.network.layers = [_Layer(n.name, "i8" if n.op_type == "QuantizeLinear" else "f32", strong)
+                               for n in model.graph.node]
+        self.network.layers.append(_Layer("shape_of_something", "i32", strong))
         return True
 
     num_errors = 1
@@ -77,7 +97,11 @@ class _Parser:
 class _Config:
     def __init__(self):
         self.flags, self.cleared, self.pools, self.profiles, self.progress_monitor = set(), set(), {}, [], None
-        self.builder_optimization_level, self.cache = None, None
+        self.builder_optimization_level, self.cache, self.devices = None, None, {}
+        self.default_device_type, self.DLA_core = "GPU", -1
+
+    def set_device_type(self, layer, device):
+        self.devices[layer.name] = device
 
     def set_memory_pool_limit(self, pool, size):
         self.pools[pool] = size
@@ -109,6 +133,7 @@ class _OptProfile(dict):
 class _Builder:
     last = None
     num_DLA_cores = 0
+    major = 10
 
     def __init__(self, logger):
         _Builder.last = self
@@ -206,16 +231,22 @@ class _Buffers:
         self.arrays.clear()
 
 
-@pytest.fixture
-def fake_trt(monkeypatch, rtx):
+#: the builder flags each major has (TensorRT 11 removed weak typing: no precision-enabling flag is left)
+FLAGS = {10: ("FP16", "INT8", "BF16", "FP8", "TF32", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS",
+              "DIRECT_IO", "GPU_FALLBACK"),
+         11: ("TF32", "GPU_FALLBACK")}
+
+
+def fake_module(monkeypatch, machine):
+    """A stand-in ``tensorrt`` of ``machine.trt_version``'s major, installed with ``machine`` as this GPU."""
+    major = int(machine.trt_version.split(".")[0])
     trt = types.ModuleType("tensorrt")
-    trt.__version__ = rtx.trt_version
+    trt.__version__ = machine.trt_version
     trt.float32, trt.float16 = "f32", "f16"
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
-    trt.BuilderFlag = types.SimpleNamespace(**{f: f for f in ("FP16", "INT8", "TF32", "OBEY_PRECISION_CONSTRAINTS",
-                                                                "GPU_FALLBACK")})
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)   # 11: kept, ignored
+    trt.BuilderFlag = types.SimpleNamespace(**{f: f for f in FLAGS[major]})
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-    trt.DeviceType = types.SimpleNamespace(DLA="DLA")
+    trt.DeviceType = types.SimpleNamespace(DLA="DLA", GPU="GPU")
     trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
     trt.IProgressMonitor = type("IProgressMonitor", (), {"__init__": lambda self: None})
@@ -224,12 +255,19 @@ def fake_trt(monkeypatch, rtx):
                                        "deserialize_cuda_engine": lambda self, data: _Engine() if data == b"ENGINE" else None})
     trt.nptype = lambda dtype: np.float32
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(E, "machine_info", lambda device=0: rtx)
+    monkeypatch.setattr(_Builder, "major", major)
+    monkeypatch.setattr(_Builder, "num_DLA_cores", 2 if machine.compute_capability == "8.7" else 0)
+    monkeypatch.setattr(E, "machine_info", lambda device=0: machine)
     monkeypatch.setattr(E, "_torch_cuda", lambda: None)
     monkeypatch.setattr(E, "_cudart", lambda: None)
     monkeypatch.setattr(E, "_buffers", lambda device: _Buffers())
     monkeypatch.setattr(_Parser, "fail", False)
     return trt
+
+
+@pytest.fixture
+def fake_trt(monkeypatch, rtx):
+    return fake_module(monkeypatch, rtx)
 
 
 def test_int8_build_writes_engine_sidecar_and_timing_cache(fake_trt, bundle, tmp_path, rtx):
@@ -295,3 +333,87 @@ def test_backend_runs_through_the_runner(fake_trt, bundle, graphs):
     from usedge.runtime.backends.tensorrt import find_engine
 
     assert find_engine(bundle, "int8") == res.engine
+
+
+# -- TensorRT 11 (strong typing only) and the Jetson / DLA matrix ----------------------------------------
+TRT11 = P.MachineInfo("NVIDIA GeForce RTX 5090", "12.0", "11.4.0.106")
+
+
+def _dla_target():
+    import dataclasses
+
+    from usedge.export.targets import load_target
+
+    return dataclasses.replace(load_target("jetson-agx-orin"), dla_core=0, batch={"min": 1, "opt": 1, "max": 1},
+                               dynamic_batch=False)
+
+
+def _quiet(*args, **kw):
+    return E.build_engine(*args, progress=False, echo=lambda s: None, **kw)
+
+
+def test_trt11_int8_and_fp32_builds_are_strongly_typed_and_use_no_removed_flag(monkeypatch, bundle):
+    fake_module(monkeypatch, TRT11)
+    assert not hasattr(sys.modules["tensorrt"].BuilderFlag, "FP16")     # the stand-in really is TensorRT 11
+    res = _quiet(bundle, "desktop-gpu")
+    b = _Builder.last
+    assert b.network.flags == 1 << 1 and b.config.flags == set() and b.config.cleared == set()
+    assert P.read_sidecar(res.engine).build["strongly_typed"] is True
+    assert res.key.machine.trt_version == "11.4.0.106"
+    _quiet(bundle, "desktop-gpu", "fp32", force=True)
+    assert _Builder.last.config.cleared == {"TF32"} and _Builder.last.network.flags == 1 << 1
+
+
+def test_trt11_fp16_builds_from_the_fp16_onnx_or_refuses_before_any_work(monkeypatch, bundle_factory):
+    fake_module(monkeypatch, TRT11)
+    legacy = bundle_factory("legacy")
+    with pytest.raises(P.ConfigError, match=r"TensorRT 11\.4\.0 on NVIDIA GeForce RTX 5090 builds fp16 only from an "
+                                            r"FP16 ONNX .* has no model\.fp16\.onnx"):
+        _quiet(legacy, "desktop-gpu", "fp16")
+    assert not (legacy.path / "engines").exists()
+    res = _quiet(bundle_factory("new", fp16_onnx=True), "desktop-gpu", "fp16")
+    b = _Builder.last
+    assert b.network.path.endswith("model.fp16.onnx") and b.network.flags == 1 << 1 and b.config.flags == set()
+    assert not any(layer.precision for layer in b.network.layers)         # nothing pinned: the graph carries its types
+    assert P.read_sidecar(res.engine).build["onnx"] == "model.fp16.onnx"
+
+
+def test_trt10_fp16_prefers_the_fp16_onnx_and_keeps_the_weak_path_for_older_bundles(fake_trt, bundle_factory):
+    _quiet(bundle_factory("new", fp16_onnx=True), "desktop-gpu", "fp16")
+    assert _Builder.last.network.flags == 1 << 1 and _Builder.last.config.flags == set()
+    _quiet(bundle_factory("legacy"), "desktop-gpu", "fp16")
+    assert _Builder.last.network.flags == 0 and _Builder.last.config.flags == {"FP16", "OBEY_PRECISION_CONSTRAINTS"}
+
+
+@pytest.mark.parametrize("version", ["11.2.0", "11.4.0.106"])
+def test_trt11_before_11_4_1_on_a_jetson_is_one_clear_error(monkeypatch, bundle, version):
+    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", version))
+    with pytest.raises(P.ConfigError, match=f"TensorRT {version[:6].rstrip('.')}.* does not support Jetson") as exc:
+        _quiet(bundle, "jetson-orin-nano")
+    assert "TensorRT 10.3" in exc.value.fix and "11.4.1" in exc.value.fix
+    assert not (bundle.path / "engines").exists()
+
+
+def test_trt11_dla_on_agx_orin_is_strongly_typed_with_the_heads_on_the_gpu(monkeypatch, bundle):
+    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", "11.4.1"))
+    _quiet(bundle, _dla_target())
+    b = _Builder.last
+    assert b.network.flags == 1 << 1 and b.config.flags == {"GPU_FALLBACK"}
+    assert (b.config.default_device_type, b.config.DLA_core) == ("DLA", 0)
+    assert b.config.devices == {"/FUGC/head/Relu": "GPU", "/organ_cls/head/Sigmoid": "GPU"}
+
+
+def test_trt10_dla_is_weakly_typed_int8_fp16_with_the_heads_on_the_gpu(monkeypatch, bundle):
+    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", "10.3.0"))
+    _quiet(bundle, _dla_target())
+    b = _Builder.last
+    assert b.network.flags == 0 and b.config.flags == {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS", "GPU_FALLBACK"}
+    assert set(b.config.devices) == {"/FUGC/head/Relu", "/organ_cls/head/Sigmoid"}
+
+
+@pytest.mark.parametrize("machine,why", [(P.MachineInfo("Thor", "11.0", "11.4.1"), "Thor has no DLA"),
+                                         (TRT11, "DLA exists on Jetson boards only")])
+def test_trt11_dla_elsewhere_is_refused_with_the_reason(monkeypatch, bundle, machine, why):
+    fake_module(monkeypatch, machine)
+    with pytest.raises(P.ConfigError, match=why):
+        _quiet(bundle, _dla_target())

@@ -311,3 +311,41 @@ def test_progress_log_prints_top_phases_only():
     assert lines[0] == "Building engine (3 steps)" and lines[1] == "  Tactic search (1 step)"
     assert lines[2].startswith("  Tactic search: done in ") and lines[3].startswith("Building engine: done in ")
     assert len(lines) == 4
+
+
+# -- TensorRT version x device ---------------------------------------------------------------------------
+@pytest.mark.parametrize("version,machine,weak,dla", [
+    ("10.3.0.30", P.MachineInfo("Orin", "8.7", ""), True, True),             # JetPack 6
+    ("10.7.0", P.MachineInfo("NVIDIA GeForce RTX 4090", "8.9", ""), True, False),
+    ("11.4.0", P.MachineInfo("NVIDIA H100", "9.0", ""), False, False),
+    ("11.4.1", P.MachineInfo("Orin", "8.7", ""), False, True),              # JetPack 7.2.2, AGX Orin
+    ("11.4.1", P.MachineInfo("Thor", "11.0", ""), False, False),
+])
+def test_trt_support_matrix_trt11(version, machine, weak, dla):
+    got = P.trt_support(version, machine)
+    assert (got.weak_typing, got.dla) == (weak, dla) and got.why_no_dla == ("" if dla else got.why_no_dla)
+    assert dla or got.why_no_dla
+
+
+@pytest.mark.parametrize("version,jetson,message", [
+    ("9.3.0", False, "TensorRT 10.0 or newer"), ("11.0.0", True, "does not support Jetson"),
+    ("11.4.0", True, "does not support Jetson")])
+def test_unsupported_trt_versions_are_refused_trt11(version, jetson, message):
+    with pytest.raises(ConfigError, match=message):
+        P.trt_support(version, jetson=jetson)
+    with pytest.raises(DataError, match="is not a version number"):
+        P.trt_support("eleven")
+
+
+def test_trt11_plans_differ_from_trt10_only_where_weak_typing_was_used(bundle):
+    t10, t11 = P.trt_support("10.3.0", jetson=True), P.trt_support("11.4.1", P.MachineInfo("Orin", "8.7", ""))
+    for support in (t10, t11):
+        assert P.precision_plan(bundle, "int8", support=support).strongly_typed      # Q/DQ: strongly typed on both
+    assert P.precision_plan(bundle, "fp32", support=t10).strongly_typed is False
+    assert P.precision_plan(bundle, "fp32", support=t11).strongly_typed is True
+    weak, strong = (P.precision_plan(bundle, "int8", dla=True, support=s) for s in (t10, t11))
+    assert weak.builder_flags == ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS") and not weak.strongly_typed
+    assert strong.builder_flags == () and strong.strongly_typed and strong.fp32_layer_patterns == ()
+    assert weak.gpu_layer_patterns == strong.gpu_layer_patterns == ("/FUGC/.*", "/organ_cls/.*")
+    with pytest.raises(ConfigError, match="builds fp16 only from an FP16 ONNX"):
+        P.precision_plan(bundle, "fp16", support=t11)

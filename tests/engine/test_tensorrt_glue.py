@@ -60,6 +60,23 @@ def test_build_dry_run_prints_the_plan_without_tensorrt(no_tensorrt, bundle):
     assert "batch 1/4/16 × 3×8×8 (dynamic batch)" in result.output
 
 
+def test_build_dry_run_plans_for_the_tensorrt_named_trt11(no_tensorrt, bundle):
+    def plan(*args):
+        return CliRunner().invoke(build, [str(bundle.path), "--dry-run", *args])
+
+    r = plan("--target", "desktop-gpu", "--trt-version", "11.4.0")
+    assert r.exit_code == 0 and "tensorrt   TensorRT 11.4.0 on a GPU" in r.output, r.output
+    assert "model.int8.onnx (strongly typed; flags none)" in r.output
+    r = plan("--target", "desktop-gpu", "--trt-version", "11.4.0", "--precision", "fp16")
+    assert r.exit_code == 2 and "builds fp16 only from an FP16 ONNX" in r.output, r.output
+    r = plan("--target", "jetson-orin-nano", "--trt-version", "11.3.0")
+    assert r.exit_code == 2 and "does not support Jetson" in r.output and "TensorRT 10.3" in r.output, r.output
+    r = plan("--target", "jetson-orin-nano", "--trt-version", "8.6.1")
+    assert r.exit_code == 2 and "TensorRT 10.0 or newer" in r.output, r.output
+    r = CliRunner().invoke(build, [str(bundle.path), "--target", "desktop-gpu", "--trt-version", "11.4.0"])
+    assert r.exit_code == 2 and "--trt-version only plans (--dry-run)" in r.output, r.output
+
+
 def _fake_engine(bundle, machine):
     data = b"not-a-real-plan"
     profile = P.Profile(1, 4, 16, 3, 8, 8)

@@ -3,9 +3,11 @@
 Nothing here imports TensorRT, CUDA or torch. :mod:`usedge.engine.tensorrt` turns a :class:`BuildPlan` into
 TensorRT calls; this module decides
 
+* what the TensorRT version can do on this device (:func:`trt_support`: TensorRT 11 removed weak typing; Jetson
+  needs 10.x on JetPack 6 or 11.4.1+ on JetPack 7.2.2; DLA on 11.x only from 11.4.1, on AGX Orin),
 * the optimisation profile (:func:`compute_profile`) from the target's batch range and the bundle's input,
 * the precision plan (:func:`precision_plan`): which ONNX, strongly typed or not, which builder flags, which
-  layers stay fp32,
+  layers stay fp32 (weak typing, TensorRT 10 only) or run on the GPU beside a DLA,
 * DLA use (only where the target names a core; GPU fallback on; static shapes only),
 * the cache key and sidecar it writes (:mod:`usedge.bundle.engines`, re-exported here: the bundle format owns
   its ``engines/`` folder; :func:`key_mismatches` / :func:`check_engine_key` refuse an engine built elsewhere),
@@ -33,6 +35,82 @@ from usedge.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("int8", "fp16", "fp32")
+
+
+# -- TensorRT version x device --------------------------------------------------------------------------
+TRT_MIN = (10, 0, 0)
+#: TensorRT 11.2 - 11.4.0 do not support JetPack; 11.4.1 supports JetPack 7.2.2+ on AGX Orin and Thor
+JETSON_TRT11_MIN = (11, 4, 1)
+#: DLA came back in TensorRT 11.4.1, on AGX Orin only (Thor has none; Orin NX / Nano stay on JetPack 6, TensorRT 10.3)
+DLA_TRT11_MIN = (11, 4, 1)
+#: compute capabilities of the Jetson GPUs usedge targets: Orin (8.7), Thor (11.0; 10.1 before CUDA 13)
+JETSON_CC = {"8.7": "Orin", "10.1": "Thor", "11.0": "Thor"}
+#: the TensorRT a build is planned for when none is installed (``usedge build --dry-run``): JetPack 6's
+PLAN_DEFAULT_TRT = "10.3.0"
+
+
+def parse_trt_version(text: str) -> tuple[int, int, int]:
+    """``"10.3.0.30"`` / ``"11.4"`` -> (major, minor, patch); a string that is not a version is a DataError."""
+    parts = str(text).strip().split(".")
+    try:
+        nums = [int(p) for p in parts[:3]]
+    except ValueError:
+        raise DataError(f"TensorRT version {text!r} is not a version number.",
+                        fix="give it as MAJOR.MINOR[.PATCH], e.g. 10.3.0 or 11.4.1.") from None
+    if not nums:
+        raise DataError("empty TensorRT version.", fix="give it as MAJOR.MINOR[.PATCH], e.g. 10.3.0.")
+    return tuple((nums + [0, 0])[:3])
+
+
+@dataclass(frozen=True)
+class TrtSupport:
+    """What one TensorRT version offers on one device.
+
+    ``weak_typing``: the builder flags FP16 / INT8 / OBEY_PRECISION_CONSTRAINTS exist (10.x; TensorRT 11 removed
+    them: every network is strongly typed, fp16 comes from an FP16 ONNX, int8 from Q/DQ). ``dla``: DLA engines
+    can be built (``why_no_dla`` says why not)."""
+
+    version: tuple[int, int, int]
+    device: str                  # "Orin", "Thor", or the GPU name
+    jetson: bool
+    weak_typing: bool
+    dla: bool
+    why_no_dla: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"TensorRT {'.'.join(map(str, self.version))} on {self.device}"
+
+
+def trt_support(trt_version: str, machine: MachineInfo | None = None, jetson: bool | None = None) -> TrtSupport:
+    """Decide what ``trt_version`` can do on ``machine`` (None: a GPU of unknown kind, Jetson iff ``jetson``).
+
+    Raises ConfigError, naming the version and the fix, for a TensorRT usedge does not build with (< 10) and for
+    TensorRT 11 before 11.4.1 on a Jetson (no JetPack support)."""
+    v = parse_trt_version(trt_version)
+    cc = machine.compute_capability if machine is not None else ""
+    is_jetson = cc in JETSON_CC if machine is not None else bool(jetson)
+    device = JETSON_CC.get(cc, machine.gpu_name if machine is not None else ("a Jetson" if is_jetson else "a GPU"))
+    text = ".".join(map(str, v))
+    if v < TRT_MIN:
+        raise ConfigError(f"TensorRT {text}: usedge builds engines with TensorRT 10.0 or newer.",
+                          fix="install TensorRT 10.x (JetPack 6 ships 10.3) or 11.x (pip install 'usedge[trt]').")
+    if v[0] >= 11 and is_jetson and v < JETSON_TRT11_MIN:
+        raise ConfigError(f"TensorRT {text} does not support Jetson (JetPack): TensorRT 11.2 - 11.4.0 are desktop and "
+                          "data-centre only.",
+                          fix="on JetPack 6 (Orin Nano / NX / AGX) use its TensorRT 10.3; on JetPack 7.2.2+ "
+                              "(AGX Orin, Thor) TensorRT 11.4.1 or newer.")
+    if v[0] < 11:
+        dla, why = is_jetson, "" if is_jetson else "DLA exists on Jetson boards only"
+    elif not is_jetson:
+        dla, why = False, "DLA exists on Jetson boards only"
+    elif device != "Orin":
+        dla, why = False, f"{device} has no DLA"
+    elif v < DLA_TRT11_MIN:
+        dla, why = False, f"TensorRT {text} has no DLA support; 11.4.1 brought it back on AGX Orin"
+    else:
+        dla, why = True, ""
+    return TrtSupport(v, device, is_jetson, weak_typing=v[0] < 11, dla=dla, why_no_dla=why)
 
 
 # -- optimisation profile --------------------------------------------------------------------------------
@@ -96,7 +174,8 @@ class PrecisionPlan:
 
     ``builder_flags`` / ``clear_flags`` are ``trt.BuilderFlag`` member names; ``fp32_layer_patterns`` are
     regular expressions (matched from the start of the layer name, :func:`select_layers`) for layers whose
-    precision and output types are pinned to fp32 (with OBEY_PRECISION_CONSTRAINTS).
+    precision and output types are pinned to fp32 (with OBEY_PRECISION_CONSTRAINTS; weakly typed networks only,
+    TensorRT 10). ``gpu_layer_patterns``: layers kept on the GPU when the rest runs on a DLA.
     """
 
     precision: str
@@ -106,6 +185,7 @@ class PrecisionPlan:
     builder_flags: tuple[str, ...] = ()
     clear_flags: tuple[str, ...] = ()
     fp32_layer_patterns: tuple[str, ...] = ()
+    gpu_layer_patterns: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
     float_activations: tuple[str, ...] = ()
     qdq_check: str = ""
@@ -125,6 +205,12 @@ def landmark_patterns(tasks: Iterable) -> tuple[str, ...]:
         if landmark:
             out.append(f"/{re.escape(task_id)}/.*")
     return tuple(out)
+
+
+def head_patterns(tasks: Iterable) -> tuple[str, ...]:
+    """``/<task>/.*`` for every task: the heads, which a DLA cannot run (soft-argmax, box decode, resize of the
+    logits) and which stay on the GPU beside it."""
+    return tuple(f"/{re.escape(t['id'] if isinstance(t, Mapping) else t.id)}/.*" for t in tasks)
 
 
 def select_layers(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
@@ -168,45 +254,82 @@ def _sha(bundle, name: str) -> str:
         raise DataError(f"bundle {bundle.path} has no checksum for {name}.", fix="re-export the bundle.") from None
 
 
-def precision_plan(bundle, precision: str, dla: bool = False) -> PrecisionPlan:
-    """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.bundle.files.Bundle`).
+#: the strongly typed FP16 graph TensorRT builds fp16 from (written by the exporter; optional in older bundles)
+FP16_ONNX = "model.fp16.onnx"
 
-    * int8: the bundle's Q/DQ graph, checked with :func:`check_qdq`, as a STRONGLY_TYPED network (explicit
-      quantization, no calibrator, no precision flags: the float parts of the graph stay fp32). On DLA the
-      network is weakly typed with INT8 + FP16 (DLA runs only int8/fp16) and the landmark heads pinned to fp32.
-    * fp16: the fp32 graph + FP16; landmark heads and ``int8.float_layers`` pinned to fp32 (OBEY).
-    * fp32: the fp32 graph; TF32 cleared so the engine is a true fp32 reference.
+
+def precision_plan(bundle, precision: str, dla: bool = False, support: TrtSupport | None = None) -> PrecisionPlan:
+    """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.bundle.files.Bundle`) for the TensorRT
+    of ``support`` (default: :data:`PLAN_DEFAULT_TRT`, JetPack 6's; on a Jetson when ``dla``).
+
+    * int8: the bundle's Q/DQ graph, checked with :func:`check_qdq`, strongly typed (explicit quantization, no
+      calibrator, no precision flags: the float parts of the graph stay fp32), on TensorRT 10 and 11 alike. On a
+      DLA the heads stay on the GPU; TensorRT 10 builds the DLA network weakly typed (INT8 + FP16, the form
+      JetPack 6's DLA compiler takes), TensorRT 11.4.1+ strongly typed.
+    * fp16: the bundle's FP16 ONNX (:data:`FP16_ONNX`, head arithmetic kept fp32 by its own Casts), strongly
+      typed. A bundle without one builds only on TensorRT 10, weakly typed: the fp32 graph + FP16 with the
+      landmark heads and ``int8.float_layers`` pinned to fp32 (OBEY); TensorRT 11 has no such flags.
+    * fp32: the fp32 graph, strongly typed on TensorRT 11; TF32 cleared so the engine is a true fp32 reference.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
+    support = support or trt_support(PLAN_DEFAULT_TRT, jetson=dla)
+    if dla and not support.dla:
+        raise ConfigError(f"{support.label}: no DLA ({support.why_no_dla}).",
+                          fix="use a target with dla_core: null (GPU only); DLA needs TensorRT 10.x on a Jetson "
+                              "(JetPack 6) or TensorRT 11.4.1+ on AGX Orin (JetPack 7.2.2+).")
     rec = bundle.meta.int8
     float_layers = rec.float_layers if rec else ()
     float_acts = rec.float_activations if rec else ()
-    pinned = _dedupe((*landmark_patterns(bundle.meta.tasks), *float_layers))
+    on_gpu = head_patterns(bundle.meta.tasks) if dla else ()
     if precision == "int8":
-        onnx = bundle.model_path("int8")
-        how = check_qdq(onnx, rec)
-        notes = [f"Q/DQ graph checked ({how}): every QuantizeLinear int8 with zero point 0"]
-        if rec is not None and rec.passed is False:
-            notes.append("WARNING: int8 did not pass the accuracy gate (report.md); fp16 is the safer choice")
-        if float_layers or float_acts:
-            notes.append(f"already float in the Q/DQ graph: {len(float_layers)} layer scopes, "
-                         f"{len(float_acts)} activations")
-        common = dict(precision=precision, onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), float_layers=float_layers,
-                      float_activations=float_acts, qdq_check=how)
-        if dla:
-            return PrecisionPlan(strongly_typed=False, builder_flags=("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"),
-                                 fp32_layer_patterns=pinned, notes=(*notes, "DLA: weakly typed Q/DQ (INT8 + FP16)"),
-                                 **common)
-        return PrecisionPlan(strongly_typed=True, notes=tuple(notes), **common)
-    onnx = bundle.model_path("fp32")
-    common = dict(precision=precision, onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), strongly_typed=False,
-                  float_layers=float_layers, float_activations=float_acts)
+        return _int8_plan(bundle, rec, dla, support, on_gpu)
+    common = dict(precision=precision, float_layers=float_layers, float_activations=float_acts,
+                  gpu_layer_patterns=on_gpu)
     if precision == "fp16":
-        flags = ("FP16", "OBEY_PRECISION_CONSTRAINTS") if pinned else ("FP16",)
-        return PrecisionPlan(builder_flags=flags, fp32_layer_patterns=pinned,
-                             notes=(f"fp32 pinned: {', '.join(pinned) or 'none'}",), **common)
-    return PrecisionPlan(clear_flags=("TF32",), **common)
+        return _fp16_plan(bundle, support, common)
+    onnx = bundle.model_path("fp32")
+    return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), strongly_typed=not support.weak_typing,
+                         clear_flags=("TF32",), **common)
+
+
+def _int8_plan(bundle, rec, dla: bool, support: TrtSupport, on_gpu: tuple[str, ...]) -> PrecisionPlan:
+    onnx = bundle.model_path("int8")
+    how = check_qdq(onnx, rec)
+    notes = [f"Q/DQ graph checked ({how}): every QuantizeLinear int8 with zero point 0"]
+    if rec is not None and rec.passed is False:
+        notes.append("WARNING: int8 did not pass the accuracy gate (report.md); fp16 is the safer choice")
+    float_layers, float_acts = (rec.float_layers, rec.float_activations) if rec else ((), ())
+    if float_layers or float_acts:
+        notes.append(f"already float in the Q/DQ graph: {len(float_layers)} layer scopes, {len(float_acts)} activations")
+    common = dict(precision="int8", onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), float_layers=float_layers,
+                  float_activations=float_acts, qdq_check=how, gpu_layer_patterns=on_gpu)
+    if dla and support.weak_typing:
+        pinned = _dedupe((*landmark_patterns(bundle.meta.tasks), *float_layers))
+        return PrecisionPlan(strongly_typed=False, builder_flags=("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"),
+                             fp32_layer_patterns=pinned, notes=(*notes, "DLA: weakly typed Q/DQ (INT8 + FP16), "
+                                                                "heads on the GPU"), **common)
+    if dla:
+        notes.append("DLA: strongly typed Q/DQ, heads on the GPU")
+    return PrecisionPlan(strongly_typed=True, notes=tuple(notes), **common)
+
+
+def _fp16_plan(bundle, support: TrtSupport, common: dict) -> PrecisionPlan:
+    if FP16_ONNX in bundle.meta.files:
+        onnx = Path(bundle.path) / FP16_ONNX
+        return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, FP16_ONNX), strongly_typed=True,
+                             notes=(f"strongly typed from {FP16_ONNX} (head arithmetic fp32 by its Casts)",), **common)
+    if not support.weak_typing:
+        raise ConfigError(f"{support.label} builds fp16 only from an FP16 ONNX (strongly typed; TensorRT 11 removed "
+                          f"the FP16 builder flag), and bundle {bundle.path} has no {FP16_ONNX}.",
+                          fix="build --precision int8 (the Q/DQ graph) or fp32, or build fp16 with TensorRT 10.x.")
+    pinned = _dedupe((*landmark_patterns(bundle.meta.tasks), *common["float_layers"]))
+    onnx = bundle.model_path("fp32")
+    flags = ("FP16", "OBEY_PRECISION_CONSTRAINTS") if pinned else ("FP16",)
+    return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), strongly_typed=False, builder_flags=flags,
+                         fp32_layer_patterns=pinned,
+                         notes=(f"weakly typed (no {FP16_ONNX} in the bundle; TensorRT 10 only)",
+                                f"fp32 pinned: {', '.join(pinned) or 'none'}"), **common)
 
 
 # -- DLA -------------------------------------------------------------------------------------------------
@@ -288,6 +411,7 @@ class BuildPlan:
     dla_core: int | None
     workspace_mb: int | None
     optimization_level: int | None
+    tensorrt: str = ""              # TrtSupport.label: the TensorRT and device the plan was made for
 
     def key(self, machine: MachineInfo) -> EngineKey:
         return make_key(machine, self.precision.precision, self.precision.onnx_sha256, self.profile, self.dla_core)
@@ -299,12 +423,13 @@ class BuildPlan:
     def describe(self) -> list[str]:
         p, pp = self.profile, self.precision
         lines = [f"bundle     {self.bundle_path}", f"target     {self.target}",
+                 f"tensorrt   {self.tensorrt or 'unknown'}",
                  f"precision  {pp.precision} from {pp.onnx.name} ({'strongly typed' if pp.strongly_typed else 'weakly typed'}"
                  f"; flags {', '.join(pp.builder_flags) or 'none'}"
                  f"{'; cleared ' + ', '.join(pp.clear_flags) if pp.clear_flags else ''})",
                  f"profile    {self.input_name}: batch {p.batch_min}/{p.batch_opt}/{p.batch_max} × "
                  f"{p.channels}×{p.height}×{p.width} ({'dynamic' if p.dynamic else 'fixed'} batch)",
-                 f"device     {'DLA core %d + GPU fallback' % self.dla_core if self.dla_core is not None else 'GPU'}",
+                 f"device     {'DLA core %d + GPU fallback, heads on the GPU' % self.dla_core if self.dla_core is not None else 'GPU'}",
                  f"workspace  {self.workspace_mb or 'TensorRT default'} MiB; optimisation level "
                  f"{self.optimization_level if self.optimization_level is not None else 'default'}"]
         lines += [f"note       {n}" for n in pp.notes]
@@ -324,9 +449,11 @@ def check_tensorrt_target(target) -> None:
                           fix=f"use one of: {', '.join(tensorrt_targets())}")
 
 
-def plan_build(bundle, target, precision: str | None = None) -> BuildPlan:
-    """Decide everything about a build of ``bundle`` for ``target`` (a Target), without TensorRT."""
+def plan_build(bundle, target, precision: str | None = None, support: TrtSupport | None = None) -> BuildPlan:
+    """Decide everything about a build of ``bundle`` for ``target`` (a Target) with the TensorRT of ``support``
+    (:func:`trt_support`; default :data:`PLAN_DEFAULT_TRT` on the target's kind of device), without TensorRT."""
     check_tensorrt_target(target)
+    support = support or trt_support(PLAN_DEFAULT_TRT, jetson=target.name.startswith("jetson"))
     precision = precision or target.precision
     if precision not in PRECISIONS:
         raise ConfigError(f"Unknown precision '{precision}'.", fix=f"use one of: {', '.join(PRECISIONS)}")
@@ -334,5 +461,5 @@ def plan_build(bundle, target, precision: str | None = None) -> BuildPlan:
     profile = compute_profile(target, list(inp.shape))
     core = dla_core_for(target, precision, profile)
     return BuildPlan(Path(bundle.path), target.name, inp.name,
-                     precision_plan(bundle, precision, dla=core is not None), profile, core,
-                     target.workspace_mb, target.builder_optimization_level)
+                     precision_plan(bundle, precision, dla=core is not None, support=support), profile, core,
+                     target.workspace_mb, target.builder_optimization_level, support.label)

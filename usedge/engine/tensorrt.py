@@ -32,6 +32,7 @@ from usedge.engine.plan import (
     read_sidecar,
     select_layers,
     timing_cache_path,
+    trt_support,
     verify_engine_file,
 )
 from usedge.errors import ConfigError, DataError, DependencyError, SourceError, require
@@ -133,7 +134,9 @@ def _parser_errors(parser) -> list[str]:
 
 
 def _parse(trt, builder, logger, plan: BuildPlan):
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.precision.strongly_typed else 0
+    # TensorRT 11 types every network strongly and keeps the flag only for compatibility (ignored)
+    strong = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    flags = 1 << int(strong) if plan.precision.strongly_typed and strong is not None else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(plan.precision.onnx)):
@@ -166,6 +169,15 @@ def _pin_fp32(trt, network, patterns) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+def _layers_on_gpu(trt, network, config, patterns) -> list[str]:
+    """Keep the layers matching ``patterns`` (the heads) on the GPU beside a DLA; returns their names."""
+    layers = {network.get_layer(i).name: network.get_layer(i) for i in range(network.num_layers)}
+    chosen = select_layers(layers, patterns)
+    for name in chosen:
+        config.set_device_type(layers[name], trt.DeviceType.GPU)
+    return chosen
+
+
 def _load_timing_cache(config, path: Path):
     data = path.read_bytes() if path.is_file() else b""
     try:
@@ -196,6 +208,9 @@ def _configure(trt, builder, network, plan: BuildPlan, cache_file: Path, progres
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(plan.dla_core)
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+        on_gpu = _layers_on_gpu(trt, network, config, plan.precision.gpu_layer_patterns)
+        echo(f"DLA core {plan.dla_core}: {len(on_gpu)} head layers kept on the GPU, the rest on the DLA where it "
+             "can run them (GPU fallback)")
     profile = builder.create_optimization_profile()
     profile.set_shape(plan.input_name, *plan.profile.shapes())
     config.add_optimization_profile(profile)
@@ -229,9 +244,10 @@ def build_engine(bundle, target, precision: str | None = None, out_dir: str | Pa
         raise ConfigError(f"{bundle} is a zipped bundle; engines cannot be stored inside it.",
                           fix="unzip it and build on the folder, or pass --out-dir.")
     trt = _trt()  # before the (slow) bundle checksums: fail fast where TensorRT is missing
-    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    plan = plan_build(bundle, target, precision)
     machine = machine_info(device)
+    support = trt_support(machine.trt_version, machine)   # an unsupported version x device fails before any work
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    plan = plan_build(bundle, target, precision, support)
     key = plan.key(machine)
     engine_file, sidecar_file = engine_paths(out_dir or Path(bundle.path) / "engines", key)
     if not force and engine_file.is_file() and sidecar_file.is_file():
