@@ -184,3 +184,30 @@ def test_hostile_bundles_get_clear_errors_not_tracebacks(exported, tmp_path, mon
     with pytest.raises(DataError, match="would expand to"):
         load_bundle(tmp_path / "b.zip")
     assert not [p for p in (tmp_path / "cache2").iterdir()]   # nothing left behind
+
+
+def test_tensorrt_targets_get_an_fp16_onnx_checked_on_every_cpu_runtime_trt11(tmp_path, bundle_dir):
+    """TensorRT 11 builds fp16 only strongly typed, from an FP16 graph: the exporter writes one for targets that
+    run TensorRT (head arithmetic fp32 behind Casts, float32 outputs under their names) and judges its parity."""
+    import onnx
+    from click.testing import CliRunner
+    from onnx import TensorProto, shape_inference
+
+    from tests.conftest import export_tiny_bundle
+    from usedge.cli.build import build
+
+    assert not (bundle_dir / "model.fp16.onnx").exists()          # the cpu target: no TensorRT, no FP16 graph
+    out = export_tiny_bundle(tmp_path, int8=False, latency_runs=2, target="desktop-gpu")
+    meta = json.loads((out / "metadata.json").read_text())
+    assert "model.fp16.onnx" in meta["files"] and "/FUGC/(?!block(_obj)?/).*" in meta["fp16"]["fp32_scopes"]
+    assert meta["parity"]["fp16"] and all(r["passed"] is True for r in meta["parity"]["fp16"].values())
+    fp32, fp16 = (onnx.load(str(out / f"model.{p}.onnx")) for p in ("fp32", "fp16"))
+    assert [(o.name, o.type.tensor_type.elem_type) for o in fp16.graph.output] == \
+        [(o.name, TensorProto.FLOAT) for o in fp32.graph.output]
+    assert any(t.data_type == TensorProto.FLOAT16 for t in fp16.graph.initializer)
+    types = {v.name: v.type.tensor_type.elem_type for v in shape_inference.infer_shapes(fp16).graph.value_info}
+    softmax = [n for n in fp16.graph.node if n.op_type == "Softmax" and n.name.startswith("/FUGC/")]
+    assert softmax and all(types[n.input[0]] == TensorProto.FLOAT for n in softmax)   # the soft-argmax stays fp32
+    plan = CliRunner().invoke(build, [str(out), "--target", "desktop-gpu", "--dry-run", "--trt-version", "11.4.0",
+                                      "--precision", "fp16"])
+    assert plan.exit_code == 0 and "fp16 from model.fp16.onnx (strongly typed" in plan.output, plan.output

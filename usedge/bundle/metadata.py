@@ -28,6 +28,9 @@ METADATA = "metadata.json"
 MODEL_FILES = {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
 #: in-domain images and the int8 graph's exact outputs on them, checked on each machine (usedge.runtime.int8_check)
 INT8_CHECK_FILE = "int8_check.npz"
+#: the FP16 graph (head arithmetic fp32 behind explicit Casts) TensorRT builds fp16 engines from, strongly typed;
+#: written for targets that run TensorRT (usedge.engine.plan), not a CPU runtime precision
+FP16_FILE = "model.fp16.onnx"
 
 
 @dataclass(frozen=True)
@@ -215,5 +218,5 @@ def _int8(rec: object, root: Path) -> Int8Info | None:
                     zero_points_all_zero=opt("zero_points_all_zero", bool))
 
 
-__all__ = ["BundleMetadata", "FileEntry", "INT8_CHECK_FILE", "InputInfo", "Int8Info", "METADATA", "MODEL_FILES", "OutputInfo",
+__all__ = ["BundleMetadata", "FP16_FILE", "FileEntry", "INT8_CHECK_FILE", "InputInfo", "Int8Info", "METADATA", "MODEL_FILES", "OutputInfo",
            "READABLE_VERSIONS", "SCHEMA_VERSION", "TaskInfo", "migrate"]

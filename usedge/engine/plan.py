@@ -30,6 +30,7 @@ from usedge.bundle.engines import (ENGINE_DIR, KEY_VERSION, MACHINE_FIELDS, SIDE
                                    EngineKey, MachineInfo, Sidecar, check_engine_key, engine_paths, key_mismatches,
                                    list_engines, make_key, mismatch_message, read_sidecar, select_engine,
                                    sidecar_path, verify_engine_file)
+from usedge.bundle.metadata import FP16_FILE
 from usedge.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -254,10 +255,6 @@ def _sha(bundle, name: str) -> str:
         raise DataError(f"bundle {bundle.path} has no checksum for {name}.", fix="re-export the bundle.") from None
 
 
-#: the strongly typed FP16 graph TensorRT builds fp16 from (written by the exporter; optional in older bundles)
-FP16_ONNX = "model.fp16.onnx"
-
-
 def precision_plan(bundle, precision: str, dla: bool = False, support: TrtSupport | None = None) -> PrecisionPlan:
     """The build plan for ``precision`` on ``bundle`` (a :class:`~usedge.bundle.files.Bundle`) for the TensorRT
     of ``support`` (default: :data:`PLAN_DEFAULT_TRT`, JetPack 6's; on a Jetson when ``dla``).
@@ -266,7 +263,7 @@ def precision_plan(bundle, precision: str, dla: bool = False, support: TrtSuppor
       calibrator, no precision flags: the float parts of the graph stay fp32), on TensorRT 10 and 11 alike. On a
       DLA the heads stay on the GPU; TensorRT 10 builds the DLA network weakly typed (INT8 + FP16, the form
       JetPack 6's DLA compiler takes), TensorRT 11.4.1+ strongly typed.
-    * fp16: the bundle's FP16 ONNX (:data:`FP16_ONNX`, head arithmetic kept fp32 by its own Casts), strongly
+    * fp16: the bundle's FP16 ONNX (:data:`FP16_FILE`, head arithmetic kept fp32 by its own Casts), strongly
       typed. A bundle without one builds only on TensorRT 10, weakly typed: the fp32 graph + FP16 with the
       landmark heads and ``int8.float_layers`` pinned to fp32 (OBEY); TensorRT 11 has no such flags.
     * fp32: the fp32 graph, strongly typed on TensorRT 11; TF32 cleared so the engine is a true fp32 reference.
@@ -315,20 +312,20 @@ def _int8_plan(bundle, rec, dla: bool, support: TrtSupport, on_gpu: tuple[str, .
 
 
 def _fp16_plan(bundle, support: TrtSupport, common: dict) -> PrecisionPlan:
-    if FP16_ONNX in bundle.meta.files:
-        onnx = Path(bundle.path) / FP16_ONNX
-        return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, FP16_ONNX), strongly_typed=True,
-                             notes=(f"strongly typed from {FP16_ONNX} (head arithmetic fp32 by its Casts)",), **common)
+    if FP16_FILE in bundle.meta.files:
+        onnx = Path(bundle.path) / FP16_FILE
+        return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, FP16_FILE), strongly_typed=True,
+                             notes=(f"strongly typed from {FP16_FILE} (head arithmetic fp32 by its Casts)",), **common)
     if not support.weak_typing:
         raise ConfigError(f"{support.label} builds fp16 only from an FP16 ONNX (strongly typed; TensorRT 11 removed "
-                          f"the FP16 builder flag), and bundle {bundle.path} has no {FP16_ONNX}.",
+                          f"the FP16 builder flag), and bundle {bundle.path} has no {FP16_FILE}.",
                           fix="build --precision int8 (the Q/DQ graph) or fp32, or build fp16 with TensorRT 10.x.")
     pinned = _dedupe((*landmark_patterns(bundle.meta.tasks), *common["float_layers"]))
     onnx = bundle.model_path("fp32")
     flags = ("FP16", "OBEY_PRECISION_CONSTRAINTS") if pinned else ("FP16",)
     return PrecisionPlan(onnx=onnx, onnx_sha256=_sha(bundle, onnx.name), strongly_typed=False, builder_flags=flags,
                          fp32_layer_patterns=pinned,
-                         notes=(f"weakly typed (no {FP16_ONNX} in the bundle; TensorRT 10 only)",
+                         notes=(f"weakly typed (no {FP16_FILE} in the bundle; TensorRT 10 only)",
                                 f"fp32 pinned: {', '.join(pinned) or 'none'}"), **common)
 
 

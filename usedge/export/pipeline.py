@@ -2,7 +2,8 @@
 
 Steps, each reported on the console:
 1. load the checkpoint (default: the student that ships with usedge);
-2. export fp32 ONNX (checked, simplified, metadata) and check torch-vs-ONNX parity on OpenVINO and ORT;
+2. export fp32 ONNX (checked, simplified, metadata) and check torch-vs-ONNX parity on OpenVINO and ORT; for a
+   target that runs TensorRT also the FP16 ONNX (head arithmetic fp32) and its parity;
 3. build or load the task-balanced calibration set (cache key: model hash + manifest hash);
 4. quantize with NNCF (symmetric, signed int8 Q/DQ), assert every zero point is 0;
 5. gate: score fp32 and int8 per task on the held-out split; on failure rank the failing tasks' activation
@@ -26,7 +27,7 @@ import numpy as np
 
 from usedge._timing import timed
 from usedge.errors import ConfigError, UsedgeError
-from usedge.bundle import MODEL_FILES, sha256_file, write_bundle
+from usedge.bundle import FP16_FILE, MODEL_FILES, sha256_file, write_bundle
 from usedge.export.report import model_card, report_markdown, report_png
 from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing
 from usedge.data.preprocess import PreprocessSpec
@@ -74,6 +75,7 @@ def run_export(cfg: ExportConfig) -> dict:
         run = ExportRun(cfg, Path(tmp))
         run.resolve()
         run.export_fp32()
+        run.export_fp16()
         if cfg.int8:
             run.quantize()
         bundle = run.write()
@@ -132,6 +134,20 @@ class ExportRun:
         self.val = _val_samples(self.data, self.config)
         self.fp32 = _score(self.files["model.fp32.onnx"], self.spec, self.val, self.config)
         self.meta["accuracy"] = {"fp32": self.fp32.results}
+
+    def export_fp16(self) -> None:
+        """For targets that run TensorRT: the FP16 ONNX it builds fp16 engines from (TensorRT 11 has no other
+        way), head arithmetic fp32, and its parity against the torch reference on every CPU runtime."""
+        if "tensorrt" not in self.target.backends:
+            return
+        from usedge.quantize.int8 import head_arithmetic_scopes
+
+        scopes = head_arithmetic_scopes(self.config.task_specs)
+        path, how = _export_fp16(self.files[MODEL_FILES["fp32"]], self.tmp / FP16_FILE, scopes)
+        _log(f"fp16 ONNX: {how}")
+        self.files[FP16_FILE] = path
+        self.meta["fp16"] = {"path": FP16_FILE, "converter": how, "fp32_scopes": scopes}
+        self.meta["parity"]["fp16"] = _parity(path, self.ref_x, self.ref_out, self.config, "fp16")
 
     def write(self) -> Path:
         """Latency table, report, model card, PNG, parity inputs; the bundle, atomically."""
@@ -297,6 +313,17 @@ def _export_fp32(model, config, tmp: Path, target) -> tuple[dict, dict]:
         "precisions": ["fp32"], "model_sha256": model_hash(path),
     }
     return {MODEL_FILES["fp32"]: path}, meta
+
+
+def _export_fp16(fp32: Path, path: Path, keep_fp32) -> tuple[Path, str]:
+    import onnx
+
+    from usedge.models.onnx import check, to_fp16
+
+    proto, how = to_fp16(onnx.load(str(fp32)), keep_fp32)
+    check(proto)
+    onnx.save(proto, str(path))
+    return path, how
 
 
 def _torch_reference(model, config, tmp: Path) -> dict[str, Path]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +124,47 @@ def simplify_qdq(proto):
         out.graph.input.remove(value)
     out.graph.initializer.extend(held)
     return out, how
+
+
+def to_fp16(proto, keep_fp32: Sequence[str] = ()):
+    """The FP16 graph TensorRT 11 builds fp16 engines from (strongly typed; 10.x too): every float tensor in
+    fp16 except the nodes whose names match a ``keep_fp32`` pattern (``re.match``: the head arithmetic,
+    :func:`usedge.quantize.int8.head_arithmetic_scopes` — soft-argmax and box decode), which stay fp32 behind
+    explicit Casts. The input and every output stay float32 under their own names. Returns (model, how).
+
+    onnxconverter-common's converter does the casting; it leaves some outputs fp16 (the logits of Gemm heads,
+    and the landmark outputs of kept-fp32 heads, which it casts down), so each such output is turned back to
+    float32 here (its Cast re-targeted, or a Cast appended)."""
+    require("onnx", "train", "the FP16 ONNX")
+    conv = require("onnxconverter_common", "train", "the FP16 ONNX")
+    from onnxconverter_common import float16
+
+    patterns = [re.compile(p) for p in keep_fp32]
+    kept = [n.name for n in proto.graph.node if any(p.match(n.name) for p in patterns)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # per-node "the value is out of the float16 range" notes
+        out = float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=kept)
+    _float32_outputs(out)
+    return out, f"onnxconverter-common {conv.__version__}: {len(kept)} head-arithmetic nodes fp32"
+
+
+def _float32_outputs(proto) -> None:
+    from onnx import TensorProto, helper
+
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    for value in proto.graph.output:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            continue
+        node = producers[value.name]
+        if node.op_type == "Cast":
+            del node.attribute[:]
+            node.attribute.append(helper.make_attribute("to", TensorProto.FLOAT))
+        else:
+            inner = f"{value.name}/fp16"
+            node.output[list(node.output).index(value.name)] = inner
+            proto.graph.node.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT,
+                                                     name=f"/{value.name}/to_float32"))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
 def check(proto_or_path) -> None:

@@ -51,8 +51,12 @@ def agreement(spec: TaskSpec, ref: dict[str, np.ndarray], out: dict[str, np.ndar
     return row
 
 
-#: thresholds a backend running the fp32 model must meet against the torch fp32 reference
-THRESHOLDS = {"fp32": {"dice": 0.99, "top1": 1.0, "iou": 0.98, "px": 0.5}}
+#: thresholds a backend running the fp32 model (and the FP16 graph built for TensorRT) must meet against the torch
+#: fp32 reference. fp16 measured on the packaged default student's parity images (16, every head on every image;
+#: `usedge export --target desktop-gpu`): worst Dice 0.997, box IoU 1.000, landmark 0.007 px, top-1 1.000 on
+#: OpenVINO and ONNX Runtime alike; its bounds leave room for one flipped near-tie class among 16 images
+THRESHOLDS = {"fp32": {"dice": 0.99, "top1": 1.0, "iou": 0.98, "px": 0.5},
+              "fp16": {"dice": 0.98, "top1": 0.9, "iou": 0.95, "px": 0.5}}
 
 #: why int8 parity is reported but not judged
 INT8_NOTE = ("int8 agreement with the torch fp32 reference on the parity images (every head sees every image, "
@@ -61,7 +65,7 @@ INT8_NOTE = ("int8 agreement with the torch fp32 reference on the parity images 
 
 
 def passes(row: dict[str, float], precision: str) -> bool | None:
-    """fp32: whether ``row`` meets THRESHOLDS; int8: None (informational, see INT8_NOTE)."""
+    """fp32 / fp16: whether ``row`` meets THRESHOLDS; int8: None (informational, see INT8_NOTE)."""
     lim = THRESHOLDS.get(precision)
     if lim is None:
         return None

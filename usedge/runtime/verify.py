@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from usedge.bundle import MODEL_FILES
+from usedge.bundle import FP16_FILE, MODEL_FILES
 from usedge.bundle.verify import check_bundle
 from usedge.runtime.backends import available_backends
 from usedge.runtime.parity import parity_by_backend
@@ -119,6 +119,8 @@ def verify_bundle(path, data=None, emulate: bool = True) -> dict:
     size = bundle.preprocess.size
     for p in bundle.precisions:
         result["parity"][p] = parity_by_backend(bundle.model_path(p), x, ref, specs, size, p)
+    if FP16_FILE in bundle.meta.files:   # the FP16 graph TensorRT builds from (targets that run TensorRT)
+        result["parity"]["fp16"] = parity_by_backend(bundle.path / FP16_FILE, x, ref, specs, size, "fp16")
     judged = [r["passed"] for by in result["parity"].values() for r in by.values() if r["passed"] is not None]
     result["passed"] = ok and all(judged)
     return result

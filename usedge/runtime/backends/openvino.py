@@ -63,7 +63,9 @@ class OpenVINOBackend(OnnxBackend):
         self.version = ov.__version__.split("-")[0]
         port = model.inputs[0]
         dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
-        return dims_to_spec(port.get_any_name(), dims), [o.get_any_name() for o in self.compiled.outputs]
+        # the names as the file declares them: compiling can fuse a final Cast and give a port another name first
+        # (an FP16 graph's outputs), while the compiled ports keep the model's order
+        return dims_to_spec(port.get_any_name(), dims), [o.get_any_name() for o in model.outputs]
 
     def _infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         result = self.request.infer({0: images})
