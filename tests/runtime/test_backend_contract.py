@@ -55,6 +55,29 @@ class BackendContract:
             backend.close()
 
 
+    def test_one_session_shared_by_threads_gives_each_caller_its_own_answer(self, cls, bundle_dir):
+        """Issue 26, class 4: an OpenVINO session called from two threads raised "Infer Request is busy" and
+        returned the other thread's result. The base serialises native calls; every backend must pass this."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        bundle = load_bundle(bundle_dir)
+        reason = cls.skip_reason(bundle, "fp32")
+        if reason:
+            pytest.skip(reason)
+        backend = cls.open_for(bundle, "fp32")
+        try:
+            c, h, w = backend.input.channels, backend.input.height, backend.input.width
+            xs = np.random.default_rng(0).standard_normal((16, 1, c, h, w)).astype(np.float32)
+            name = backend.output_names[0]
+            alone = [backend.infer(x)[name] for x in xs]
+            with ThreadPoolExecutor(4) as pool:
+                shared = list(pool.map(lambda i: (i, backend.infer(xs[i % 16])[name]), range(96)))
+            wrong = [i for i, out in shared if not np.allclose(out, alone[i % 16], atol=1e-5)]
+            assert not wrong, f"{len(wrong)} of 96 concurrent calls got another input's answer"
+        finally:
+            backend.close()
+
+
 class TestOpenVINO(BackendContract):
     name = "openvino"
 

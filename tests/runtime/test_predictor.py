@@ -248,3 +248,18 @@ def test_masks_decode_on_first_read_and_equal_eager_decoding(bundle_dir, phantom
     finally:
         lazy.close()
         eager.close()
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_one_predictor_shared_by_threads_answers_each_frame_as_alone(bundle_dir, phantom_frames, backend):
+    """Issue 26, class 4: one Predictor called from several threads (a server pool, a UI and a stream) gives each
+    frame the answer it gets alone, on every backend, with no "busy" errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [image for image, _ in phantom_frames]
+    with usedge.load(bundle_dir, backend=backend) as p:
+        alone = [p(f)["organ_cls"].probs for f in frames]
+        with ThreadPoolExecutor(3) as pool:
+            shared = list(pool.map(lambda i: (i, p(frames[i % len(frames)])["organ_cls"].probs), range(60)))
+    wrong = [i for i, probs in shared if not np.allclose(probs, alone[i % len(frames)], atol=1e-6)]
+    assert not wrong, f"{len(wrong)} of 60 concurrent frames got another frame's answer"
