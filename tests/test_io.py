@@ -1,5 +1,6 @@
 """Atomic writes publish files and folders with the usual umask-based modes, not mkstemp's 0600 / 0700."""
 import os
+import re
 import stat
 
 import numpy as np
@@ -55,3 +56,64 @@ def test_a_truncated_jpeg_is_refused_the_same_way_by_files_uploads_and_the_serve
     with pytest.raises(ProtocolError, match="truncated JPEG"):
         decode_frame(data[: len(data) // 2])
     assert decode_frame(data).shape == (200, 300)
+
+
+# -- outputs that would destroy inputs (issue 26, class 1) ---------------------------------------------------
+def test_check_outputs_refuses_outputs_over_inputs_and_over_each_other(tmp_path):
+    from usedge._io import check_outputs
+    from usedge.errors import ConfigError
+
+    data, video = tmp_path / "data", tmp_path / "in.mp4"
+    (data / "val").mkdir(parents=True)
+    video.write_bytes(b"video")
+    (tmp_path / "link.mp4").symlink_to(video)
+    refused = [({"--out": data / "val"}, {"--data": data}, "is inside --data"),
+               ({"--out": data}, {"--data": data / "val"}, "holds --data"),
+               ({"--jsonl": video}, {"SOURCE": video}, "is SOURCE"),
+               ({"--save": tmp_path / "link.mp4"}, {"SOURCE": video}, "is SOURCE"),          # through a symlink
+               ({"--save": tmp_path / "x.avi", "--jsonl": tmp_path / "x.avi"}, {}, "are the same path")]
+    for outs, ins, why in refused:
+        with pytest.raises(ConfigError, match=why):
+            check_outputs(outs, ins)
+    check_outputs({"--out": tmp_path / "runs", "--jsonl": tmp_path / "o.jsonl", "--plot": None},
+                  {"--data": data, "SOURCE": video})                   # siblings: fine
+    assert video.read_bytes() == b"video"
+
+
+def test_check_writable_refuses_an_unwritable_output_before_the_work(tmp_path):
+    import os
+
+    from usedge._io import check_writable
+    from usedge.errors import ConfigError
+
+    check_writable("--out", tmp_path / "new" / "deeper" / "bundle")    # creatable: fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is not a folder this process can write to"):
+        check_writable("--out", tmp_path / "file" / "bundle")
+    if os.geteuid() != 0:                                              # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ConfigError, match="can write to"):
+            check_writable("--out", locked / "bundle")
+
+
+def test_cli_stream_and_eval_refuse_to_write_over_their_inputs(tmp_path):
+    from click.testing import CliRunner
+
+    from usedge.cli.main import cli
+
+    video = tmp_path / "IN.mp4"
+    video.write_bytes(b"not decoded: the check comes first")
+    data = tmp_path / "data"
+    (data / "val").mkdir(parents=True)
+    (data / "val" / "truth.png").write_bytes(b"ground truth")
+    runs = [(["stream", str(video), "--jsonl", str(video)], "--jsonl .* is SOURCE"),
+            (["stream", str(video), "--save", str(tmp_path / "o.avi"), "--jsonl", str(tmp_path / "o.avi")],
+             "are the same path"),
+            (["eval", "--data", str(data), "--bundle", str(tmp_path), "--out", str(data / "val")],
+             "--out .* is inside --data")]
+    for args, why in runs:
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 2 and re.search(why, r.output), (args, r.output)
+    assert video.read_bytes() == b"not decoded: the check comes first"
+    assert (data / "val" / "truth.png").read_bytes() == b"ground truth"

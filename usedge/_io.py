@@ -6,17 +6,64 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
 import numpy as np
 
-from usedge.errors import DataError
+from usedge.errors import ConfigError, DataError
 
 # mkstemp / mkdtemp create 0600 / 0700 entries; finished files and folders get the usual umask-based modes
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
+
+
+def _real(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None],
+                  inputs: Mapping[str, str | os.PathLike | None] = {}) -> None:
+    """Refuse, before any work, a run whose outputs would replace what it reads or each other.
+
+    ``outputs`` / ``inputs``: {option: path or None}. An output may not be an input, lie inside an input folder
+    (``usedge eval --out DATA/val`` wrote predictions over the ground-truth masks), or hold an input inside it;
+    two outputs may not be the same file. Paths are compared resolved (symlinks followed) and, where both
+    exist, as the same file (hard links). A ConfigError names both options."""
+    outs = {k: _real(v) for k, v in outputs.items() if v not in (None, "")}
+    ins = {k: _real(v) for k, v in inputs.items() if v not in (None, "")}
+    for o_name, o in outs.items():
+        for i_name, i in ins.items():
+            same = o == i or (o.exists() and i.exists() and os.path.samefile(o, i))
+            if same or _within(o, i) or (i.is_dir() or o.is_dir() or not o.suffix) and _within(i, o):
+                where = "is" if same else "is inside" if _within(o, i) else "holds"
+                raise ConfigError(f"{o_name} {outputs[o_name]} {where} {i_name} {inputs[i_name]}: writing there "
+                                  f"would replace what this run reads.",
+                                  fix=f"give {o_name} a path outside {i_name}.")
+    seen: dict[Path, str] = {}
+    for o_name, o in outs.items():
+        if o in seen:
+            raise ConfigError(f"{seen[o]} and {o_name} are the same path ({outputs[o_name]}): one output would "
+                              f"replace the other.", fix=f"give {o_name} its own path.")
+        seen[o] = o_name
+
+
+def check_writable(option: str, path: str | os.PathLike) -> None:
+    """Refuse, before any work, an output whose folder cannot be written (the nearest existing ancestor must
+    be a writable folder): otherwise a long run (an export) fails only at its end."""
+    target = _real(path)
+    probe = target if target.is_dir() else target.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: {probe} is not a folder this process can write to.",
+                          fix=f"give {option} a path in a writable folder (or fix its permissions).")
 
 
 def swap_in_dir(tmp: Path, path: Path) -> Path:

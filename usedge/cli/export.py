@@ -46,9 +46,14 @@ import click
 def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, hard_drop,
            hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out, triton_repo) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
+    from usedge._io import check_outputs, check_writable
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.quantize.gate import GateConfig
 
+    check_outputs({"--out": out, "--triton": triton_repo}, {"--model": model, "--data": data, "--calib": calib})
+    for option, path in (("--out", out), ("--triton", triton_repo)):
+        if path:
+            check_writable(option, path)
     cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
                        allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip, max_float=max_float,
                        qat=qat, qat_steps=qat_steps, range_estimator=range_estimator, gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))

@@ -47,9 +47,13 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
            lossless, batch, max_frames, smooth, alpha, warmup, opacity, plot, summary_json) -> None:
     """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
     a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
+    from usedge._io import check_outputs
     from usedge.stream import (ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink,
                                open_source)
 
+    check_outputs({"--save": save, "--frames-dir": frames_dir, "--jsonl": jsonl, "--plot": plot,
+                   "--summary-json": summary_json},
+                  {"SOURCE": source if Path(source).exists() else None, "--bundle": bundle})
     src = open_source(source, fps=fps, task=phantom_task, size=size)
     sinks = ([WindowSink(opacity=opacity)] if show else []) + ([VideoSink(save, fps=_video_fps(src, fps), opacity=opacity)]
                                                                if save else [])

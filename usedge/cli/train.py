@@ -119,6 +119,9 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
 
     if (checkpoint is None) == (bundle is None):
         raise ConfigError("pass exactly one of --model CKPT or --bundle DIR.", fix="usedge eval --help")
+    from usedge._io import check_outputs
+
+    check_outputs({"--out": out, "--montage": montage}, {"--data": data, "--model": checkpoint, "--bundle": bundle})
     task_ids = [t.id for t in parse_tasks(tasks)]
     if bundle:
         from usedge.runtime.evaluate import evaluate_with_predictor
