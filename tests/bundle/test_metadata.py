@@ -35,6 +35,10 @@ def test_typed_fields(tmp_path):
     ({"int8": [1]}, "'int8' is a JSON list"),
     ({"outputs": [{"shape": [1]}]}, "'outputs' entry"),
     ({"input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64, "seg_decode": "soft"}}}, "preprocess .* not valid"),
+    # issue 26, class 3: bool("false") is True, so a string read as a passed gate
+    ({"int8": {"passed": "false"}}, "int8.passed is 'false' .* true/false"),
+    ({"int8": {"passed": True, "zero_points_all_zero": 1}}, "int8.zero_points_all_zero is 1"),
+    ({"int8": {"passed": True, "quantizers": True}}, "int8.quantizers is True .* integer"),
 ])
 def test_each_bad_field_is_named(tmp_path, over, message):
     with pytest.raises(DataError, match=message):

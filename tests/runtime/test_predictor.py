@@ -263,3 +263,17 @@ def test_one_predictor_shared_by_threads_answers_each_frame_as_alone(bundle_dir,
             shared = list(pool.map(lambda i: (i, p(frames[i % len(frames)])["organ_cls"].probs), range(60)))
     wrong = [i for i, probs in shared if not np.allclose(probs, alone[i % len(frames)], atol=1e-6)]
     assert not wrong, f"{len(wrong)} of 60 concurrent frames got another frame's answer"
+
+
+def test_load_tasks_restricts_what_every_call_returns(bundle_dir, phantom_frames):
+    """Issue 26, class 3: usedge.load(tasks=[...]) was ignored (every task came back)."""
+    image = phantom_frames[0][0]
+    with usedge.load(bundle_dir, tasks=["organ_cls", "FUGC"]) as p:
+        assert p.tasks == ("organ_cls", "FUGC") and set(p(image).tasks) == {"organ_cls", "FUGC"}
+        assert set(p(image, tasks="fetal_head").tasks) == {"fetal_head"}        # a call may still choose
+        assert set(p(image, tasks="all").tasks) == set(p.model_tasks)
+        for bad in (5, ["organ_cls", 3], "organ_cls,,FUGC"):
+            with pytest.raises(ConfigError, match="task"):
+                p(image, tasks=bad)
+    with pytest.raises(ConfigError, match="task names"):
+        usedge.load(bundle_dir, tasks=5)

@@ -209,7 +209,15 @@ def _int8(rec: object, root: Path) -> Int8Info | None:
     if not isinstance(rec, dict):
         raise _bad(root, f"'int8' is a JSON {type(rec).__name__}, not an object")
     def opt(key: str, kind):
-        return None if rec.get(key) is None else kind(rec[key])
+        value = rec.get(key)
+        if value is None:
+            return None
+        # JSON types exactly: bool("false") is True and int(True) is 1, so a hand-edited "passed": "false" would
+        # read as a passed gate; bool is not an int here either
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _bad(root, f"int8.{key} is {value!r} (JSON {type(value).__name__}); it must be a JSON "
+                             f"{'true/false' if kind is bool else 'integer'}")
+        return value
 
     return Int8Info(passed=opt("passed", bool), method=rec.get("method"),
                     float_layers=tuple(rec.get("float_layers") or ()),

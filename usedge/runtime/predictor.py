@@ -116,10 +116,18 @@ class Predictor:
         return self.choice.precision
 
     def select(self, tasks: str | Sequence[str] | None) -> tuple[str, ...]:
-        """Validate a task selection against the model's tasks (None: all of them)."""
-        if tasks is None or tasks == "all":
+        """Validate a task selection against the model's tasks. None: this Predictor's own selection
+        (``usedge.load(tasks=...)``; all of the model's by default); "all": every task of the model."""
+        if tasks is None:
+            return self.tasks
+        if tasks == "all":
             return self.model_tasks
-        chosen = tuple(tasks.split(",") if isinstance(tasks, str) else tasks)
+        if not isinstance(tasks, str) and not (isinstance(tasks, Sequence) and all(isinstance(t, str) for t in tasks)):
+            raise ConfigError(f"tasks must be task names (a comma-separated string or a list of strings), got "
+                              f"{type(tasks).__name__} {tasks!r}.", fix=f"use some of: {', '.join(self.model_tasks)}")
+        chosen = tuple(t.strip() for t in tasks.split(",")) if isinstance(tasks, str) else tuple(tasks)
+        if not chosen or "" in chosen:
+            raise ConfigError(f"empty task name in {tasks!r}.", fix=f"use some of: {', '.join(self.model_tasks)}")
         unknown = [t for t in chosen if t not in self.model_tasks]
         if unknown:
             raise ConfigError(f"tasks {unknown} are not in this model.", fix=f"use some of: {', '.join(self.model_tasks)}")
@@ -243,7 +251,11 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         refused[choice.backend] = why_not
     log.info("usedge.load: %s %s (%s)", choice.backend, choice.precision, choice.reason)
     predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata)
-    predictor.tasks = predictor.select(tasks)
+    try:
+        predictor.tasks = predictor.select(tasks)
+    except Exception:
+        predictor.close()      # a bad selection leaves no open session behind
+        raise
     return predictor
 
 
