@@ -152,3 +152,34 @@ def test_summary_counts(tiny_dataset):
     rows = fmcuia.summarize(load_split(root))
     assert len(rows) == 27 and all(r["images"] == 2 for r in rows)
     assert fmcuia.find_splits(root) == ["train"]
+
+
+def _edit_csv(root, task, edit):
+    path = root / "train" / "csv_files" / f"{task}.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+
+
+@pytest.mark.parametrize("task,edit,message", [
+    ("organ_cls", lambda ls: ls + [ls[1]], "organ_cls: listed 2 times identically"),
+    ("organ_cls", lambda ls: ls + [ls[1].rsplit(",", 1)[0] + "," + str((int(ls[1].rsplit(",", 1)[1]) + 1) % 6)],
+     "organ_cls: listed 2 times with different labels"),
+    ("fetal_head", lambda ls: [ls[0], ls[1], ls[2].split(",")[0] + "," + ls[1].split(",", 1)[1]],
+     "fetal_head: mask shared by 2 images"),
+])
+def test_repeated_rows_and_shared_masks_are_problems_not_double_counts(tiny_dataset, task, edit, message):
+    """Issue 26, classes 1 and 3: a duplicated row counted twice in eval; two rows sharing a mask had one
+    prediction written over the other."""
+    root, _ = tiny_dataset
+    _edit_csv(root, task, edit)
+    with pytest.raises(DataError, match=message):
+        load_split(root, "train")
+    assert any(message in p.message for p in validate_split(root, "train").problems)
+
+
+def test_an_evaluation_of_no_rows_is_an_error(tiny_dataset):
+    from usedge.data.fmcuia import require_samples
+
+    root, _ = tiny_dataset
+    with pytest.raises(DataError, match="has no rows for the tasks asked"):
+        require_samples(load_split(root, "train", ["no_such_task"]), root, "train", ["no_such_task"])

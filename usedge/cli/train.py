@@ -113,7 +113,7 @@ def train(model, lr, out, **kw) -> None:
                    "defined: usedge's variant (NaN / macro over the classes present), labelled in the report.")
 def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, auc) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
-    from usedge.data.fmcuia import load_split
+    from usedge.data.fmcuia import load_split, require_samples
     from usedge.errors import ConfigError
     from usedge.tasks import parse_tasks
 
@@ -130,7 +130,7 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         predictor = load(bundle, backend=backend, precision=precision)
         click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
         task_ids = [t for t in task_ids if t in predictor.model_tasks]
-        samples = load_split(data, split, task_ids)
+        samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)
         report = evaluate_with_predictor(predictor, samples, task_ids, submission=out, auc=auc)
         if montage:
             from usedge.stream.montage import prediction_montage
@@ -146,7 +146,8 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
 
         dev = str(resolve_device(device))
         model, config, _ = load_checkpoint(checkpoint, device=dev)
-        report = evaluate_model(model, config, load_split(data, split, task_ids), submission=out, device=dev,
+        samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)
+        report = evaluate_model(model, config, samples, submission=out, device=dev,
                                 auc=auc)
     table = report.to_markdown()
     atomic_write_text(Path(out) / "eval.md", table)

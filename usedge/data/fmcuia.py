@@ -135,7 +135,32 @@ def read_split(root: str | os.PathLike, split: str = "train", check_files: bool 
         report.problems.append(Problem(str(csv_dir), 0, "no *.csv files in csv_files/."))
     for path in csv_files:
         _read_csv(path, report, check_files)
+    _check_unique(report)
     return report
+
+
+def _check_unique(report: SplitReport) -> None:
+    """Each image once per task, each mask file one image's: a repeated row counted twice in every score (and an
+    image listed with two labels once per label), and two rows sharing a mask had one prediction written over
+    the other's."""
+    from collections import defaultdict
+
+    images, masks = defaultdict(list), defaultdict(set)
+    for s in report.samples:
+        images[s.task_id, s.image_path.resolve()].append(s)
+        if s.mask_path is not None:
+            masks[s.task_id, s.mask_path.resolve()].add(s.image_path.resolve())
+    for (task, image), rows in images.items():
+        if len(rows) > 1:
+            labels = {(r.label, r.box, r.points, r.mask_rel) for r in rows}
+            what = "with different labels" if len(labels) > 1 else "identically"
+            report.problems.append(Problem(str(image), 0, f"{task}: listed {len(rows)} times {what}; each image "
+                                                          "once per task (a repeated row counts twice in scores)"))
+    for (task, mask), owners in masks.items():
+        if len(owners) > 1:
+            report.problems.append(Problem(str(mask), 0, f"{task}: mask shared by {len(owners)} images "
+                                                         f"({', '.join(sorted(p.name for p in owners)[:3])}); "
+                                                         "each segmentation row needs its own mask file"))
 
 
 def load_split(root: str | os.PathLike, split: str = "train", tasks: Iterable[str] | None = None) -> list[Sample]:
@@ -154,6 +179,14 @@ def load_split(root: str | os.PathLike, split: str = "train", tasks: Iterable[st
         )
     keep = set(tasks) if tasks is not None else None
     return [s for s in report.samples if keep is None or s.task_id in keep]
+
+
+def require_samples(samples: list[Sample], root, split: str, tasks: Iterable[str]) -> list[Sample]:
+    """``samples`` if there are any, else a DataError: an evaluation of no rows is not a result."""
+    if not samples:
+        raise DataError(f"{split_dir(root, split)} has no rows for the tasks asked ({', '.join(tasks) or 'none'}).",
+                        fix="check --split and --tasks against `usedge data validate DIR`.")
+    return samples
 
 
 def _read_csv(path: Path, report: SplitReport, check_files: bool) -> None:
