@@ -412,3 +412,35 @@ def test_deflated_file_is_inflated_and_decoded():
         image = series.frame(0).image
         assert np.array_equal(image, pydicom.dcmread(path).pixel_array)
         assert [f.index for f in series] == [0]
+
+
+# -- issue 26: silently wrong answers and raw tracebacks from headers -------------------------------------
+def test_12_bit_rgb_is_shown_at_its_brightness(tmp_path):
+    """Class 3: 12-bit colour reached the model 16x too dark (the grey fix did not cover colour)."""
+    from usedge.runtime.preprocess import PreprocessSpec, preprocess
+
+    eight = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
+    twelve = eight.astype(np.uint16) * 16 + 8
+    with open_dicom(synthetic(tmp_path / "8.dcm", eight, "RGB")) as s8, \
+            open_dicom(synthetic(tmp_path / "12.dcm", twelve, "RGB", bits_stored=12)) as s12:
+        a, b = s8.frame(0), s12.frame(0)
+    spec = PreprocessSpec(size=32)
+    assert np.abs(preprocess(a.image, spec) - preprocess(b.image, spec)).max() < 0.03
+
+
+@pytest.mark.parametrize("count", [-3, 0])
+def test_a_frame_count_that_is_not_one_is_refused_not_read_as_no_frames(tmp_path, count):
+    """Class 3: NumberOfFrames -3 gave a 0-frame stream and exit 0."""
+    path = synthetic(tmp_path / "n.dcm", np.zeros((2, 4, 4), np.uint8), frames=2)
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = count
+    ds.save_as(path)
+    with raises_naming(path, "NumberOfFrames", "not a frame count"):
+        open_dicom(path)
+
+
+def test_a_one_value_frame_time_vector_is_read(tmp_path):
+    """Class 6: a legal one-value FrameTimeVector raised TypeError in dicom._timing."""
+    with open_dicom(synthetic(tmp_path / "one.dcm", np.zeros((4, 4), np.uint8), FrameTimeVector=0,
+                              FrameTime=40)) as series:
+        assert series.frame(0).timestamp_s == 0 and series.frame(0).meta["time_source"] == "FrameTime"

@@ -133,6 +133,8 @@ def _first(value: object) -> float | None:
 def _timing(ds: Dataset, n: int) -> tuple[float | None, np.ndarray | None, str]:
     """(frame time in ms, per-frame offsets in ms or None, which element it came from)."""
     vector = ds.get("FrameTimeVector")
+    if vector is not None and not isinstance(vector, Sequence):   # a legal one-value vector is a bare number
+        vector = [vector]
     offsets = None
     if vector is not None and len(vector) == n and n > 1:
         steps = np.asarray([float(v) for v in vector], dtype=np.float64)
@@ -284,7 +286,7 @@ class DicomSeries:
             raise SourceError(f"DICOM file {path}{kind} has no pixel data.", fix="pass an image or cine file.")
         self._check_header()
         _check_decodable(self.path, self.transfer_syntax)
-        self.num_frames = self._int("NumberOfFrames", 1) or 1
+        self.num_frames = self._frame_count()
         self.rows, self.columns = self._int("Rows"), self._int("Columns")
         self.photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
         # full-range YCbCr (JPEG baseline cines): pydicom's own YCbCr -> RGB is numpy float arithmetic, 6 ms per
@@ -305,6 +307,20 @@ class DicomSeries:
             "transfer_syntax": str(self.transfer_syntax), "bits_stored": self._int("BitsStored", 8),
             "decoder": self._decode_options.get("decoding_plugin", "pydicom's first available"),
         }
+
+    def _frame_count(self) -> int:
+        """NumberOfFrames (1 when absent); a value that is not a positive count is refused, not read as 0 frames."""
+        value = self.dataset.get("NumberOfFrames")
+        if value in (None, ""):
+            return 1
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 1:
+            raise SourceError(f"DICOM file {self.path}: NumberOfFrames is {value!r}, not a frame count (>= 1).",
+                              fix="export the file again from the scanner; the header is damaged.")
+        return count
 
     def _int(self, keyword: str, default: int = 0) -> int:
         try:
@@ -443,6 +459,11 @@ class DicomSeries:
             arr = (top - np.minimum(arr, top)).astype(arr.dtype)
         elif self.photometric == "PALETTE COLOR":
             arr = self._apply_palette(arr)
+        if arr.ndim == 3 and arr.dtype.itemsize == 2 and bits < 16:
+            # deep colour as stored spans 0..2^bits-1; downstream reads uint16 as full range (÷257), so 12-bit RGB
+            # came out 16x too dark: stretch to the full range as _deep_grey does for grey
+            top = (1 << bits) - 1
+            arr = (np.minimum(arr, top).astype(np.uint32) * 65535 // top).astype(np.uint16)
         if arr.ndim == 3 and self._ycbcr:
             return ycbcr_to_bgr(arr)
         if arr.ndim == 3:  # RGB, or YBR already converted to RGB by pydicom
