@@ -277,3 +277,38 @@ def test_load_tasks_restricts_what_every_call_returns(bundle_dir, phantom_frames
                 p(image, tasks=bad)
     with pytest.raises(ConfigError, match="task names"):
         usedge.load(bundle_dir, tasks=5)
+
+
+def _edited_copy(bundle_dir, tmp_path, edit):
+    import shutil
+
+    copy = tmp_path / "edited"
+    shutil.copytree(bundle_dir, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    edit(meta)
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_a_bundle_whose_model_and_metadata_disagree_fails_at_load_not_per_frame(bundle_dir, tmp_path):
+    """Issue 26, classes 6 and 8: outputs the ONNX lacks loaded and then raised a bare KeyError per frame; a
+    preprocess size the ONNX does not take failed per frame; std 0 blamed the frame source."""
+    ghost = _edited_copy(bundle_dir, tmp_path / "a", lambda m: m["outputs"].append({"name": "ghost.logits"}))
+    with pytest.raises(DataError, match="lacks 1 output.*ghost.logits"):
+        usedge.load(ghost)
+
+    def size(m):
+        m["input"]["preprocess"]["size"] = 96
+        m["input"]["shape"][2:] = [96, 96]
+    with pytest.raises(DataError, match="takes 64×64 images, but the metadata's preprocess size is 96"):
+        usedge.load(_edited_copy(bundle_dir, tmp_path / "b", size))
+    zero = _edited_copy(bundle_dir, tmp_path / "c", lambda m: m["input"]["preprocess"].update(std=[0.2, 0.0, 0.2]))
+    with pytest.raises(DataError, match="std .* has a value <= 0"):
+        usedge.load(zero)
+
+
+def test_a_region_of_infinities_is_a_clear_error(predictor, phantom_frames):
+    """Issue 26, class 6: region=(0, 0, inf, 100) raised a bare OverflowError."""
+    for region in ((0, 0, float("inf"), 100), (0, 0, float("nan"), 100)):
+        with pytest.raises(DataError, match="is not \\(x0, y0, x1, y1\\)"):
+            predictor(phantom_frames[0][0], region=region)

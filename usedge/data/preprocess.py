@@ -52,6 +52,16 @@ class PreprocessSpec:
         if self.seg_decode not in SEG_DECODES:
             raise ConfigError(f"segmentation decode {self.seg_decode!r} is not known.",
                               fix=f"use one of: {', '.join(SEG_DECODES)}")
+        import math
+
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                raise ConfigError(f"preprocess {name} {list(values)} is not three finite numbers.",
+                                  fix="re-export the model; the recorded normalisation is damaged.")
+        if not all(v > 0 for v in self.std):
+            # a zero std divided every frame into infinities, reported per frame as "check the frame source"
+            raise ConfigError(f"preprocess std {list(self.std)} has a value <= 0: every frame would divide by it.",
+                              fix="re-export the model; its recorded normalisation (std) is damaged.")
 
     @classmethod
     def from_config(cls, config) -> PreprocessSpec:

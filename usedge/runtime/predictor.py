@@ -85,7 +85,7 @@ def _region_of(frame_region, h: int, w: int) -> Region | None:
     else:
         try:
             x0, y0, x1, y1 = (int(v) for v in frame_region)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # OverflowError: int(inf); ValueError: int(nan)
             raise DataError(f"region {frame_region!r} is not (x0, y0, x1, y1).",
                             fix="pass a ScanRegion or a 4-tuple of pixels, x1/y1 exclusive.") from None
         x0, x1 = sorted((min(max(x0, 0), w), min(max(x1, 0), w)))
@@ -402,7 +402,29 @@ def _faster(latency: dict, backend: str) -> tuple[str, str]:
 def _open(bundle, choice: Choice, options: dict) -> Backend:
     from usedge.runtime.backends import backend_class
 
-    return backend_class(choice.backend).open_for(bundle, choice.precision, **options)
+    backend = backend_class(choice.backend).open_for(bundle, choice.precision, **options)
+    try:
+        _check_model_matches(bundle, choice, backend)
+    except Exception:
+        backend.close()
+        raise
+    return backend
+
+
+def _check_model_matches(bundle, choice: Choice, backend: Backend) -> None:
+    """The opened model has every output the metadata lists and takes the input size it records: a mismatch
+    (an edited or mixed bundle) is one error at load, not a KeyError or a resize error on every frame."""
+    missing = [o.name for o in bundle.meta.outputs if o.name not in backend.output_names]
+    what = f"bundle {bundle.path}: its {choice.precision} model on {choice.backend}"
+    if missing:
+        raise DataError(f"{what} lacks {len(missing)} output(s) its metadata lists: {', '.join(missing[:5])}"
+                        + (" ..." if len(missing) > 5 else "") + ".",
+                        fix="re-export the bundle (usedge export); its model and metadata.json come from different exports.")
+    size = bundle.preprocess.size
+    if (backend.input.height, backend.input.width) not in ((size, size), (None, None)):
+        raise DataError(f"{what} takes {backend.input.height}×{backend.input.width} images, but the metadata's "
+                        f"preprocess size is {size}.",
+                        fix="re-export the bundle (usedge export); its model and metadata.json come from different exports.")
 
 
 __all__ = ["Choice", "MAX_FRAME_PIXELS", "Predictor", "check_frame", "choose", "load"]
