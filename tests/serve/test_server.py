@@ -309,3 +309,48 @@ def test_a_huge_frame_is_analysed_downscaled_and_answered_in_its_own_pixels(pred
     # the same frame analysed at 300 px gives the same normalised answer
     np.testing.assert_allclose(res["thyroid_nodule_det"]["bbox_normalized"],
                                small["tasks"]["thyroid_nodule_det"]["bbox_normalized"], atol=0.02)
+
+
+# -- issue 26, class 7 ----------------------------------------------------------------------------------------
+def test_an_idle_client_is_closed_and_its_slot_freed(predictor):
+    """One token holder answering pings held every slot for as long as it liked."""
+    with running(predictor, max_clients=1, idle_timeout_s=0.5) as a:
+        with client(a) as idle:
+            assert close_code(idle) == p.CLOSE_IDLE                  # sent nothing: closed after ~0.5 s
+        with client(a) as next_one:                                  # and the one slot is free again
+            next_one.send(jpeg(frame()))
+            check_result(recv_json(next_one), 0)
+        assert http(a, "/metrics", AUTH)[1]["clients"]["closed_idle"] >= 1
+
+
+def test_a_token_in_the_query_never_reaches_the_log_in_clear(predictor):
+    """uvicorn logged "GET /metrics?token=..." and "WebSocket /ws?token=..." with the token in clear."""
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(self.format(record))
+
+    keep = Keep()
+    with running(predictor) as a:
+        loggers = [logging.getLogger(n) for n in ("uvicorn.access", "uvicorn.error")]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:                       # uvicorn's own handlers do not propagate: listen on them directly
+            lg.setLevel(logging.INFO)
+            lg.addHandler(keep)
+        try:
+            assert http(a, f"/metrics?token={TOKEN}")[0] == 200
+            with client(a, headers={}, query=f"?token={TOKEN}") as ws:
+                ws.send(jpeg(frame()))
+                check_result(recv_json(ws), 0)
+            time.sleep(0.2)
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.removeHandler(keep)
+                lg.setLevel(level)
+    assert any("token=***" in line for line in keep.lines), keep.lines     # the requests were logged ...
+    assert not any(TOKEN in line for line in keep.lines), keep.lines       # ... without the token

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -56,6 +57,9 @@ class ServeConfig:
     overlay_quality: int = 80
     warmup: int = 3
     max_side: int = p.MAX_SIDE
+    #: a client that sends nothing for this long is closed (CLOSE_IDLE) so that it cannot hold a slot forever by
+    #: answering pings; 0 turns it off
+    idle_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
@@ -72,6 +76,10 @@ class ServeConfig:
             raise ConfigError(f"overlay_quality must be 1..100, got {self.overlay_quality!r}.", fix="e.g. 80.")
         _positive("warmup", self.warmup, allow_zero=True)
         _positive("max_side", self.max_side)
+        if isinstance(self.idle_timeout_s, bool) or not isinstance(self.idle_timeout_s, (int, float)) \
+                or not 0 <= self.idle_timeout_s < float("inf"):
+            raise ConfigError(f"idle_timeout_s must be a number of seconds >= 0 (0: off), got {self.idle_timeout_s!r}.",
+                              fix="e.g. --idle-timeout 60.")
 
 
 def _positive(name: str, value: object, allow_zero: bool = False) -> None:
@@ -92,7 +100,7 @@ class _Server:
         self.decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usedge-decode")
         self.lock = threading.Lock()
         self.clients = 0
-        self.counts = {"accepted": 0, "refused_auth": 0, "refused_busy": 0, "closed_too_big": 0}
+        self.counts = {"accepted": 0, "refused_auth": 0, "refused_busy": 0, "closed_too_big": 0, "closed_idle": 0}
         self._token = config.token.encode()
 
     def authorised(self, headers: Any, query: Any) -> bool:
@@ -196,9 +204,14 @@ class _Connection:
 
     # -- receive side ----------------------------------------------------------------------------------
     async def _receive_loop(self) -> None:
-        limit = self.server.config.max_message_bytes
+        limit, idle = self.server.config.max_message_bytes, self.server.config.idle_timeout_s
         while True:
-            msg = await self.ws.receive()
+            try:
+                msg = await asyncio.wait_for(self.ws.receive(), timeout=idle or None)
+            except asyncio.TimeoutError:
+                self.server.counts["closed_idle"] += 1
+                await self.ws.close(code=p.CLOSE_IDLE, reason=f"idle for {idle:g} s")
+                return
             if msg["type"] == "websocket.disconnect":
                 return
             data, text = msg.get("bytes"), msg.get("text")
@@ -355,9 +368,27 @@ def uvicorn_config(app: FastAPI, config: ServeConfig, log_level: str = "info") -
     """The uvicorn Config: the transport's own message cap sits 1 MiB above ours, so an oversized message gets
     our JSON error and 1009 (beyond that the WebSocket layer itself closes with 1009)."""
     uvicorn = require("uvicorn", "serve", "usedge serve")
-    return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio",
-                          ws_max_size=config.max_message_bytes + MIB, proxy_headers=False, server_header=False,
-                          lifespan="on")
+    cfg = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio",
+                         ws_max_size=config.max_message_bytes + MIB, proxy_headers=False, server_header=False,
+                         lifespan="on")
+    for name in ("uvicorn.access", "uvicorn.error"):     # uvicorn logs the path with its query: ?token=... in clear
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+    return cfg
+
+
+class RedactTokens(logging.Filter):
+    """Replace the value of every ``token=`` query parameter in a log record (message and arguments) by ``***``."""
+
+    PATTERN = re.compile(r"(?i)(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 def run(app: FastAPI, config: ServeConfig, log_level: str = "info") -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from usedge.errors import DataError
 
-__all__ = ["CLOSE_INTERNAL", "CLOSE_NORMAL", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_TRY_LATER", "DTYPE_CODES",
+__all__ = ["CLOSE_IDLE", "CLOSE_INTERNAL", "CLOSE_NORMAL", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_TRY_LATER", "DTYPE_CODES",
            "Ingested", "JPEG_MAGIC", "MAX_PIXELS", "MAX_SIDE", "PNG_MAGIC", "RAW_HEADER", "RAW_MAGIC",
            "ClientOptions", "MessageTooBig", "ProtocolError", "RawHeader", "check_size", "decode_frame", "decode_raw",
            "detect_kind", "encode_error", "encode_options", "encode_raw", "encode_result", "fit_side", "image_size",
@@ -53,6 +53,7 @@ CLOSE_POLICY = 1008          # missing or wrong token
 CLOSE_TOO_BIG = 1009         # message above the size limit
 CLOSE_INTERNAL = 1011        # unexpected server failure
 CLOSE_TRY_LATER = 1013       # too many clients connected
+CLOSE_IDLE = 4000            # no message within the server's idle timeout (the slot goes to the next client)
 
 OPTION_KEYS = ("tasks", "overlay", "contours")
 
