@@ -117,3 +117,37 @@ def test_cli_stream_and_eval_refuse_to_write_over_their_inputs(tmp_path):
         assert r.exit_code == 2 and re.search(why, r.output), (args, r.output)
     assert video.read_bytes() == b"not decoded: the check comes first"
     assert (data / "val" / "truth.png").read_bytes() == b"ground truth"
+
+
+# -- every bounded decode knows the pixel count first (issue 26, class 5) ------------------------------------
+def _tiff_header(w, h):
+    import struct
+
+    entries = [(256, 4, 1, w), (257, 4, 1, h)]
+    return b"II*\x00" + struct.pack("<IH", 8, len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries)
+
+
+def test_bounded_decodes_read_the_size_of_every_format_first():
+    import struct
+
+    import cv2
+
+    from usedge._io import decode_image, header_size
+    from usedge.errors import DataError
+
+    img = np.zeros((37, 53, 3), np.uint8)
+    for ext in (".png", ".jpg", ".tif", ".bmp", ".webp"):
+        data = cv2.imencode(ext, img)[1].tobytes()
+        assert header_size(data) == (53, 37), ext
+        assert decode_image(data, "x" + ext, max_side=64).shape[:2] == (37, 53)
+    # 30000² declared in a few bytes: refused from the header, nothing decoded (an 8 MB LZW TIFF peaked at 2.4 GB)
+    huge = {"TIFF": _tiff_header(30000, 30000),
+            "BMP": b"BM" + b"\x00" * 16 + struct.pack("<ii", 30000, 30000) + b"\x00" * 32,
+            "WebP": b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (29999).to_bytes(3, "little") * 2}
+    for kind, data in huge.items():
+        with pytest.raises(DataError, match="30000×30000 pixels; at most 4096"):
+            decode_image(data, kind, max_side=4096)
+    ppm = cv2.imencode(".ppm", img)[1].tobytes()
+    with pytest.raises(DataError, match="pixel size cannot be read first"):
+        decode_image(ppm, "x.ppm", max_side=4096)
+    assert decode_image(ppm, "x.ppm").shape[:2] == (37, 53)           # unbounded reads still take it

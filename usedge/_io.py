@@ -142,13 +142,19 @@ def decode_image(data: bytes, name: str, grayscale: bool = False, max_side: int 
 
     ``cv2.imread`` fills the missing part of a truncated JPEG with grey and returns it (a third of the image
     silently wrong); a JPEG must carry its end-of-image marker after its scan data, and anything OpenCV
-    cannot decode completely is refused. ``max_side``: refuse larger PNG / JPEG images from their header,
-    before decoding. ``reduce`` (2, 4 or 8): decode at 1/reduce of each side, as BGR (for a JPEG this skips
+    cannot decode completely is refused. ``max_side``: refuse larger images from their header, before
+    decoding (PNG, JPEG, TIFF, BMP, WebP; a format whose size cannot be read first is refused). ``reduce`` (2, 4 or 8): decode at 1/reduce of each side, as BGR (for a JPEG this skips
     most of the decoding work and memory; used by the server to bound what one huge frame costs).
     """
-    if max_side is not None and (size := header_size(data)) is not None and max(size) > max_side:
-        raise DataError(f"{name} is {size[0]}×{size[1]} pixels; at most {max_side} px per side are accepted.",
-                        fix="downscale the image first.")
+    if max_side is not None and data:
+        size = header_size(data)
+        if size is None:   # a format whose size cannot be read first is not decoded where memory is bounded
+            raise DataError(f"{name} could not be decoded: its header is not that of a PNG, JPEG, BMP, TIFF or WebP "
+                            "image, and other formats are not decoded where memory per image is bounded (their "
+                            "pixel size cannot be read first).", fix="send a complete PNG, JPEG, BMP, TIFF or WebP image.")
+        if max(size) > max_side:
+            raise DataError(f"{name} is {size[0]}×{size[1]} pixels; at most {max_side} px per side are accepted.",
+                            fix="downscale the image first.")
     if not data:
         raise DataError(f"{name} is empty (0 bytes) and could not be decoded as an image.",
                         fix="use a complete PNG, JPEG, BMP or TIFF file.")
@@ -171,8 +177,9 @@ _STANDALONE = {0x01, *range(0xD0, 0xD9)}
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a PNG or JPEG read from its header, without decoding a pixel; None for other
-    formats. Lets callers refuse a 20000² image before it is decoded (2.9 GB and 9 s for a 20000² PNG)."""
+    """(width, height) of a PNG, JPEG, TIFF (first page), BMP or WebP read from its header, without decoding a
+    pixel; None for other formats. Lets callers refuse a 20000² image before it is decoded (2.9 GB and 9 s for
+    a 20000² PNG; an 8 MB LZW TIFF peaked at 2.4 GB)."""
     import struct
 
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -180,6 +187,9 @@ def header_size(data: bytes) -> tuple[int, int] | None:
             raise DataError("PNG is truncated or has no IHDR chunk.", fix="use a complete PNG file.")
         w, h = struct.unpack(">II", data[16:24])
         return int(w), int(h)
+    for reader in (_tiff_size, _bmp_size, _webp_size):
+        if (size := reader(data)) is not None:
+            return size
     if data[:3] != b"\xff\xd8\xff":
         return None
     i, n = 2, len(data)
@@ -197,6 +207,55 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         else:
             i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
     raise DataError("JPEG is truncated or has no frame header (SOF).", fix="use a complete JPEG file.")
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """Classic TIFF: ImageWidth (256) and ImageLength (257) of the first IFD."""
+    import struct
+
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    e = "<" if data[:2] == b"II" else ">"
+    bad = DataError("TIFF is truncated or its first image has no width / length tag.", fix="use a complete TIFF file.")
+    try:
+        ifd = struct.unpack(e + "I", data[4:8])[0]
+        count = struct.unpack(e + "H", data[ifd:ifd + 2])[0]
+        found = {}
+        for k in range(count):
+            tag, kind, _, value = struct.unpack(e + "HHI4s", data[ifd + 2 + 12 * k:ifd + 14 + 12 * k])
+            if tag in (256, 257):
+                found[tag] = struct.unpack(e + ("H" if kind == 3 else "I"), value[:2 if kind == 3 else 4])[0]
+    except struct.error:
+        raise bad from None
+    if 256 not in found or 257 not in found:
+        raise bad
+    return int(found[256]), int(found[257])
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    import struct
+
+    if data[:2] != b"BM" or len(data) < 26:
+        return None
+    w, h = struct.unpack("<ii", data[18:26])
+    return abs(int(w)), abs(int(h))
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    import struct
+
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", data[26:30])
+        return int(w & 0x3FFF), int(h & 0x3FFF)
+    if chunk == b"VP8L":
+        bits = struct.unpack("<I", data[21:25])[0]
+        return int((bits & 0x3FFF) + 1), int(((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8X":
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    raise DataError("WebP has an unknown first chunk.", fix="use a complete WebP, PNG or JPEG file.")
 
 
 def jpeg_is_complete(data: bytes) -> bool:
