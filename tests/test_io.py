@@ -151,3 +151,32 @@ def test_bounded_decodes_read_the_size_of_every_format_first():
     with pytest.raises(DataError, match="pixel size cannot be read first"):
         decode_image(ppm, "x.ppm", max_side=4096)
     assert decode_image(ppm, "x.ppm").shape[:2] == (37, 53)           # unbounded reads still take it
+
+
+def test_a_staged_output_folder_appears_whole_or_not_at_all(tmp_path):
+    """Issue 26, class 2: an interrupted usedge eval into an earlier run's folder left old JSONs beside a mix of
+    new and old masks."""
+    from usedge._io import staged_dir
+    from usedge.errors import ConfigError
+
+    out = tmp_path / "runs" / "eval"
+    with staged_dir(out, "eval.json") as stage:
+        (stage / "eval.json").write_text("first")
+        (stage / "mask_1.png").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with staged_dir(out, "eval.json") as stage:
+            (stage / "mask_1.png").write_text("new")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in out.iterdir()) == ["eval.json", "mask_1.png"]
+    assert (out / "mask_1.png").read_text() == "old"                      # untouched by the interrupted run
+    assert [p.name for p in out.parent.iterdir()] == ["eval"]             # and no partial folder left behind
+    with staged_dir(out, "eval.json") as stage:
+        (stage / "eval.json").write_text("second")
+    assert [p.name for p in out.iterdir()] == ["eval.json"]               # replaced whole: no stale mask
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="not an earlier output of this command"):
+        with staged_dir(other, "eval.json"):
+            pass
+    assert (other / "notes.txt").read_text() == "keep"

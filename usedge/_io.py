@@ -1,6 +1,7 @@
 """Atomic file writes (temp file in the same folder + rename) and image I/O with clear errors."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -77,6 +78,26 @@ def swap_in_dir(tmp: Path, path: Path) -> Path:
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike, marker: str):
+    """Write a run's output folder in full or not at all: yields a fresh hidden folder beside ``path``; when the
+    block ends normally it replaces ``path`` (:func:`swap_in_dir`), when it raises (an error, Ctrl-C) it is
+    removed and ``path`` is left as it was. ``path`` must be new, empty, or an earlier output of the same kind
+    (it holds ``marker``): a folder of other files is refused before any work."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / marker).exists())):
+        raise ConfigError(f"{path} exists and is not an earlier output of this command (no {marker} in it); "
+                          "it would be replaced as a whole.", fix="give a new or empty folder.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    swap_in_dir(tmp, path)
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:

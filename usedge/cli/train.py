@@ -113,33 +113,49 @@ def train(model, lr, out, **kw) -> None:
                    "defined: usedge's variant (NaN / macro over the classes present), labelled in the report.")
 def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, auc) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
-    from usedge.data.fmcuia import load_split, require_samples
+    from usedge._io import check_outputs, staged_dir
     from usedge.errors import ConfigError
     from usedge.tasks import parse_tasks
 
     if (checkpoint is None) == (bundle is None):
         raise ConfigError("pass exactly one of --model CKPT or --bundle DIR.", fix="usedge eval --help")
-    from usedge._io import check_outputs
-
+    if montage and not bundle:
+        raise ConfigError("--montage draws the runtime's results: use it with --bundle.",
+                          fix="export the checkpoint (usedge export) and pass --bundle.")
     check_outputs({"--out": out, "--montage": montage}, {"--data": data, "--model": checkpoint, "--bundle": bundle})
     task_ids = [t.id for t in parse_tasks(tasks)]
+    # the whole output folder appears at the end or not at all: an interrupted or failed run leaves an earlier
+    # run's files as they were, never a mix of old and new masks
+    with staged_dir(out, marker="eval.json") as stage:
+        picture = montage
+        if montage and Path(out).resolve() in Path(montage).resolve().parents:   # inside --out: goes in with it
+            picture = stage / Path(montage).resolve().relative_to(Path(out).resolve())
+        report = _score(data, checkpoint, bundle, backend, precision, split, task_ids, stage, device, picture, auc)
+        table = report.to_markdown()
+        atomic_write_text(stage / "eval.md", table)
+        atomic_write_json(stage / "eval.json", report.to_json())
+    click.echo(table)
+    click.echo(f"wrote {out}/eval.md, {out}/eval.json and the submission files")
+
+
+def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, device, montage, auc):
+    """The report of a bundle (through the Predictor) or a checkpoint (torch); submission files into ``out``."""
+    from usedge.data.fmcuia import load_split, require_samples
+
     if bundle:
         from usedge.runtime.evaluate import evaluate_with_predictor
         from usedge.runtime.predictor import load
 
-        predictor = load(bundle, backend=backend, precision=precision)
-        click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
-        task_ids = [t for t in task_ids if t in predictor.model_tasks]
-        samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)
-        report = evaluate_with_predictor(predictor, samples, task_ids, submission=out, auc=auc)
-        if montage:
-            from usedge.stream.montage import prediction_montage
+        with load(bundle, backend=backend, precision=precision) as predictor:
+            click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
+            task_ids = [t for t in task_ids if t in predictor.model_tasks]
+            samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)
+            report = evaluate_with_predictor(predictor, samples, task_ids, submission=out, auc=auc)
+            if montage:
+                from usedge.stream.montage import prediction_montage
 
-            click.echo(f"wrote {prediction_montage(predictor, samples, montage)}")
+                click.echo(f"wrote {prediction_montage(predictor, samples, montage)}")
     else:
-        if montage:
-            raise ConfigError("--montage draws the runtime's results: use it with --bundle.",
-                              fix="export the checkpoint (usedge export) and pass --bundle.")
         from usedge.models.checkpoint import load_checkpoint
         from usedge.train.evaluate import evaluate_model
         from usedge.train.loop import resolve_device
@@ -149,8 +165,4 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)
         report = evaluate_model(model, config, samples, submission=out, device=dev,
                                 auc=auc)
-    table = report.to_markdown()
-    atomic_write_text(Path(out) / "eval.md", table)
-    atomic_write_json(Path(out) / "eval.json", report.to_json())
-    click.echo(table)
-    click.echo(f"wrote {out}/eval.md, {out}/eval.json and the submission files")
+    return report
