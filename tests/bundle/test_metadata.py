@@ -62,3 +62,22 @@ def test_schema_1_bundles_migrate_and_the_packaged_one_still_loads(tmp_path):
     (tmp_path / "v1" / "metadata.json").write_text(json.dumps(raw))
     packaged = load_bundle(tmp_path / "v1")
     assert packaged.meta.schema_version == 2 and packaged.preprocess.resize == "area" and len(packaged.tasks) == 27
+
+
+def test_a_failed_zip_leaves_no_partial_archive(tmp_path, monkeypatch):
+    """Issue 26, class 2: `export --zip` failing at its end left a 19 MB .bundle.zip.tmp."""
+    import zipfile
+
+    from usedge.bundle.files import zip_bundle
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 1000)
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        zip_bundle(folder, tmp_path / "bundle.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]

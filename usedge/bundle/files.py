@@ -93,11 +93,15 @@ def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = 
 
 def zip_bundle(folder: Path, dst: Path) -> Path:
     tmp = dst.with_name(f".{dst.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                z.write(p, p.relative_to(folder).as_posix())
-    os.replace(tmp, dst)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            for p in sorted(folder.rglob("*")):
+                if p.is_file():
+                    z.write(p, p.relative_to(folder).as_posix())
+        os.replace(tmp, dst)
+    except BaseException:   # disk full, Ctrl-C: no half-written archive is left beside the bundle
+        tmp.unlink(missing_ok=True)
+        raise
     return dst
 
 
