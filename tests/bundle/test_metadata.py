@@ -39,6 +39,12 @@ def test_typed_fields(tmp_path):
     ({"int8": {"passed": "false"}}, "int8.passed is 'false' .* true/false"),
     ({"int8": {"passed": True, "zero_points_all_zero": 1}}, "int8.zero_points_all_zero is 1"),
     ({"int8": {"passed": True, "quantizers": True}}, "int8.quantizers is True .* integer"),
+    # issue 26, class 6: hand-edited sections gave raw TypeErrors and ValueErrors at load
+    ({"latency": [1]}, "'latency' is a JSON list, not an object"),
+    ({"latency": {"int8": 3}}, "latency 'int8' is a JSON int"),
+    ({"model": "abc"}, "'model' is a JSON str, not an object"),
+    ({"precisions": 5}, "'precisions' is a JSON int, not a list"),
+    ({"int8": {"passed": True, "check": "yes"}}, "int8.check is a JSON str, not an object"),
 ])
 def test_each_bad_field_is_named(tmp_path, over, message):
     with pytest.raises(DataError, match=message):
@@ -81,3 +87,21 @@ def test_a_failed_zip_leaves_no_partial_archive(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         zip_bundle(folder, tmp_path / "bundle.zip")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[" * 100000 + "]" * 100000, "nests deeper than any metadata file"),
+    (b'{"a": "\xff\xfe"}', "is not UTF-8 text"),
+    ("{", "is not valid JSON"),
+])
+def test_unreadable_metadata_files_are_one_clear_error(tmp_path, content, message):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    target = folder / "metadata.json"
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError, match=message):
+        load_bundle(folder)
+    target.unlink()
+    target.mkdir()                                   # a directory named metadata.json
+    with pytest.raises(DataError, match="is a folder"):
+        load_bundle(folder)

@@ -203,6 +203,14 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     except json.JSONDecodeError as exc:
         raise DataError(f"{meta_path} is not valid JSON ({exc.msg} at line {exc.lineno}): truncated or edited.",
                         fix="re-export the bundle.") from None
+    except IsADirectoryError:
+        raise DataError(f"{meta_path} is a folder, not the bundle's metadata file.", fix="re-export the bundle.") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{meta_path} is not UTF-8 text (byte {exc.start}): damaged or not a metadata file.",
+                        fix="re-export the bundle.") from None
+    except RecursionError:
+        raise DataError(f"{meta_path} nests deeper than any metadata file does: damaged or hostile.",
+                        fix="do not use this bundle; re-export it.") from None
     meta = check_metadata(metadata, path)
     if verify:
         for name, entry in metadata.get("files", {}).items():

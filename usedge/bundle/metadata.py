@@ -138,10 +138,36 @@ def _parse(d: object, root: Path) -> BundleMetadata:
                         f"{', '.join(map(str, READABLE_VERSIONS))}).",
                         fix="re-export the bundle with this usedge version, or upgrade usedge.")
     d = migrate(d)
+    _check_sections(d, root)
     return BundleMetadata(schema_version=int(d["schema_version"]), tasks=_tasks(d.get("tasks"), root),
                           input=_input(d.get("input"), root), files=files, outputs=_outputs(d.get("outputs"), root),
                           model=dict(d.get("model") or {}), int8=_int8(d.get("int8"), root),
                           latency=dict(d.get("latency") or {}), usedge_version=d.get("usedge_version"))
+
+
+#: the JSON type of each optional section readers use (checked so that a hand-edited value is one clear error)
+_SECTIONS = {"model": dict, "latency": dict, "slim": dict, "fp16": dict, "parity": dict, "accuracy": dict,
+             "source": dict, "export": dict, "target": dict, "versions": dict, "precisions": list,
+             "usedge_version": str}
+_INT8_SECTIONS = {"check": dict, "gate_machine": dict, "float_layers": list, "float_activations": list,
+                  "weight_bits": int, "attempts": int}
+
+
+def _check_sections(d: dict, root: Path) -> None:
+    for key, kind in _SECTIONS.items():
+        if d.get(key) is not None and not isinstance(d[key], kind):
+            raise _bad(root, f"'{key}' is a JSON {type(d[key]).__name__}, not {'an object' if kind is dict else 'a ' + kind.__name__}")
+    if isinstance(d.get("latency"), dict):
+        for prec, row in d["latency"].items():
+            if not isinstance(row, dict):
+                raise _bad(root, f"latency '{prec}' is a JSON {type(row).__name__}, not an object")
+    rec = d.get("int8")
+    if isinstance(rec, dict):
+        for key, kind in _INT8_SECTIONS.items():
+            value = rec.get(key)
+            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                raise _bad(root, f"int8.{key} is a JSON {type(value).__name__}, not "
+                                 f"{'an object' if kind is dict else 'a ' + kind.__name__}")
 
 
 def _files(files: object, root: Path) -> dict[str, FileEntry]:
