@@ -183,3 +183,15 @@ def test_an_evaluation_of_no_rows_is_an_error(tiny_dataset):
     root, _ = tiny_dataset
     with pytest.raises(DataError, match="has no rows for the tasks asked"):
         require_samples(load_split(root, "train", ["no_such_task"]), root, "train", ["no_such_task"])
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda ls: ls + ["bad\x00row,1"], "holds a NUL byte"),
+    (lambda ls: ls + ['"' + "x" * 200_000 + '",1'], "cannot be parsed as CSV: field larger than field limit"),
+])
+def test_a_damaged_csv_is_a_listed_problem_not_a_traceback(tiny_dataset, corrupt, message):
+    """Issue 26, class 6: a NUL byte or a huge field raised a bare csv.Error."""
+    root, _ = tiny_dataset
+    _edit_csv(root, "organ_cls", corrupt)
+    with pytest.raises(DataError, match=message):
+        load_split(root, "train")

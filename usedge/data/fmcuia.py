@@ -195,17 +195,24 @@ def _read_csv(path: Path, report: SplitReport, check_files: bool) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         report.problems.append(Problem(str(path), 0, f"cannot read CSV: {exc}"))
         return
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in BASE_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        report.problems.append(Problem(str(path), 1, f"missing column(s) {missing}; header is {reader.fieldnames}"))
+    if "\x00" in text:   # the csv module stops at the first NUL ("line contains NUL"), losing the rest
+        line = text[:text.index("\x00")].count("\n") + 1
+        report.problems.append(Problem(str(path), line, "holds a NUL byte: not a text CSV (damaged or binary)"))
         return
-    for row in reader:
-        line = reader.line_num
-        try:
-            report.samples.append(_parse_row(row, path, line, check_files))
-        except DataError as exc:
-            report.problems.append(Problem(str(path), line, exc.message))
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        missing = [c for c in BASE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            report.problems.append(Problem(str(path), 1, f"missing column(s) {missing}; header is {reader.fieldnames}"))
+            return
+        for row in reader:
+            line = reader.line_num
+            try:
+                report.samples.append(_parse_row(row, path, line, check_files))
+            except DataError as exc:
+                report.problems.append(Problem(str(path), line, exc.message))
+    except csv.Error as exc:   # a field above the csv module's limit (131 072 characters), a broken quote
+        report.problems.append(Problem(str(path), reader.line_num, f"cannot be parsed as CSV: {exc}"))
 
 
 def _parse_row(row: dict[str, str], csv_path: Path, line: int, check_files: bool) -> Sample:
