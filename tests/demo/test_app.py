@@ -36,6 +36,20 @@ def test_handlers_wrap_errors_as_page_messages(engine, tmp_path):
         user_errors(boom)()
 
 
+def test_live_mode_names_a_frame_that_is_not_an_image(engine, tmp_path):
+    """Issue 26, class 6: an empty or 1-D camera frame failed inside the colour conversion."""
+    import gradio as gr
+
+    from usedge.demo.app import DemoHandlers, user_errors
+
+    h = DemoHandlers(engine, tmp_path)
+    for frame in (np.zeros((0,), np.uint8), np.zeros(5, np.uint8), np.zeros((1, 1, 3), np.uint8),
+                  np.zeros((8, 8, 7), np.uint8)):
+        with pytest.raises(gr.Error, match="not an image") as info:
+            user_errors(h.live_frame)(frame, [], "auto", "auto", 0.4, False, None)
+        assert "Fix:" in info.value.message
+
+
 def test_handlers_outputs(engine, demo_examples, tmp_path):
     from usedge.demo.app import DemoHandlers
 

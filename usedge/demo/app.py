@@ -114,11 +114,17 @@ class DemoHandlers:
                    smooth: bool, session: LiveSession | None = None) -> tuple:
         import numpy as np
 
-        if frame is None:
-            from usedge.errors import DataError
+        from usedge.errors import DataError
 
+        if frame is None:
             raise DataError("no frame received from the camera.", fix="allow camera access in the browser.")
-        image = fit_side(rgb_to_bgr(np.asarray(frame)), self.engine.config.live_max_side)
+        frame = np.asarray(frame)
+        if frame.ndim not in (2, 3) or frame.size == 0 or min(frame.shape[:2]) < 2 or (
+                frame.ndim == 3 and frame.shape[2] not in (1, 3, 4)):
+            # an empty or 1-D frame raised an IndexError deep in the colour conversion
+            raise DataError(f"the camera sent a frame of shape {frame.shape}, not an image.",
+                            fix="check the camera (or the browser's camera permission) and start it again.")
+        image = fit_side(rgb_to_bgr(frame), self.engine.config.live_max_side)
         key = (self.engine.select(tasks or None), backend, precision, bool(smooth))
         if session is None or not session.alive or session.key != key:
             if session is not None:
