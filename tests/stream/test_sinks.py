@@ -44,3 +44,20 @@ def _frames(video) -> int:
         count += 1
     cap.release()
     return count
+
+
+def test_frames_too_small_to_encode_are_named_not_blamed_on_the_codec(tmp_path):
+    """Issue 26, class 8: a 1×1 cine said "OpenCV cannot write VP80 video"."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from usedge.errors import DataError
+
+    sink = VideoSink(tmp_path / "out.webm", overlay=False)
+    event = SimpleNamespace(frame=SimpleNamespace(image=np.zeros((1, 1, 3), np.uint8)), result=None, hud={})
+    with pytest.raises(DataError, match="frames are 1×1 pixels, too small to encode"):
+        sink.write(event)
+    sink.close()
+    assert list(tmp_path.iterdir()) == []                 # nothing half-written

@@ -80,6 +80,8 @@ class WindowSink:
 
 #: container suffix -> the OpenCV fourcc written (VP8 WebM is the one browsers play that pip OpenCV can encode)
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+#: the smallest frame side the encoders take (a 1×1 cine made OpenCV's VP8 writer fail to open)
+MIN_VIDEO_SIDE = 2
 
 
 class VideoSink:
@@ -104,6 +106,11 @@ class VideoSink:
         self._size: tuple[int, int] | None = None
 
     def _open(self, width: int, height: int) -> None:
+        if width < MIN_VIDEO_SIDE or height < MIN_VIDEO_SIDE:
+            # the encoders refuse such frames, which read as "OpenCV cannot write VP80 video": blame the frame
+            raise DataError(f"video sink {self.path}: the frames are {width}×{height} pixels, too small to encode "
+                            f"as video (at least {MIN_VIDEO_SIDE}×{MIN_VIDEO_SIDE}).",
+                            fix="check the source's frames; write them as images (--frames-dir) instead.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = FOURCC[self.path.suffix.lower()]
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
