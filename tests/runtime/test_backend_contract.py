@@ -40,42 +40,38 @@ class BackendContract:
             if p not in cls.precisions:
                 assert reason, f"{self.name} must refuse {p}, which it does not declare"
 
-    def test_opens_the_bundle_and_answers_every_output(self, cls, bundle_dir):
+    @pytest.fixture
+    def opened(self, cls, bundle_dir):
+        """(bundle, the backend open on its fp32 model); skipped with the backend's own reason where it cannot run."""
         bundle = load_bundle(bundle_dir)
         reason = cls.skip_reason(bundle, "fp32")
         if reason:
             pytest.skip(reason)
         backend = cls.open_for(bundle, "fp32")
-        try:
-            c, h, w = backend.input.channels, backend.input.height, backend.input.width
-            out = backend.infer(np.zeros((1, c, h, w), np.float32))
-            assert set(out) == set(backend.output_names) >= {o.name for o in bundle.meta.outputs}
-            assert isinstance(backend.device_name(), str) and backend.device_name()
-        finally:
-            backend.close()
+        yield bundle, backend
+        backend.close()
 
+    def test_opens_the_bundle_and_answers_every_output(self, opened):
+        bundle, backend = opened
+        c, h, w = backend.input.channels, backend.input.height, backend.input.width
+        out = backend.infer(np.zeros((1, c, h, w), np.float32))
+        assert set(out) == set(backend.output_names) >= {o.name for o in bundle.meta.outputs}
+        assert isinstance(backend.device_name(), str) and backend.device_name()
 
-    def test_one_session_shared_by_threads_gives_each_caller_its_own_answer(self, cls, bundle_dir):
+    def test_one_session_shared_by_threads_gives_each_caller_its_own_answer(self, opened):
         """Issue 26, class 4: an OpenVINO session called from two threads raised "Infer Request is busy" and
         returned the other thread's result. The base serialises native calls; every backend must pass this."""
         from concurrent.futures import ThreadPoolExecutor
 
-        bundle = load_bundle(bundle_dir)
-        reason = cls.skip_reason(bundle, "fp32")
-        if reason:
-            pytest.skip(reason)
-        backend = cls.open_for(bundle, "fp32")
-        try:
-            c, h, w = backend.input.channels, backend.input.height, backend.input.width
-            xs = np.random.default_rng(0).standard_normal((16, 1, c, h, w)).astype(np.float32)
-            name = backend.output_names[0]
-            alone = [backend.infer(x)[name] for x in xs]
-            with ThreadPoolExecutor(4) as pool:
-                shared = list(pool.map(lambda i: (i, backend.infer(xs[i % 16])[name]), range(96)))
-            wrong = [i for i, out in shared if not np.allclose(out, alone[i % 16], atol=1e-5)]
-            assert not wrong, f"{len(wrong)} of 96 concurrent calls got another input's answer"
-        finally:
-            backend.close()
+        _, backend = opened
+        c, h, w = backend.input.channels, backend.input.height, backend.input.width
+        xs = np.random.default_rng(0).standard_normal((16, 1, c, h, w)).astype(np.float32)
+        name = backend.output_names[0]
+        alone = [backend.infer(x)[name] for x in xs]
+        with ThreadPoolExecutor(4) as pool:
+            shared = list(pool.map(lambda i: (i, backend.infer(xs[i % 16])[name]), range(96)))
+        wrong = [i for i, out in shared if not np.allclose(out, alone[i % 16], atol=1e-5)]
+        assert not wrong, f"{len(wrong)} of 96 concurrent calls got another input's answer"
 
 
 class TestOpenVINO(BackendContract):
