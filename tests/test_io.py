@@ -180,3 +180,19 @@ def test_a_staged_output_folder_appears_whole_or_not_at_all(tmp_path):
         with staged_dir(other, "eval.json"):
             pass
     assert (other / "notes.txt").read_text() == "keep"
+
+
+def test_reserved_names_never_collide_across_threads(tmp_path):
+    """Issue 26, class 1: demo result files were named by the second and the thread id, so two requests in the
+    same second overwrote each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from usedge._io import reserve_names
+
+    (tmp_path / "result-x-1.json").write_text("earlier")                  # an older run's file keeps its name
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: reserve_names(tmp_path, "result-x", (".webm", ".jsonl")), range(64)))
+    stems = {(a.with_suffix(""), b.with_suffix("")) for a, b in got}
+    assert len(stems) == 64 and all(a == b for a, b in stems)            # one N per call, shared by its pair
+    assert (tmp_path / "result-x-1.json").read_text() == "earlier"
+    assert len(list(tmp_path.iterdir())) == 1 + 128

@@ -100,6 +100,26 @@ def staged_dir(path: str | os.PathLike, marker: str):
     swap_in_dir(tmp, path)
 
 
+def reserve_names(folder: str | os.PathLike, stem: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """Claim new file names ``STEM-N<suffix>`` (one per suffix, the same N) in ``folder``, created empty with
+    O_EXCL so that no other writer (a second request in the same second, on another thread or process) can get
+    them: a run's outputs never land on a file of another run. Returns the paths, in ``suffixes`` order."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 100_000):
+        claimed: list[Path] = []
+        try:
+            for suffix in suffixes:
+                path = folder / f"{stem}-{n}{suffix}"
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+                claimed.append(path)
+            return claimed
+        except FileExistsError:
+            for path in claimed:
+                path.unlink(missing_ok=True)
+    raise DataError(f"{folder} already holds 100 000 outputs named {stem}-N.", fix="clear the folder.")
+
+
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Rename a finished temp file (made by mkstemp, mode 0600) onto ``path`` with the usual file mode."""
     os.chmod(tmp, FILE_MODE)

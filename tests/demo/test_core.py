@@ -189,3 +189,19 @@ def test_an_oversized_upload_is_refused_from_its_header_before_decoding(tmp_path
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded before the size check"))
     with pytest.raises(DataError, match="20000×20000 pixels; at most 4096 px per side"):
         core.read_image(path)
+
+
+def test_two_results_in_the_same_second_get_their_own_files(engine, demo_examples, tmp_path, monkeypatch):
+    """Issue 26, class 1: result files named by the second collided; a failed video leaves no empty files."""
+    from usedge.demo.core import write_json
+
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20261202-120000")
+    image, region, _ = read_image(demo_examples.images[0].path)
+    analysis = engine.analyze(image, region, tasks=["fetal_head"])
+    paths = {write_json(analysis, tmp_path) for _ in range(3)}
+    assert len(paths) == 3 and all(json.loads(p.read_text())["result"] for p in paths)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    with pytest.raises(DataError):
+        analyze_video(engine, bad, tmp_path / "v")
+    assert not list((tmp_path / "v").glob("*"))

@@ -200,12 +200,10 @@ def smoothing_config(on: bool):
 
 
 def write_json(analysis: Analysis, out_dir: str | Path) -> Path:
-    from usedge._io import atomic_write_text
+    from usedge._io import atomic_write_text, reserve_names
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(out / f"result-{time.strftime('%H%M%S')}-{threading.get_ident() % 10000}.json",
-                             json.dumps(analysis.to_json(), indent=2))
+    (path,) = reserve_names(out_dir, f"result-{time.strftime('%Y%m%d-%H%M%S')}", (".json",))
+    return atomic_write_text(path, json.dumps(analysis.to_json(), indent=2))
 
 
 __all__ = ["ALL", "Analysis", "DemoConfig", "DemoEngine", "LATENCY_COLUMNS", "RESULT_COLUMNS"]

@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from usedge._io import reserve_names
 from usedge.errors import DataError
 
 from usedge.demo.config import VIDEO_SUFFIXES, DemoConfig
@@ -68,10 +69,7 @@ def analyze_video(engine: DemoEngine, path: str | Path | None, out_dir: str | Pa
     total, fps = check_video_length(p, engine.config)
     chosen = engine.select(tasks)
     predictor, lock = engine.predictor(backend, precision)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{p.stem}-{time.strftime('%H%M%S')}-{threading.get_ident() % 10000}"
-    video, jsonl = out / f"{stem}.webm", out / f"{stem}.jsonl"
+    video, jsonl = reserve_names(out_dir, f"{p.stem}-{time.strftime('%Y%m%d-%H%M%S')}", (".webm", ".jsonl"))
     count = [0]
 
     def tick(_event: Any) -> None:
@@ -83,9 +81,14 @@ def analyze_video(engine: DemoEngine, path: str | Path | None, out_dir: str | Pa
     # the predictor is shared: hold its lock per frame, so live sessions and image requests interleave with a video
     s = Stream(open_source(str(p)), _Locked(predictor, lock), tasks=chosen, mode="lossless",
                smoothing=smoothing_config(smooth), sinks=sinks, warmup=0, max_frames=engine.config.max_video_frames)
-    summary = s.run()
-    if count[0] == 0:
-        raise DataError(f"{p.name}: no frame could be decoded.", fix="check the file plays elsewhere; re-encode it.")
+    try:
+        summary = s.run()
+        if count[0] == 0:
+            raise DataError(f"{p.name}: no frame could be decoded.", fix="check the file plays elsewhere; re-encode it.")
+    except BaseException:
+        video.unlink(missing_ok=True)
+        jsonl.unlink(missing_ok=True)
+        raise
     return VideoAnalysis(video, jsonl, summary_rows(summary), f"{predictor.choice.backend} {predictor.choice.precision}",
                          count[0])
 
