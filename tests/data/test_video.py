@@ -208,3 +208,29 @@ def test_one_source_classification_serves_both_readers_and_stream(tmp_path):
     assert source_kind(tmp_path / "clip.avi")[0] == "video"
     with pytest.raises(SourceError, match="does not exist"):
         source_kind(tmp_path / "missing.mp4", fix="x")
+
+
+def test_a_clip_whose_frame_size_changes_is_refused_at_the_change(tmp_path):
+    """Issue 26, class 3: two MPEG-1 program streams back to back (64x48 then 96x80 — a clip spliced from two depth
+    settings). OpenCV's reader rescaled the second part to 64x48, distorted, with results in the wrong grid."""
+    pytest.importorskip("av", reason="PyAV (usedge[cpu]) is what sees each picture's size")
+    parts = []
+    for i, (w, h) in enumerate([(64, 48), (96, 80)]):
+        path = tmp_path / f"part{i}.mpg"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"PIM1"), 25, (w, h))
+        if not writer.isOpened():
+            pytest.skip("this OpenCV build cannot write MPEG-1")
+        for _ in range(10):
+            writer.write(np.full((h, w, 3), 128, np.uint8))
+        writer.release()
+        parts.append(path.read_bytes())
+    spliced = tmp_path / "spliced.mpg"
+    spliced.write_bytes(b"".join(parts))
+    with open_video(spliced) as source:
+        assert source.frame_size == (64, 48)
+        with pytest.raises(SourceError, match=r"changes frame size at frame (\d+): 96x80, the frames before were "
+                                              r"64x48") as err:
+            while source.read() is not None:
+                pass
+    assert int(err.value.args[0].split("at frame ")[1].split(":")[0]) >= 8     # the first part was delivered
+    assert "re-encode it to one size" in str(err.value)

@@ -1,6 +1,6 @@
 """Read video files, cameras, network streams and images as :class:`~usedge.data.frames.Frame` s.
 
-:func:`open_video` wraps ``cv2.VideoCapture``; :func:`open_frames` picks the right reader for any input
+:func:`open_video` wraps ``cv2.VideoCapture`` (PyAV for files, where installed); :func:`open_frames` picks the right reader for any input
 (DICOM file, image file, folder of images, video file, camera index or URL). Every reader yields the same
 :class:`Frame`: BGR (or grey for grey images/DICOM), with a timestamp in seconds since the first frame.
 
@@ -54,6 +54,66 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+class _AvCapture:
+    """A video file through PyAV (FFmpeg's libraries) behind ``cv2.VideoCapture``'s interface. OpenCV rescales
+    every picture of a file to the first picture's size (a clip whose size changes mid-stream arrives distorted,
+    its results in the wrong grid); here each frame comes at its own size, so :class:`VideoSource` can see it."""
+
+    def __init__(self, path: str) -> None:
+        import av
+
+        self._error = av.FFmpegError
+        self._pos_ms = 0.0
+        self._container = None
+        try:
+            self._container = av.open(path)
+            self._stream = self._container.streams.video[0]
+        except (self._error, IndexError, OSError, ValueError):
+            self.release()
+            return
+        self._stream.thread_type = "AUTO"
+        self._frames = self._container.decode(self._stream)
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
+        return self._container is not None
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_FPS:
+            return float(self._stream.average_rate or 0.0)
+        if prop == cv2.CAP_PROP_FRAME_COUNT:
+            return float(self._stream.frames or 0)
+        if prop == cv2.CAP_PROP_POS_MSEC:
+            return self._pos_ms
+        return 0.0
+
+    def getBackendName(self) -> str:  # noqa: N802
+        return "PyAV"
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._container is None:
+            return False, None
+        try:
+            frame = next(self._frames)
+        except (StopIteration, self._error):   # a damaged tail ends the file, as in OpenCV (then _check_complete)
+            return False, None
+        self._pos_ms = float(frame.time) * 1000.0 if frame.time is not None else math.nan
+        return True, frame.to_ndarray(format="bgr24")
+
+    def release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def _file_capture(path: str) -> cv2.VideoCapture | _AvCapture:
+    """PyAV where it is installed (``usedge[cpu]``), else OpenCV (which cannot see a change of frame size)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return cv2.VideoCapture(path)
+    return _AvCapture(path)
+
+
 class VideoSource:
     """Frames from a video file, a camera or a network stream, through ``cv2.VideoCapture``.
 
@@ -101,6 +161,8 @@ class VideoSource:
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
             ]
             cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        elif self.kind == "file":
+            cap = _file_capture(str(target))
         else:
             cap = cv2.VideoCapture(target)
         if cap.isOpened():
@@ -146,6 +208,7 @@ class VideoSource:
             self._check_complete()
             return None
         image, ts = grabbed
+        self._check_size(image)
         if not math.isfinite(ts) or (self._index > 0 and ts <= self._last_ts):
             ts = max(self._index / (self.fps or DEFAULT_FPS), self._last_ts + 1e-6)  # no usable positions
         frame = Frame(
@@ -155,6 +218,19 @@ class VideoSource:
         self._index += 1
         self._last_ts = ts
         return frame
+
+    def _check_size(self, image: np.ndarray) -> None:
+        """One source, one pixel grid: a frame of another size (a clip spliced from two depth settings, a grabber
+        that switched resolution) would put its results, trackers, smoothing and overlay in the wrong grid."""
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if size == self.frame_size:
+            return
+        self.close()
+        raise SourceError(f"{self._describe().capitalize()} changes frame size at frame {self._index}: "
+                          f"{size[0]}x{size[1]}, the frames before were {self.frame_size[0]}x{self.frame_size[1]} "
+                          f"(those {self._index} frames were read).",
+                          fix="split it where the size changes and stream each part, or re-encode it to one size "
+                              "(ffmpeg -i IN -vf scale=W:H OUT.mp4).")
 
     def _check_complete(self) -> None:
         """A file that ends well before the frame count in its header is damaged: say so, once (the frames
