@@ -444,3 +444,35 @@ def test_a_one_value_frame_time_vector_is_read(tmp_path):
     with open_dicom(synthetic(tmp_path / "one.dcm", np.zeros((4, 4), np.uint8), FrameTimeVector=0,
                               FrameTime=40)) as series:
         assert series.frame(0).timestamp_s == 0 and series.frame(0).meta["time_source"] == "FrameTime"
+
+
+def test_a_deflated_file_is_refused_from_its_inflated_size_with_bounded_memory(tmp_path):
+    """Issue 26, class 5: a 0.39 MB deflated DICOM inflated to 1.25 GB (pydicom inflates the whole data set at
+    once). The inflated size is counted first, keeping nothing, and the file refused past the reader's bound."""
+    import tracemalloc
+
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    path = synthetic(tmp_path / "bomb.dcm", np.zeros((16, 1024, 1024), np.uint8), frames=16,
+                     tsyntax=DeflatedExplicitVRLittleEndian)
+    assert path.stat().st_size < 200_000                               # 16 MB of pixels in a small file
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=r"deflated\) inflates to more than 4 MB"):
+            open_dicom(path, max_decoded_mb=4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 2**20                                            # counted, never held
+    with open_dicom(path, max_decoded_mb=64) as series:                # within the bound it reads as before
+        assert series.num_frames == 16 and series.frame(15).image.shape[:2] == (1024, 1024)
+
+
+def test_a_frame_too_large_to_decode_is_refused_from_the_header(tmp_path):
+    """Issue 26, class 5: every decoder path knows the pixel count before it allocates."""
+    path = synthetic(tmp_path / "huge.dcm", np.zeros((4, 4), np.uint8), Rows=30000, Columns=30000)
+    with pytest.raises(SourceError, match=r"one frame of 30000x30000 x 1 sample\(s\) decodes to 858 MB, over the "
+                                          r"512 MB"):
+        open_dicom(path, max_decoded_mb=512)
+    with pytest.raises(SourceError, match="max_decoded_mb must be a positive number"):
+        open_dicom(path, max_decoded_mb=float("nan"))

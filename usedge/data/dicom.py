@@ -13,8 +13,10 @@ Example::
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,6 +38,8 @@ __all__ = ["DicomSeries", "open_dicom", "parse_regions", "is_dicom_file"]
 
 #: Elements larger than this stay on disk until needed (the pixel data of native files).
 _DEFER_SIZE = "256 KB"
+#: the most decoded pixel memory one reader holds at once (one frame; a deflated file's whole data set), in MB
+DEFAULT_MAX_DECODED_MB = 1024.0
 _PIXEL_DATA = 0x7FE00010
 
 _RAW_FIX = "convert it to uncompressed DICOM first, e.g. `gdcmconv --raw in.dcm out.dcm` or dcmtk's `dcmdjpeg`"
@@ -195,8 +199,9 @@ def _transfer_syntax(ds: Dataset) -> uids.UID:
     return uids.ExplicitVRLittleEndian if little else uids.ExplicitVRBigEndian
 
 
-def _read_header(path: Path) -> Dataset:
-    """Read the data set, leaving large native pixel data on disk; raise :class:`SourceError` on bad input."""
+def _read_header(path: Path, defer: bool = True) -> Dataset:
+    """Read the data set, leaving large native pixel data on disk (``defer``); raise :class:`SourceError` on bad
+    input."""
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise SourceError(f"DICOM file {path} {what}.", fix="check the path.")
@@ -204,9 +209,9 @@ def _read_header(path: Path) -> Dataset:
         warnings.simplefilter("always")
         try:
             try:
-                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
+                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE if defer else None)
             except InvalidDicomError:
-                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE, force=True)  # a data set without preamble
+                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE if defer else None, force=True)  # a data set without preamble
                 if not any(k in ds for k in ("SOPClassUID", "Rows", "PixelData")):
                     raise InvalidDicomError("no DICOM data elements") from None
         except InvalidDicomError:
@@ -225,6 +230,42 @@ def _read_header(path: Path) -> Dataset:
             )
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return ds
+
+
+def _meta_transfer_syntax(path: Path) -> uids.UID | None:
+    """The transfer syntax in the file meta group, read without touching the data set (None when absent)."""
+    try:
+        with open(path, "rb") as fh:
+            pydicom.filereader.read_preamble(fh, True)
+            meta = pydicom.filereader._read_file_meta_info(fh)
+    except Exception:  # no meta group, or a damaged one: _read_header says what is wrong
+        return None
+    value = meta.get("TransferSyntaxUID")
+    return uids.UID(str(value)) if value else None
+
+
+def _check_inflated_size(path: Path, limit: int) -> None:
+    """Count, 1 MB at a time and keeping nothing, the bytes a deflated data set inflates to, and refuse the file
+    as soon as they pass ``limit``: pydicom inflates the whole data set at once (a 0.39 MB file took 1.25 GB)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    with open(path, "rb") as fh:
+        pydicom.filereader.read_preamble(fh, True)
+        pydicom.filereader._read_file_meta_info(fh)
+        while not inflater.eof:
+            data = inflater.unconsumed_tail or fh.read(1 << 16)
+            if not data:
+                break
+            try:
+                total += len(inflater.decompress(data, 1 << 20))
+            except zlib.error as exc:
+                raise SourceError(f"DICOM file {path}: its deflated data set is corrupt ({exc}).",
+                                  fix="copy or export the file again.") from None
+            if total > limit:
+                raise SourceError(f"DICOM file {path} ({path.stat().st_size / 2**20:.2f} MB, deflated) inflates to "
+                                  f"more than {limit / 2**20:.0f} MB, the most this reader decodes at once.",
+                                  fix="export it uncompressed or JPEG-compressed (read frame by frame), or raise "
+                                      "max_decoded_mb if the machine has the memory.")
 
 
 def _palette_lut(ds: Dataset, little_endian: bool) -> tuple[np.ndarray, int]:
@@ -270,15 +311,19 @@ class DicomSeries:
         main_region: the largest 2D tissue region, if any.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_decoded_mb: float = DEFAULT_MAX_DECODED_MB) -> None:
         self.path = Path(path)
         self.source = str(self.path)
-        ds = _read_header(self.path)
-        self.transfer_syntax = _transfer_syntax(ds)
-        # Deflated files cannot be decoded frame by frame from disk: inflate the whole data set instead.
-        self._in_memory = self.transfer_syntax == uids.DeflatedExplicitVRLittleEndian
+        if not (isinstance(max_decoded_mb, (int, float)) and math.isfinite(max_decoded_mb) and max_decoded_mb > 0):
+            raise SourceError(f"max_decoded_mb must be a positive number of MB, got {max_decoded_mb!r}.")
+        self._max_bytes = int(max_decoded_mb * 2**20)
+        # Deflated files cannot be decoded frame by frame from disk: the whole data set is inflated, once its
+        # inflated size is known to fit
+        self._in_memory = _meta_transfer_syntax(self.path) == uids.DeflatedExplicitVRLittleEndian
         if self._in_memory:
-            ds = pydicom.dcmread(self.path)
+            _check_inflated_size(self.path, self._max_bytes)
+        ds = _read_header(self.path, defer=not self._in_memory)
+        self.transfer_syntax = _transfer_syntax(ds)
         self.dataset = ds
         if _PIXEL_DATA not in ds:
             sop = ds.get("SOPClassUID")
@@ -289,6 +334,7 @@ class DicomSeries:
         self.num_frames = self._frame_count()
         self.rows, self.columns = self._int("Rows"), self._int("Columns")
         self.photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+        self._check_frame_size()
         # full-range YCbCr (JPEG baseline cines): pydicom's own YCbCr -> RGB is numpy float arithmetic, 6 ms per
         # 640×480 frame, as long as the JPEG decoding itself; OpenCV converts the decoder's YCbCr in 0.3 ms
         # (its coefficients differ from DICOM's in the 4th digit: ±1 grey level on 0.01 % of the echo cine)
@@ -334,6 +380,17 @@ class DicomSeries:
             raise SourceError(
                 f"DICOM file {self.path} has pixel data but no {', '.join(missing)}.", fix="export the file again."
             )
+
+    def _check_frame_size(self) -> None:
+        """Refuse, from the header, a frame whose decoded pixels would not fit the reader's memory bound."""
+        samples = 3 if self.photometric == "PALETTE COLOR" else max(1, self._int("SamplesPerPixel", 1))
+        nbytes = self.rows * self.columns * samples * max(1, -(-self._int("BitsAllocated", 8) // 8))
+        if nbytes > self._max_bytes:
+            raise SourceError(f"DICOM file {self.path}: one frame of {self.columns}x{self.rows} x {samples} "
+                              f"sample(s) decodes to {nbytes / 2**20:.0f} MB, over the "
+                              f"{self._max_bytes / 2**20:.0f} MB this reader decodes at once.",
+                              fix="export the image at a smaller size, or raise max_decoded_mb if the machine "
+                                  "has the memory.")
 
     def _check_length(self) -> None:
         """Raise if native pixel data is shorter than the frames the header announces."""
@@ -528,11 +585,12 @@ class DicomSeries:
         )
 
 
-def open_dicom(path: str | os.PathLike) -> DicomSeries:
-    """Open a DICOM file for reading frames.
+def open_dicom(path: str | os.PathLike, max_decoded_mb: float = DEFAULT_MAX_DECODED_MB) -> DicomSeries:
+    """Open a DICOM file for reading frames. ``max_decoded_mb`` bounds the decoded pixels held at once (one
+    frame; for a deflated file, its whole inflated data set): larger files are refused from their header.
 
     Raises:
         SourceError: the file is missing, not DICOM, has no pixel data, is truncated, or its transfer
             syntax cannot be decoded with the installed packages (the message says which to install).
     """
-    return DicomSeries(path)
+    return DicomSeries(path, max_decoded_mb)

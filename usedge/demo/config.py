@@ -24,13 +24,14 @@ class DemoConfig:
     max_video_frames: int = 900
     max_video_seconds: float = 120.0
     max_image_side: int = 4096
+    max_decoded_mb: float = 256.0        # decoded DICOM pixels held at once (a frame; a deflated file in full)
     live_fps: float = 10.0               # frames/s the browser sends from a webcam
     live_idle_s: float = 10.0            # a live stream with no frame for this long ends
     live_max_side: int = 640             # camera frames are downscaled to this (px) before inference
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_video_seconds", "live_fps", "live_idle_s"):
+        for name in ("max_upload_mb", "max_decoded_mb", "max_video_seconds", "live_fps", "live_idle_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"DemoConfig.{name} must be a positive number, got {value!r}.")

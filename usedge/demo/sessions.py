@@ -31,12 +31,13 @@ class VideoAnalysis:
     frames: int
 
 
-def video_length(path: Path) -> tuple[int | None, float | None]:
-    """(frames, fps) of a video file or DICOM cine, from its header (None where unknown)."""
+def video_length(path: Path, max_decoded_mb: float = DemoConfig.max_decoded_mb) -> tuple[int | None, float | None]:
+    """(frames, fps) of a video file or DICOM cine, from its header (None where unknown); a DICOM whose frames
+    (or, deflated, whole data set) decode past ``max_decoded_mb`` is refused here, before the run."""
     from usedge.data.dicom import is_dicom_file, open_dicom
 
     if is_dicom_file(path):
-        with open_dicom(path) as series:
+        with open_dicom(path, max_decoded_mb) as series:
             return series.num_frames, series.fps
     cap = cv2.VideoCapture(str(path))
     try:
@@ -49,7 +50,7 @@ def video_length(path: Path) -> tuple[int | None, float | None]:
 
 
 def check_video_length(path: Path, config: DemoConfig) -> tuple[int | None, float | None]:
-    frames, fps = video_length(path)
+    frames, fps = video_length(path, config.max_decoded_mb)
     if frames is not None and frames > config.max_video_frames:
         raise DataError(f"{path.name} has {frames} frames; this demo processes at most {config.max_video_frames}.",
                         fix="trim the clip, or restart the demo with a larger --max-video-frames.")

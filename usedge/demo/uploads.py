@@ -40,7 +40,7 @@ def read_image(path: str | Path, config: DemoConfig = DemoConfig()) -> tuple[np.
 
     p = _checked_file(path, IMAGE_SUFFIXES, "image", config.max_upload_mb)
     if is_dicom_file(p):
-        with open_dicom(p) as series:
+        with open_dicom(p, config.max_decoded_mb) as series:
             n = series.num_frames or 1
             frame = series.frame(n // 2)
         image, region = frame.image, frame.region
