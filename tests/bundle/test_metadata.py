@@ -105,3 +105,43 @@ def test_unreadable_metadata_files_are_one_clear_error(tmp_path, content, messag
     target.mkdir()                                   # a directory named metadata.json
     with pytest.raises(DataError, match="is a folder"):
         load_bundle(folder)
+
+
+def _zip_with(tmp_path, payload: bytes):
+    import zipfile
+
+    path = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("metadata.json", '{"schema_version": 2}')
+        z.writestr("model.fp32.onnx", payload)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["crc", "lying size", "truncated"])
+def test_a_damaged_bundle_zip_is_a_clear_error_and_leaves_nothing(tmp_path, damage, monkeypatch):
+    """Issue 26, class 6: bundle zips with a bad CRC or a lying size gave raw zipfile tracebacks."""
+    import struct
+    import zipfile
+
+    from usedge.bundle import files
+
+    monkeypatch.setattr(files, "ZIP_CACHE", tmp_path / "cache")
+    payload = bytes(range(256)) * 400
+    path = _zip_with(tmp_path, payload)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("model.fp32.onnx")
+    data_at = info.header_offset + 30 + len(info.filename)
+    if damage == "crc":
+        raw[data_at + 40] ^= 0xFF                                           # one byte of the compressed data
+    elif damage == "lying size":                                           # local header and directory both say 100
+        struct.pack_into("<I", raw, info.header_offset + 22, 100)
+        central = raw.rindex(b"PK\x01\x02")
+        struct.pack_into("<I", raw, central + 24, 100)
+    else:
+        raw = raw[: data_at + 100] + raw[raw.rindex(b"PK\x01\x02") - 0:]   # data cut short, directory kept
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="damaged zip" if damage != "truncated" else "damaged zip|not a zip") as err:
+        load_bundle(path)
+    assert "Fix:" in str(err.value)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())   # no half extraction

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,23 +107,51 @@ def zip_bundle(folder: Path, dst: Path) -> Path:
 
 
 def extract_zip(path: Path, dst: Path) -> Path:
-    """Extract a bundle zip, refusing members that would land outside ``dst`` and archives that would expand
-    beyond MAX_ZIP_BYTES / MAX_ZIP_MEMBERS (a zip bomb)."""
+    """Extract a bundle zip, refusing members that would land outside ``dst``, archives that would expand
+    beyond MAX_ZIP_BYTES / MAX_ZIP_MEMBERS (a zip bomb; counted as written, not trusted from the directory,
+    which may lie) and damaged archives (bad CRC, truncated data): each a DataError, never a raw zipfile error."""
     root = dst.resolve()
-    with zipfile.ZipFile(path) as z:
-        infos = z.infolist()
-        total = sum(i.file_size for i in infos)
-        if len(infos) > MAX_ZIP_MEMBERS or total > MAX_ZIP_BYTES:
-            raise DataError(f"{path} would expand to {len(infos)} files / {total / 2**20:.0f} MiB, above the "
-                            f"{MAX_ZIP_MEMBERS} files / {MAX_ZIP_BYTES / 2**20:.0f} MiB a bundle may have.",
-                            fix="do not use this archive; re-export the bundle.")
-        for info in infos:
-            target = (root / info.filename).resolve()
-            if root != target and root not in target.parents:
-                raise DataError(f"{path} holds '{info.filename}', which points outside the bundle.",
-                                fix="do not use this archive; re-export the bundle.")
-        z.extractall(root)
+    damaged = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = _checked_members(path, z.infolist(), root)
+            written = 0
+            for info in infos:
+                written = _extract_member(z, info, root / info.filename, written, path)
+    except damaged as exc:
+        raise DataError(f"{path} is a damaged zip ({exc}).", fix="copy the bundle again, or re-export it.") from None
     return root
+
+
+def _checked_members(path: Path, infos: list[zipfile.ZipInfo], root: Path) -> list[zipfile.ZipInfo]:
+    total = sum(i.file_size for i in infos)
+    if len(infos) > MAX_ZIP_MEMBERS or total > MAX_ZIP_BYTES:
+        raise DataError(f"{path} would expand to {len(infos)} files / {total / 2**20:.0f} MiB, above the "
+                        f"{MAX_ZIP_MEMBERS} files / {MAX_ZIP_BYTES / 2**20:.0f} MiB a bundle may have.",
+                        fix="do not use this archive; re-export the bundle.")
+    for info in infos:
+        target = (root / info.filename).resolve()
+        if root != target and root not in target.parents:
+            raise DataError(f"{path} holds '{info.filename}', which points outside the bundle.",
+                            fix="do not use this archive; re-export the bundle.")
+    return infos
+
+
+def _extract_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, path: Path) -> int:
+    """Copy one member in 1 MiB pieces (zipfile checks its CRC at the end); the running total of bytes written
+    is bounded by MAX_ZIP_BYTES whatever sizes the directory states."""
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with z.open(info) as src, open(target, "wb") as out:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > MAX_ZIP_BYTES:
+                raise DataError(f"{path} expands past {MAX_ZIP_BYTES / 2**20:.0f} MiB while being extracted (its "
+                                "directory understates the sizes).", fix="do not use this archive; re-export the bundle.")
+            out.write(chunk)
+    return written
 
 
 def _extracted(path: Path) -> Path:
