@@ -32,6 +32,23 @@ class SourceError(UsedgeError, IOError):
     """A frame source (DICOM, video, camera, URL) cannot be opened or read."""
 
 
+class StorageError(UsedgeError, OSError):
+    """The disk refused a write: full, over quota, read-only. What the run had written is removed."""
+
+
+#: the errno values of a disk that cannot take the write (not a bug in the caller's paths)
+_STORAGE_ERRNOS = frozenset({28, 122, 30, 27})     # ENOSPC, EDQUOT, EROFS, EFBIG
+
+
+def storage_error(exc: BaseException, what: str) -> StorageError | None:
+    """A :class:`StorageError` for an OSError of a full / read-only disk during ``what``; None for any other."""
+    if not isinstance(exc, OSError) or isinstance(exc, UsedgeError) or exc.errno not in _STORAGE_ERRNOS:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StorageError(f"{what} stopped: {exc.strerror or exc}{where}. Nothing half-written was kept.",
+                        fix="free space on that disk (or point TMPDIR / --out at another one) and run it again.")
+
+
 class DependencyError(UsedgeError, ImportError):
     """An optional dependency needed for this feature is not installed."""
 

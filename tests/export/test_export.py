@@ -211,3 +211,31 @@ def test_tensorrt_targets_get_an_fp16_onnx_checked_on_every_cpu_runtime_trt11(tm
     plan = CliRunner().invoke(build, [str(out), "--target", "desktop-gpu", "--dry-run", "--trt-version", "11.4.0",
                                       "--precision", "fp16"])
     assert plan.exit_code == 0 and "fp16 from model.fp16.onnx (strongly typed" in plan.output, plan.output
+
+
+def test_a_full_disk_during_export_is_a_storage_error_that_leaves_nothing(tmp_path, monkeypatch):
+    """Issue 26, class 6: disk full during export gave a raw OSError traceback (and left the work folder)."""
+    import errno
+
+    from click.testing import CliRunner
+
+    from usedge.cli.main import cli
+    from usedge.errors import StorageError
+    from usedge.export import pipeline
+
+    seen: list[Path] = []
+
+    def fill_disk(run):
+        seen.append(run.tmp)
+        (run.tmp / "model.fp32.onnx").write_bytes(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device", str(run.tmp / "model.fp32.onnx"))
+
+    monkeypatch.setattr(pipeline.ExportRun, "resolve", lambda run: None)
+    monkeypatch.setattr(pipeline.ExportRun, "export_fp32", fill_disk)
+    with pytest.raises(StorageError, match="the export stopped: No space left on device") as err:
+        pipeline.run_export(pipeline.ExportConfig(out=str(tmp_path / "bundle")))
+    assert "free space" in str(err.value) and not seen[0].exists() and not (tmp_path / "bundle").exists()
+    monkeypatch.setattr(pipeline, "run_export", lambda cfg: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    res = CliRunner().invoke(cli, ["export", "--out", str(tmp_path / "b2")])
+    assert res.exit_code == 2 and "usedge export stopped: No space left on device" in res.output
+    assert "Traceback" not in res.output

@@ -16,17 +16,23 @@ from usedge.cli import serve as serve_cli
 from usedge.cli import stream as stream_cli
 from usedge.cli import tasks as tasks_cli
 from usedge.cli import train as train_cli
-from usedge.errors import UsedgeError
+from usedge.errors import UsedgeError, storage_error
 
 
 class UsedgeGroup(click.Group):
-    """A click group that prints UsedgeErrors as a short message and exits 2, never a traceback."""
+    """A click group that prints UsedgeErrors (and a full or read-only disk) as a short message and exits 2,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UsedgeError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+        except OSError as exc:
+            if (err := storage_error(exc, f"usedge {ctx.invoked_subcommand or ''}".strip())) is None:
+                raise
+            click.secho(f"error: {err}", fg="red", err=True)
             sys.exit(2)
 
 

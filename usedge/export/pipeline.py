@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge._timing import timed
-from usedge.errors import ConfigError, UsedgeError
+from usedge.errors import ConfigError, UsedgeError, storage_error
 from usedge.bundle import FP16_FILE, MODEL_FILES, sha256_file, write_bundle
 from usedge.export.report import model_card, report_markdown, report_png
 from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing
@@ -70,15 +70,21 @@ def model_hash(path: Path) -> str:
 
 
 def run_export(cfg: ExportConfig) -> dict:
-    """Run the whole export; returns the bundle metadata (raises GateFailed after writing a failing bundle)."""
-    with tempfile.TemporaryDirectory(prefix="usedge-export-") as tmp:
-        run = ExportRun(cfg, Path(tmp))
-        run.resolve()
-        run.export_fp32()
-        run.export_fp16()
-        if cfg.int8:
-            run.quantize()
-        bundle = run.write()
+    """Run the whole export; returns the bundle metadata (raises GateFailed after writing a failing bundle;
+    StorageError when the disk fills: the work folder is removed and the bundle folder left as it was)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="usedge-export-") as tmp:
+            run = ExportRun(cfg, Path(tmp))
+            run.resolve()
+            run.export_fp32()
+            run.export_fp16()
+            if cfg.int8:
+                run.quantize()
+            bundle = run.write()
+    except OSError as exc:
+        if (err := storage_error(exc, "the export")) is None:
+            raise
+        raise err from exc
     _log(f"bundle written: {bundle}")
     if run.rows and failing(run.rows):
         raise GateFailed(f"INT8 gate failed for {', '.join(failing(run.rows))} (report in {bundle}/report.md).",
