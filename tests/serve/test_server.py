@@ -354,3 +354,35 @@ def test_a_token_in_the_query_never_reaches_the_log_in_clear(predictor):
                 lg.setLevel(level)
     assert any("token=***" in line for line in keep.lines), keep.lines     # the requests were logged ...
     assert not any(TOKEN in line for line in keep.lines), keep.lines       # ... without the token
+
+
+def test_a_client_sending_its_headers_slowly_is_closed(predictor):
+    """Issue 26, class 7: a client sending its request head at 1 byte/s was never closed (slowloris); every byte
+    reset uvicorn's keep-alive timer. A normal request on the same server is unaffected."""
+    import socket
+
+    with running(predictor, head_timeout_s=0.6) as a:
+        host, port = a.split(":")
+        t0 = time.monotonic()
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            closed_after = None
+            for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                try:
+                    s.sendall(bytes([byte]))
+                    time.sleep(0.1)
+                    s.setblocking(False)
+                    try:
+                        if s.recv(1) == b"":
+                            closed_after = time.monotonic() - t0
+                            break
+                    except BlockingIOError:
+                        pass
+                    finally:
+                        s.setblocking(True)
+                except (BrokenPipeError, ConnectionResetError):
+                    closed_after = time.monotonic() - t0
+                    break
+        assert closed_after is not None and 0.5 < closed_after < 2.5          # closed at the deadline, not served
+        assert http(a, "/health")[0] == 200                                    # a whole head in time is served
+    with pytest.raises(Exception, match="head_timeout_s must be a number of seconds"):
+        running(predictor, head_timeout_s=-1).__enter__()

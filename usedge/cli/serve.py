@@ -27,6 +27,9 @@ from usedge.cli.stream import default_bundle
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Close a client that sends nothing for this many seconds (close code 4000), so an idle client "
                    "cannot hold a slot; 0: never.")
+@click.option("--head-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Close a connection that has not sent a whole HTTP request head (request line and headers) "
+                   "within this many seconds (slowloris); 0: never.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
 @click.option("--triton", is_flag=True,
@@ -40,7 +43,7 @@ from usedge.cli.stream import default_bundle
               help="--triton: largest dynamic batch of same-sized frames from different clients.")
 @click.pass_context
 def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_message_mb, max_side, idle_timeout,
-          log_level, triton, http_port, grpc_port, metrics_port, max_batch) -> None:
+          head_timeout, log_level, triton, http_port, grpc_port, metrics_port, max_batch) -> None:
     """Serve a bundle to scanners over a WebSocket at ws://HOST:PORT/ws (plus GET /health and /metrics).
 
     Clients send JPEG/PNG frames or raw pixels (b'USR1' header) and get one JSON result per processed frame;
@@ -62,7 +65,7 @@ def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_m
     generated = not token
     config = ServeConfig(token=token or new_token(), host=host, port=port, max_clients=max_clients,
                          max_message_bytes=int(max_message_mb * (1 << 20)), max_side=max_side,
-                         idle_timeout_s=idle_timeout)
+                         idle_timeout_s=idle_timeout, head_timeout_s=head_timeout)
     predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision)
     app = create_app(predictor, config)
     if host not in ("127.0.0.1", "localhost", "::1"):

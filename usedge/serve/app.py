@@ -60,6 +60,9 @@ class ServeConfig:
     #: a client that sends nothing for this long is closed (CLOSE_IDLE) so that it cannot hold a slot forever by
     #: answering pings; 0 turns it off
     idle_timeout_s: float = 60.0
+    #: a connection that has not sent a whole request head (request line + headers) this long after connecting
+    #: or after its last response is closed (slowloris: headers at 1 byte/s); 0 turns it off
+    head_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
@@ -76,10 +79,11 @@ class ServeConfig:
             raise ConfigError(f"overlay_quality must be 1..100, got {self.overlay_quality!r}.", fix="e.g. 80.")
         _positive("warmup", self.warmup, allow_zero=True)
         _positive("max_side", self.max_side)
-        if isinstance(self.idle_timeout_s, bool) or not isinstance(self.idle_timeout_s, (int, float)) \
-                or not 0 <= self.idle_timeout_s < float("inf"):
-            raise ConfigError(f"idle_timeout_s must be a number of seconds >= 0 (0: off), got {self.idle_timeout_s!r}.",
-                              fix="e.g. --idle-timeout 60.")
+        for name, flag in (("idle_timeout_s", "--idle-timeout 60"), ("head_timeout_s", "--head-timeout 10")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(f"{name} must be a number of seconds >= 0 (0: off), got {value!r}.",
+                                  fix=f"e.g. {flag}.")
 
 
 def _positive(name: str, value: object, allow_zero: bool = False) -> None:
@@ -368,7 +372,10 @@ def uvicorn_config(app: FastAPI, config: ServeConfig, log_level: str = "info") -
     """The uvicorn Config: the transport's own message cap sits 1 MiB above ours, so an oversized message gets
     our JSON error and 1009 (beyond that the WebSocket layer itself closes with 1009)."""
     uvicorn = require("uvicorn", "serve", "usedge serve")
+    from usedge.serve.http import head_timeout_protocol
+
     cfg = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio",
+                         http=head_timeout_protocol(config.head_timeout_s),
                          ws_max_size=config.max_message_bytes + MIB, proxy_headers=False, server_header=False,
                          lifespan="on")
     for name in ("uvicorn.access", "uvicorn.error"):     # uvicorn logs the path with its query: ?token=... in clear
