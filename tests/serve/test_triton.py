@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from usedge.export.triton import RESULT_OUTPUT
 from usedge.errors import ConfigError, DataError
 from usedge.runtime.backends import available_backends
 
@@ -372,3 +373,39 @@ def test_a_busy_port_is_refused_at_once():
             _check_ports(TritonServeConfig(http_port=free[0], grpc_port=port, metrics_port=free[1]))
     with pytest.raises(ConfigError, match="must differ"):
         _check_ports(TritonServeConfig(http_port=free[0], grpc_port=free[0], metrics_port=free[1]))
+
+
+def test_ready_means_the_model_answers():
+    """Issue 26, class 7: /v2/health/ready answered 200 before the model existed (the first request then got
+    "unknown model 'usedge'"; 3 of 3 starts when polled every 10 ms). An orchestrator routes traffic on ready."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    python = _triton_python()
+    http_port, grpc_port, metrics_port = _free_ports(3)
+    proc = subprocess.Popen([python, "-m", "usedge.cli.main", "serve", "--triton", "--http-port", str(http_port),
+                             "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "Triton did not become ready"
+            try:
+                with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.01)
+        frame = np.zeros((1, 64, 64, 3), np.uint8)                      # at once, on the first ready
+        body = {"inputs": [{"name": "frame", "shape": list(frame.shape), "datatype": "UINT8",
+                            "data": frame.ravel().tolist()}]}
+        req = urllib.request.Request(f"{base}/v2/models/usedge/infer", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            out = json.loads(r.read())
+        assert r.status == 200 and out["outputs"][0]["name"] == RESULT_OUTPUT
+    finally:
+        _stop(proc)

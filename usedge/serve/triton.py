@@ -269,7 +269,7 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
     if not config.verbose:
         logging.getLogger("pytriton").setLevel(logging.WARNING)
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import Triton, TritonConfig, TritonLifecyclePolicy
 
     handler = FrameHandler(predictor, max_side=config.max_side)
 
@@ -285,12 +285,16 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
     triton_config = TritonConfig(http_address=config.host, http_port=config.http_port, grpc_address=config.host,
                                  grpc_port=config.grpc_port, metrics_address=config.host,
                                  metrics_port=config.metrics_port, allow_gpu_metrics=False,
-                                 log_verbose=1 if config.verbose else 0, log_file=log_file)
+                                 log_verbose=1 if config.verbose else 0, log_file=log_file, strict_readiness=True)
     batcher = DynamicBatcher(max_queue_delay_microseconds=config.queue_delay_us)
     stop = _StopSignals()
     with stop:
         try:
-            with Triton(config=triton_config) as triton:
+            # the model goes into a local model store before tritonserver starts, which loads it at startup:
+            # /v2/health/ready (strict readiness) is then false until the model is loaded; PyTriton's default
+            # starts the server empty and loads the model afterwards, so "ready" came first ("unknown model")
+            policy = TritonLifecyclePolicy(launch_triton_on_startup=False, local_model_store=True)
+            with Triton(config=triton_config, triton_lifecycle_policy=policy) as triton:
                 triton.bind(model_name=MODEL_NAME, infer_func=infer,
                             inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
                                     Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True),
