@@ -99,6 +99,7 @@ class _Config:
         self.flags, self.cleared, self.pools, self.profiles, self.progress_monitor = set(), set(), {}, [], None
         self.builder_optimization_level, self.cache, self.devices = None, None, {}
         self.default_device_type, self.DLA_core = "GPU", -1
+        self.profiling_verbosity = "LAYER_NAMES_ONLY"
 
     def set_device_type(self, layer, device):
         self.devices[layer.name] = device
@@ -205,6 +206,29 @@ class _Engine:
         self.context = _Context()
         return self.context
 
+    def create_engine_inspector(self):
+        return _Inspector(_Builder.last)
+
+
+class _Inspector:
+    """The engine inspector's JSON for the last build: on a DLA build, one ``DLA`` layer for what the stand-in DLA
+    runs (everything but the layers set to the GPU and the i32 shape layer, which it "cannot" run)."""
+
+    def __init__(self, builder):
+        self.builder = builder
+
+    def get_engine_information(self, fmt):
+        assert fmt == "JSON" and self.builder.config.profiling_verbosity == "DETAILED"
+        config, layers = self.builder.config, self.builder.network.layers
+        if config.default_device_type != "DLA":
+            return json.dumps({"Layers": [{"Name": la.name, "LayerType": "CaskConvolution"} for la in layers]})
+        gpu = [la.name for la in layers if config.devices.get(la.name) == "GPU" or la.outputs[0].dtype == "i32"]
+        dla = [la.name for la in layers if la.name not in gpu]
+        return json.dumps({"Layers": [{"Name": f"{{ForeignNode[{dla[0]}...{dla[-1]}]}}", "LayerType": "DLA"},
+                                      {"Name": f"Reformatting CopyNode for Input Tensor 0 to {gpu[0]}",
+                                       "LayerType": "Reformat"}]
+                          + [{"Name": n, "LayerType": "PointWiseV2"} for n in gpu]})
+
 
 class _Buffers:
     def __init__(self):
@@ -247,6 +271,8 @@ def fake_module(monkeypatch, machine):
     trt.BuilderFlag = types.SimpleNamespace(**{f: f for f in FLAGS[major]})
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     trt.DeviceType = types.SimpleNamespace(DLA="DLA", GPU="GPU")
+    trt.ProfilingVerbosity = types.SimpleNamespace(DETAILED="DETAILED", LAYER_NAMES_ONLY="LAYER_NAMES_ONLY")
+    trt.LayerInformationFormat = types.SimpleNamespace(JSON="JSON", ONELINE="ONELINE")
     trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
     trt.IProgressMonitor = type("IProgressMonitor", (), {"__init__": lambda self: None})
@@ -405,10 +431,17 @@ def test_trt11_dla_on_agx_orin_is_strongly_typed_with_the_heads_on_the_gpu(monke
 
 def test_trt10_dla_is_weakly_typed_int8_fp16_with_the_heads_on_the_gpu(monkeypatch, bundle):
     fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", "10.3.0"))
-    _quiet(bundle, _dla_target())
+    lines: list[str] = []
+    res = E.build_engine(bundle, _dla_target(), progress=False, echo=lines.append)
     b = _Builder.last
     assert b.network.flags == 0 and b.config.flags == {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS", "GPU_FALLBACK"}
     assert set(b.config.devices) == {"/FUGC/head/Relu", "/organ_cls/head/Sigmoid"}
+    # the engine inspector's report: which layers run where; the layer the DLA could not run fell back
+    placement = P.read_sidecar(res.engine).build["placement"]
+    assert placement == {"dla_layers": 1, "gpu_planned_layers": 2, "data_movement_layers": 1,
+                         "fallback": ["shape_of_something"]}
+    assert "layers     1 on the DLA, 2 head layers on the GPU as planned, 1 reformat / data movement, 1 fell back " \
+           "to the GPU" in lines and "  fallback shape_of_something" in lines
 
 
 @pytest.mark.parametrize("machine,why", [(P.MachineInfo("Thor", "11.0", "11.4.1"), "Thor has no DLA"),

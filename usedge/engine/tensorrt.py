@@ -35,6 +35,7 @@ from usedge.engine.plan import (
     trt_support,
     verify_engine_file,
 )
+from usedge.engine.layers import LayerPlacement, read_placement
 from usedge.errors import ConfigError, DataError, DependencyError, SourceError, require
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ def _configure(trt, builder, network, plan: BuildPlan, cache_file: Path, progres
         on_gpu = _layers_on_gpu(trt, network, config, plan.precision.gpu_layer_patterns)
         echo(f"DLA core {plan.dla_core}: {len(on_gpu)} head layers kept on the GPU, the rest on the DLA where it "
              "can run them (GPU fallback)")
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED    # layer names and types for the inspector
     profile = builder.create_optimization_profile()
     profile.set_shape(plan.input_name, *plan.profile.shapes())
     config.add_optimization_profile(profile)
@@ -282,6 +284,9 @@ def _build(trt, plan, machine, key, engine_file, sidecar_file, progress, device,
     atomic_write_bytes(cache_file, bytes(memoryview(config.get_timing_cache().serialize())))
     data = bytes(memoryview(serialized))
     seconds = time.perf_counter() - start
+    placement = _placement(trt, logger, data, plan)
+    for line in placement.describe(plan.dla_core is not None):
+        echo(line)
     atomic_write_bytes(engine_file, data)
     sidecar = Sidecar(key, hashlib.sha256(data).hexdigest(), len(data), {
         "bundle": str(plan.bundle_path), "target": plan.target, "onnx": plan.precision.onnx.name,
@@ -291,10 +296,21 @@ def _build(trt, plan, machine, key, engine_file, sidecar_file, progress, device,
         "float_activations": len(plan.precision.float_activations), "workspace_mb": plan.workspace_mb,
         "optimization_level": plan.optimization_level, "timing_cache": str(cache_file),
         "build_seconds": round(seconds, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "placement": placement.to_dict(),
     })
     atomic_write_json(sidecar_file, sidecar.to_dict())  # written last: a sidecar means a complete engine
     echo(f"engine {engine_file} ({len(data) / 2**20:.1f} MiB, {seconds:.0f} s; {len(pinned)} layers pinned fp32)")
     return BuildResult(engine_file, sidecar_file, key, False, seconds, tuple(pinned))
+
+
+def _placement(trt, logger, data: bytes, plan: BuildPlan) -> LayerPlacement:
+    """Where the built engine's layers run, from TensorRT's engine inspector (see usedge.engine.layers)."""
+    engine = trt.Runtime(logger).deserialize_cuda_engine(data)
+    if engine is None:
+        raise DataError("TensorRT built an engine it cannot load back.", fix="rebuild with --force; check the log.")
+    info = engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
+    on_gpu = plan.precision.gpu_layer_patterns if plan.dla_core is not None else (".*",)
+    return read_placement(info, on_gpu)
 
 
 # -- run -------------------------------------------------------------------------------------------------
