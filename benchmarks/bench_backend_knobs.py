@@ -24,7 +24,7 @@ SETTINGS = {
 
 def main() -> None:
     from usedge.bundle import load_bundle
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path)

@@ -65,8 +65,8 @@ def _sync(torch, device: str) -> None:
 
 def student_rows(device: str, runs: int, batches: tuple[int, ...]) -> list[dict]:
     """The torch backend on the shipped student checkpoint: what ``usedge.load(backend="torch")`` runs."""
-    from usedge.export.defaults import default_checkpoint
-    from usedge.runtime.backends.torch_backend import TorchBackend
+    from usedge.assets import default_checkpoint
+    from usedge.backends.torch_backend import TorchBackend
 
     variants = [("fp32", {}), ("fp32 graphs", {"cuda_graphs": True}), ("fp16", {"half": True}),
                 ("fp16 graphs", {"half": True, "cuda_graphs": True})]

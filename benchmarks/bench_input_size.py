@@ -36,8 +36,8 @@ def export(size: int, stride: int, path: Path) -> None:
 
 def time_one(path: str, size: int, runtime: str, threads: int, runs: int) -> float:
     """p50 ms of one runtime on one ONNX file (run in a child process)."""
-    from usedge.bench.harness import timed
-    from usedge.runtime.backends import open_backend
+    from usedge._timing import timed
+    from usedge.backends import open_backend
 
     backend = open_backend(runtime, path, threads=threads)
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)

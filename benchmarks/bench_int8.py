@@ -59,7 +59,7 @@ def export_pair(config, model, folder: Path, tag: str) -> tuple[Path, Path]:
 
 def time_one(path: str, size: int, runtime: str, threads: int, runs: int, level: str = "all") -> float:
     """p50 ms of one runtime on one ONNX file (run in a child process)."""
-    from usedge.bench.harness import timed
+    from usedge._timing import timed
 
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     if runtime == "onnxruntime" and level != "all":
@@ -72,7 +72,7 @@ def time_one(path: str, size: int, runtime: str, threads: int, runs: int, level:
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
         return float(np.median(timed(lambda: sess.run(None, {name: x}), runs, warmup=20)))
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     backend = open_backend(runtime, path, threads=threads)
     return float(np.median(timed(lambda: backend.infer(x), runs, warmup=20)))
@@ -196,7 +196,7 @@ def layers(args, tmp: Path) -> None:
     """Per-layer OpenVINO counters of a bundle's two graphs (batch 1, the backend's own settings)."""
     from collections import Counter, defaultdict
 
-    from usedge.runtime.backends.openvino import shared_core
+    from usedge.backends.openvino import shared_core
 
     folder = Path(args.bundle[0])
     size = int(json.loads((folder / "metadata.json").read_text())["input"]["shape"][-1])

@@ -51,7 +51,7 @@ def frames(size: int) -> dict[str, np.ndarray]:
 
 def timed(fn, runs: int) -> np.ndarray:
     """Milliseconds of ``runs`` calls after 20 warm-up calls (usedge.bench's timer)."""
-    from usedge.bench.harness import timed as bench_timed
+    from usedge._timing import timed as bench_timed
 
     return bench_timed(fn, runs, warmup=20)
 
@@ -59,7 +59,7 @@ def timed(fn, runs: int) -> np.ndarray:
 def bench(bundle: Path, runs: int, threads: int) -> list[dict]:
     import usedge
     from usedge.bundle import load_bundle
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
     from usedge.runtime.preprocess import preprocess
 
     b = load_bundle(bundle)

@@ -32,7 +32,7 @@ def export_onnx(name: str, path: Path, size: int) -> int:
 
 
 def ov_latency(path: Path, size: int, threads: int, runs: int) -> np.ndarray:
-    from usedge.runtime.backends.openvino import shared_core
+    from usedge.backends.openvino import shared_core
 
     compiled = shared_core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
                                                      "INFERENCE_PRECISION_HINT": "f32"})  # no silent bf16

@@ -39,7 +39,7 @@ def main() -> None:
                     help="quantization-aware fine-tuning (always, 600 steps) or post-training quantization only")
     args = ap.parse_args()
     from usedge.bundle import sha256_file, slim_bundle
-    from usedge.export.defaults import default_checkpoint
+    from usedge.assets import default_checkpoint
 
     student = default_checkpoint()
     note = {"default_student_sha256": sha256_file(student / "model.safetensors"),

@@ -10,7 +10,7 @@ import math
 import sys
 from pathlib import Path
 
-from usedge.quantize.placement import check_placement
+from usedge.bundle.qdq import check_placement
 from usedge.tasks import get_task
 
 FAMILY = {"segmentation": "seg", "classification": "cls", "detection": "det", "regression": "lmk"}

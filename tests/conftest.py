@@ -81,7 +81,7 @@ def export_tiny_bundle(root, tasks: str = TINY_BUNDLE_TASKS, images_per_task: in
     from usedge.models import build_model
     from usedge.models.checkpoint import save_checkpoint
     from usedge.models.presets import resolve_config
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
 
     if not available_backends():
         pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")

@@ -12,17 +12,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "usedge"
 
 #: upstream -> downstream; a module may import its own stage and any stage of a lower rank
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("usedge", "errors", "_logging", "_io", "_timing", "_cpu", "registry", "tasks", "assets"),   # foundation
+    ("usedge", "errors", "_logging", "_io", "_timing", "_cpu", "registry", "tasks", "targets", "assets"),  # foundation
     ("data",),            # FMC-UIA layout, phantom, DICOM/video, the processing spec and decoding
     ("metrics",),         # the challenge's metrics and scoring any predictor
     ("models",),          # nets, checkpoints, torch -> ONNX
+    ("bundle",),          # the bundle format and its Q/DQ invariants: written by export, read by everything after
+    ("engine",),          # TensorRT planning / building
+    ("backends",),        # every runtime behind one contract; parity, CPU latency, the int8 check
     ("train",),
     ("distill",),
     ("quantize",),
-    ("bundle",),          # the bundle format: written by export, read by everything after it
     ("export",),
-    ("engine",),          # TensorRT planning / building
-    ("runtime",),         # backends, Predictor
+    ("runtime",),         # the Predictor, results, evaluation, verify
     ("stream",),
     ("serve", "demo", "bench"),
     ("cli",),
@@ -31,11 +32,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: (importing stage, imported module prefix): why the upward import is right
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("usedge", "usedge.runtime"): "`usedge.load` / `usedge.Predictor`, the public entry point, imported on first use",
-    ("distill", "usedge.runtime.cpu_latency"): "the distillation report times students on a CPU runtime",
-    ("quantize", "usedge.runtime.backends"): "the sensitivity search scores candidate int8 graphs on a CPU runtime",
-    ("export", "usedge.runtime.backends"): "the export gate, parity and latency run the candidate graphs",
-    ("export", "usedge.runtime.parity"): "export compares each runtime's outputs with the torch reference",
-    ("export", "usedge.runtime.int8_check"): "export stores the int8 check and records its verdict per runtime",
 }
 
 RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}
@@ -46,8 +42,8 @@ def _stage(module: str) -> str:
     return parts[1] if len(parts) > 1 else "usedge"
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+def _module_name(path: Path, package: Path | None = None) -> str:
+    rel = path.relative_to((package or PACKAGE).parent).with_suffix("")
     parts = list(rel.parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -109,3 +105,85 @@ def test_the_check_catches_an_upward_import(tmp_path, monkeypatch, src, target):
     (fake / src / "bad.py").write_text(f"def f():\n    import {target}\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert any(f"{src} imports {target}" in v for v in _violations())
+
+
+def _module_graph(package: Path = None) -> dict[str, set[str]]:
+    """usedge module -> the usedge modules it names in an import, at any depth (``from a import b`` is a.b where
+    b is a module, else a). A package's ``__init__`` running before its modules is not an edge: a module that
+    takes a name from its own package's ``__init__``, which imports that module, is."""
+    package = package or PACKAGE
+    modules = {_module_name(p, package): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("usedge") and not node.level:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.split(".")[0] == "usedge"]
+            deps.update(t for t in targets if t in modules)
+        graph[name] = deps - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in graph:
+                    continue
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        out.append(sorted(comp))
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    """Imports inside functions count: a cycle is a cycle whether it runs at import time or on first use."""
+    graph = _module_graph()
+    # the root's entry points (usedge.load -> runtime) are the one named exception above
+    graph["usedge"] = {m for m in graph["usedge"] if not m.startswith("usedge.runtime")}
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    fake = tmp_path / "usedge"
+    (fake / "a").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "a" / "__init__.py").write_text("")
+    (fake / "a" / "x.py").write_text("def f():\n    from usedge.a import y\n")
+    (fake / "a" / "y.py").write_text("import usedge.a.x\n")
+    assert _cycles(_module_graph(fake)) == [["usedge.a.x", "usedge.a.y"]]

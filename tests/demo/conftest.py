@@ -16,7 +16,7 @@ def demo_examples(tmp_path_factory):
 @pytest.fixture(scope="session")
 def engine():
     from usedge.demo.core import DemoConfig, DemoEngine
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
 
     if not available_backends():
         pytest.skip("the demo needs an inference backend (pip install 'usedge[cpu]')")

@@ -340,7 +340,7 @@ def test_parser_errors_are_reported(fake_trt, bundle, monkeypatch):
 
 @pytest.mark.parametrize("graphs", [False, True])
 def test_backend_runs_through_the_runner(fake_trt, bundle, graphs):
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     res = E.build_engine(bundle, "desktop-gpu", progress=False, echo=lambda s: None)
     x = np.random.default_rng(0).normal(size=(3, 3, 8, 8)).astype(np.float32)
@@ -356,7 +356,7 @@ def test_backend_runs_through_the_runner(fake_trt, bundle, graphs):
         # 4 executions either way (capture records without running; replays run the recorded enqueue)
         assert be.runner.context.runs == 4
         assert set(be.runner.mem.graphs) == ({3, 1} if graphs else set())
-    from usedge.runtime.backends.tensorrt import find_engine
+    from usedge.backends.tensorrt import find_engine
 
     assert find_engine(bundle, "int8") == res.engine
 
@@ -368,7 +368,7 @@ TRT11 = P.MachineInfo("NVIDIA GeForce RTX 5090", "12.0", "11.4.0.106")
 def _dla_target():
     import dataclasses
 
-    from usedge.export.targets import load_target
+    from usedge.targets import load_target
 
     return dataclasses.replace(load_target("jetson-agx-orin"), dla_core=0, batch={"min": 1, "opt": 1, "max": 1},
                                dynamic_batch=False)

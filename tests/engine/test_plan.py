@@ -11,7 +11,7 @@ import pytest
 
 from usedge.engine import plan as P
 from usedge.errors import ConfigError, DataError
-from usedge.export.targets import load_target, target_names
+from usedge.targets import load_target, target_names
 
 
 def _key(machine, **kw):

@@ -24,7 +24,7 @@ def test_imports_pull_in_no_tensorrt_cuda_or_torch():
     code = textwrap.dedent("""
         import sys
         import usedge.engine, usedge.engine.plan, usedge.engine.tensorrt
-        import usedge.runtime.backends.tensorrt, usedge.cli.build
+        import usedge.backends.tensorrt, usedge.cli.build
         print(sorted(m for m in sys.modules if m.split(".")[0] in %r))
         """ % (HEAVY,))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -89,7 +89,7 @@ def _fake_engine(bundle, machine):
 
 
 def test_backend_refuses_an_engine_without_sidecar_before_touching_tensorrt(tmp_path):
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     (tmp_path / "model.engine").write_bytes(b"plan")
     with pytest.raises(DataError, match="no sidecar model.json; refusing"):
@@ -97,8 +97,8 @@ def test_backend_refuses_an_engine_without_sidecar_before_touching_tensorrt(tmp_
 
 
 def test_backend_without_tensorrt_raises_dependency_error(no_tensorrt, bundle, orin):
-    from usedge.runtime.backends import open_backend
-    from usedge.runtime.backends.tensorrt import find_engine
+    from usedge.backends import open_backend
+    from usedge.backends.tensorrt import find_engine
 
     engine = _fake_engine(bundle, orin)
     with pytest.raises(DependencyError, match="usedge\\[trt\\]"):
@@ -111,7 +111,7 @@ def test_backend_refuses_an_engine_built_elsewhere(monkeypatch, bundle, orin, rt
     """machine_info faked as an RTX 4090: the Orin engine is refused before deserialisation."""
     import usedge.engine.tensorrt as engine_trt
     from usedge.errors import ConfigError
-    from usedge.runtime.backends.tensorrt import TensorRTBackend, find_engine
+    from usedge.backends.tensorrt import TensorRTBackend, find_engine
 
     engine = _fake_engine(bundle, orin)
     monkeypatch.setattr(engine_trt, "machine_info", lambda device=0: rtx)
@@ -135,7 +135,7 @@ needs_trt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_and_run_tiny_engine(bundle, precision, tmp_path):
     from usedge.engine.tensorrt import build_engine
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     res = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)
     again = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)

@@ -8,7 +8,8 @@ pytest.importorskip("safetensors")
 
 
 def test_default_student_ships_and_loads():
-    from usedge.export.defaults import default_checkpoint, resolve_model
+    from usedge.assets import default_checkpoint
+    from usedge.export.defaults import resolve_model
 
     path = default_checkpoint()
     size_mb = sum(f.stat().st_size for f in path.iterdir()) / 1e6
@@ -26,7 +27,7 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
     python scripts/build_default_bundle.py)."""
     import usedge
     from usedge.bundle import load_bundle, sha256_file
-    from usedge.export.defaults import default_checkpoint, shipped_bundle
+    from usedge.assets import default_checkpoint, shipped_bundle
 
     bundle = load_bundle(shipped_bundle())  # verifies every checksum
     assert bundle.metadata["slim"]["default_student_sha256"] == sha256_file(default_checkpoint() / "model.safetensors"), \
@@ -39,7 +40,7 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
     assert not int8["gate_machine"]["vnni"] or int8["check"]["emulated_avx2"]["passed"] is True
     assert (bundle.path / "int8_check.npz").is_file()
     pytest.importorskip("onnx")
-    from usedge.quantize.placement import check_placement
+    from usedge.bundle.qdq import check_placement
 
     placement = check_placement(bundle.model_path("int8"))   # int8 throughout: every conv / residual Add input
     assert placement.ok and not placement.float_inputs and placement.weighted_ops > 80, placement.summary()
@@ -73,7 +74,7 @@ def test_one_default_everywhere_opens_the_packaged_bundle_and_never_exports(monk
     import usedge
     from usedge.cli import stream as stream_cli
     from usedge.export import pipeline
-    from usedge.export.defaults import shipped_bundle
+    from usedge.assets import shipped_bundle
 
     def no_export(*a, **k):
         raise AssertionError("the default must not be exported on first use")
@@ -127,8 +128,8 @@ def test_generator_version_is_the_hash_of_its_source():
 def test_verify_runs_the_int8_check_of_the_packaged_bundle_on_this_machine(tmp_path, monkeypatch):
     """The slim packaged bundle has no parity inputs, but its int8 is checked here on every backend (and, on a
     VNNI CPU, on OpenVINO without VNNI): the check that would have caught the IUGC shift of issue 25."""
-    from usedge.export.defaults import shipped_bundle
-    from usedge.runtime.backends import available_backends
+    from usedge.assets import shipped_bundle
+    from usedge.backends import available_backends
     from usedge.runtime.verify import verify_bundle
 
     if not available_backends():

@@ -15,7 +15,7 @@ from usedge.bundle import extract_zip, load_bundle, write_bundle  # noqa: E402
 from usedge.models.onnx import export_onnx, read_metadata  # noqa: E402
 from usedge.models import build_model  # noqa: E402
 from usedge.models.presets import resolve_config  # noqa: E402
-from usedge.runtime.backends import available_backends, open_backend  # noqa: E402
+from usedge.backends import available_backends, open_backend  # noqa: E402
 
 TASKS = "fetal_head,cardiac_multi,organ_cls,thyroid_nodule_det,FUGC"
 

@@ -22,7 +22,7 @@ def bundle(bundle_dir):
 
 
 def _target(name="cpu", **changes):
-    from usedge.export.targets import load_target
+    from usedge.targets import load_target
 
     return replace(load_target(name), **changes)
 

@@ -10,7 +10,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("nncf")
 from torch import nn  # noqa: E402
 
-from usedge.quantize.placement import check_placement  # noqa: E402
+from usedge.bundle.qdq import check_placement  # noqa: E402
 
 # ONNX vs fake-quant torch: the same integers, so only float summation order and the runtimes' integer
 # kernels (ORT fuses Q/DQ Add into QLinearAdd with its own requantization) differ. Stated tolerance: 99 % of
@@ -83,9 +83,10 @@ def test_qat_graph_is_signed_int8_matches_fake_quant_on_ort_and_openvino(tmp_pat
     """On the cpu target's 7-bit weight grid: the deployed graph computes what the fake-quant model trained, on
     every backend here and on OpenVINO without VNNI (emulated), where 8-bit weights would saturate."""
     from tests.conftest import openvino_without_vnni
-    from usedge.quantize.int8 import qdq_report, weight_levels
+    from usedge.bundle.qdq import qdq_report
+    from usedge.quantize.int8 import weight_levels
     from usedge.quantize.qat import fold_batchnorm, insert_fake_quant, quantizers
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     calib = np.random.default_rng(0).standard_normal((32, 3, 16, 16)).astype(np.float32)
     folded, _ = fold_batchnorm(_residual(), torch.from_numpy(calib[:4]))
@@ -183,9 +184,9 @@ def test_qat_fine_tunes_a_student_and_exports_a_gateable_graph(tmp_path):
     except the landmark soft-argmax, and it runs on every installed backend."""
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
-    from usedge.quantize.int8 import assert_trt_compatible
+    from usedge.bundle.qdq import assert_trt_compatible
     from usedge.quantize.qat import QATConfig, run_qat
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     config = replace(resolve_config("student-s", "fetal_head,organ_cls,thyroid_nodule_det,FUGC"), input_size=64)
     torch.manual_seed(0)
@@ -214,7 +215,8 @@ def test_qat_is_reproducible_from_its_seed(tmp_path):
     workers are seeded). 7-bit weights, as the cpu target exports."""
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
-    from usedge.quantize.int8 import constants, weight_levels
+    from usedge.bundle.qdq import constants
+    from usedge.quantize.int8 import weight_levels
     from usedge.quantize.qat import QATConfig, run_qat
 
     config = replace(resolve_config("student-s", "fetal_head,organ_cls,FUGC"), input_size=64)

@@ -152,8 +152,9 @@ def _tiny_onnx(tmp_path):
 
 @pytest.mark.slow
 def test_int8_graph_is_signed_symmetric_and_runs_everywhere(tmp_path):
-    from usedge.quantize.int8 import assert_trt_compatible, qdq_report, quantize_onnx
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.bundle.qdq import assert_trt_compatible, qdq_report
+    from usedge.quantize.int8 import quantize_onnx
+    from usedge.backends import available_backends, open_backend
 
     _, _, info = _tiny_onnx(tmp_path)
     calib = np.random.default_rng(0).standard_normal((12, 3, 64, 64)).astype(np.float32)

@@ -111,7 +111,7 @@ def test_ptq_with_7bit_weights_has_no_weight_beyond_64_and_8bit_keeps_the_full_r
 
 def test_targets_declare_their_weight_range(tmp_path):
     from usedge.errors import ConfigError
-    from usedge.export.targets import load_target, target_names
+    from usedge.targets import load_target, target_names
 
     bits = {name: load_target(name).int8_weight_bits for name in target_names()}
     assert bits["cpu"] == 7 and bits["cpu-vnni"] == 8 and bits["desktop-gpu"] == 8

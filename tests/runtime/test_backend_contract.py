@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from usedge.bundle import load_bundle
-from usedge.runtime.backends import auto_order, backend_class, backend_names
+from usedge.backends import auto_order, backend_class, backend_names
 
 PRECISIONS = ("fp32", "fp16", "int8")
 EXTRAS = set(tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from usedge.errors import ConfigError, DataError
-from usedge.runtime.backends import available_backends, backend_names, open_backend
+from usedge.backends import available_backends, backend_names, open_backend
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
 

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from usedge.runtime.backends import available_backends
+from usedge.backends import available_backends
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
 TASKS = "fetal_head,cardiac_multi,organ_cls,thyroid_nodule_det,FUGC"
@@ -32,7 +32,7 @@ def cache(tmp_path, monkeypatch):
 def test_export_stores_the_check_and_records_where_it_ran(int8_bundle):
     from usedge._cpu import cpu_isa
     from usedge.bundle import INT8_CHECK_FILE, load_bundle
-    from usedge.runtime.int8_check import PER_TASK, load_check
+    from usedge.backends.int8_check import PER_TASK, load_check
 
     bundle = load_bundle(int8_bundle)
     meta = bundle.metadata["int8"]
@@ -54,7 +54,7 @@ def test_check_compares_each_task_on_its_own_images_and_catches_a_wrong_result(i
     from dataclasses import replace
 
     from usedge.bundle import load_bundle
-    from usedge.runtime.int8_check import check_backend, load_check
+    from usedge.backends.int8_check import check_backend, load_check
 
     bundle = load_bundle(int8_bundle)
     check = load_check(int8_bundle)
@@ -92,7 +92,7 @@ def test_load_auto_never_picks_an_int8_graph_whose_check_fails_here(int8_bundle,
     pytest.importorskip("openvino")
     import usedge
     import usedge._cpu as cpu
-    import usedge.runtime.int8_check as ic
+    import usedge.backends.int8_check as ic
     import usedge.runtime.predictor as pred
     vnni = cpu.CpuIsa("test CPU", "x86_64", "avx512_vnni", True, "avx512_vnni")
     monkeypatch.setattr(cpu, "isa_for", lambda backend: vnni)           # int8 pays here ...
@@ -126,7 +126,7 @@ def test_load_auto_measures_int8_on_a_cpu_without_vnni(int8_bundle, monkeypatch,
     """Without VNNI int8 may or may not pay (0.98x on an AVX2 EPYC, 1.21x on a Xeon limited to AVX2): auto
     measures it here once (cached) and takes fp32 when int8 is not faster, saying why."""
     pytest.importorskip("openvino")
-    import usedge.runtime.int8_check as ic
+    import usedge.backends.int8_check as ic
     from usedge.bundle import load_bundle
     from usedge.runtime.predictor import choose
 

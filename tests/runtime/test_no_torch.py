@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from usedge.runtime.backends import available_backends
+from usedge.backends import available_backends
 
 
 def test_runtime_imports_and_predicts_without_torch(bundle_dir):
@@ -17,7 +17,8 @@ def test_runtime_imports_and_predicts_without_torch(bundle_dir):
             sys.modules[name] = None          # any import of these now raises ImportError
         import numpy as np
         import usedge, usedge.runtime
-        from usedge.runtime import predictor, results, preprocess, postprocess, evaluate, parity
+        from usedge.runtime import predictor, results, evaluate
+        from usedge.backends import parity
         p = usedge.load({str(bundle_dir)!r})
         r = p(np.zeros((120, 160), np.uint8))
         assert r["organ_cls"].probs.shape == (6,), r

@@ -1,7 +1,7 @@
 """OpenVINO backends opened and closed in any order and on any thread leave every thread able to take a signal.
 
 OpenVINO's CPU plugin swaps the creating thread's signal alternate stack for one it mmaps and unmaps it when
-the plugin dies (usedge/runtime/backends/openvino.py::shared_core). Before usedge kept one Core per process,
+the plugin dies (usedge/backends/openvino.py::shared_core). Before usedge kept one Core per process,
 two backends closed in the order they were opened left the thread's alternate stack unmapped, and the next
 handled signal (a SIGCHLD here; Ctrl-C or SIGTERM in `usedge stream`) killed the process with SIGSEGV and no
 traceback: the suite's intermittent crash of issue 25. The script runs in a child process so that a crash is
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 SCRIPT = textwrap.dedent("""
     import ctypes, faulthandler, gc, signal, subprocess, sys, threading
     import numpy as np
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     class Stack(ctypes.Structure):
         _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]

@@ -9,7 +9,7 @@ import pytest
 import usedge
 from usedge.data.frames import Frame, ScanRegion
 from usedge.errors import ConfigError, DataError
-from usedge.runtime.backends import available_backends
+from usedge.backends import available_backends
 from usedge.runtime.predictor import MAX_FRAME_PIXELS, choose
 from usedge.runtime.results import ClassificationResult, DetectionResult, LandmarkResult, SegmentationResult
 

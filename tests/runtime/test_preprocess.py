@@ -73,7 +73,7 @@ def test_spec_round_trips_reads_old_bundles_and_refuses_unknown_modes():
 
 def test_predictor_decodes_with_its_bundles_declared_spec():
     """A Predictor built with the baseline spec returns the baseline's mask, not the logit-upsampled one."""
-    from usedge.runtime.backends.base import InputSpec
+    from usedge.backends.base import InputSpec
     from usedge.runtime.predictor import Predictor
     from usedge.tasks import get_task
 

@@ -18,7 +18,7 @@ import pytest
 
 from usedge.export.triton import RESULT_OUTPUT
 from usedge.errors import ConfigError, DataError
-from usedge.runtime.backends import available_backends
+from usedge.backends import available_backends
 
 needs_backend = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
 

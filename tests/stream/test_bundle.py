@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from usedge.runtime.backends import available_backends
+from usedge.backends import available_backends
 from usedge.stream import DicomSource, PhantomSource, SmoothingConfig, Stream, VideoFileSource, stream
 
 
@@ -168,7 +168,7 @@ def test_an_exception_in_the_callers_loop_exits_with_it_not_with_an_abort(tmp_pa
     except SourceError:
         pytest.skip("pydicom-data's echo cine is not installed")
     script = textwrap.dedent("""
-        from usedge.export.defaults import shipped_bundle
+        from usedge.assets import shipped_bundle
         from usedge.stream import DicomSource, Stream, echo_cine_path
         s = Stream(DicomSource(echo_cine_path()), shipped_bundle(), mode="lossless", warmup=0)
         def count(result):

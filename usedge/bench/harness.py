@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge._timing import timed
-from usedge.bench.rows import OK, Result, Row  # noqa: F401  (the one timing helper; re-exported)
+from usedge.bench.rows import OK, Result, Row
 from usedge.errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
@@ -95,7 +95,7 @@ def machine_info() -> dict[str, object]:
 
 # -- arguments ---------------------------------------------------------------------------------------------
 def parse_backends(backends: str | Sequence[str]) -> list[str]:
-    from usedge.runtime.backends import backend_names
+    from usedge.backends import backend_names
 
     names = backend_names()
     wanted = names if backends == "all" else _split(backends)
@@ -120,7 +120,7 @@ def precisions_for(backend: str, precisions: str | Sequence[str]) -> list[str]:
     """The precisions one backend gets: for "all" those it declares (``bench_precisions``, else
     ``precisions``), else those asked for."""
     if precisions == "all":
-        from usedge.runtime.backends import backend_class
+        from usedge.backends import backend_class
 
         cls = backend_class(backend)
         return list(cls.bench_precisions or cls.precisions)
@@ -152,21 +152,21 @@ def _check_counts(runs: int, warmup: int, max_eval_per_task: int) -> None:
 # -- why a row cannot run ------------------------------------------------------------------------------------
 def skip_reason(bundle, backend: str, precision: str) -> str | None:
     """Why (backend, precision) cannot run on this bundle here, or None when it should: the backend's own
-    answer (:meth:`usedge.runtime.backends.Backend.skip_reason`)."""
-    from usedge.runtime.backends import backend_class
+    answer (:meth:`usedge.backends.Backend.skip_reason`)."""
+    from usedge.backends import backend_class
 
     return backend_class(backend).skip_reason(bundle, precision)
 
 
 def cpu_backends() -> list[str]:
     """The backends that run the bundle's ONNX on the CPU (declared ``artefact`` "onnx", ``device_kind`` "cpu")."""
-    from usedge.runtime.backends import backend_class, backend_names
+    from usedge.backends import backend_class, backend_names
 
     return [n for n in backend_names() if backend_class(n).artefact == "onnx" and backend_class(n).device_kind == "cpu"]
 
 
 def backend_kind(backend: str) -> str:
-    from usedge.runtime.backends import backend_class
+    from usedge.backends import backend_class
 
     return backend_class(backend).device_kind
 
@@ -343,19 +343,6 @@ TABLE_ORDER = ("backend", "device", "precision", "batch", "size_mb", "dice", "ac
 _DIGITS = {"dice": 3, "accuracy": 3, "iou": 3, "fps": 1, "peak_rss_mb": 0, "size_mb": 2}
 
 
-_MOVED_TO_REPORT = ("to_markdown", "to_csv", "new_figure", "save_png", "write_chart", "scatter_rows", "write_scatter",
-                    "write_outputs", "write_reports")
-
-
-def __getattr__(name: str):
-    """The report writers moved to :mod:`usedge.bench.report`; older imports from here keep working."""
-    if name in _MOVED_TO_REPORT:
-        from usedge.bench import report
-
-        return getattr(report, name)
-    raise AttributeError(f"module 'usedge.bench.harness' has no attribute '{name}'")
-
-
 __all__ = ["COLUMNS", "BenchResult", "BenchRow", "backend_kind", "bench_inputs", "cpu_backends", "cuda_available",
            "machine_info", "parse_backends", "parse_batches", "parse_precisions", "precisions_for", "run_bench",
-           "skip_reason", "timed"]
+           "skip_reason"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usedge._timing import timed
 from usedge.bench.harness import (
     _check_counts,
     _error_status,
@@ -35,7 +36,6 @@ from usedge.bench.harness import (
     cpu_backends,
     machine_info,
     parse_batches,
-    timed,
 )
 from usedge.bench.report import new_figure, save_png
 from usedge.bench.rows import OK, Result, Row
@@ -140,7 +140,7 @@ def _subset_net(net, config, subset: Sequence[str]):
 # -- measuring -----------------------------------------------------------------------------------------------
 def _predictor(backend: str, onnx: Path, config, size: int, threads: int | None):
     from usedge.data.preprocess import PreprocessSpec
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
     from usedge.runtime.predictor import Choice, Predictor
 
     be = open_backend(backend, onnx, **({"threads": threads} if threads else {}))
@@ -164,7 +164,7 @@ class _Point:
             self.predictor = _predictor(self.backend, curves.onnx(self.size), curves.config, self.size, curves.threads)
             self.x, self.frames = bench_inputs(self.predictor, self.batch)
             if self.axis == "tasks":
-                from usedge.runtime.backends import open_backend
+                from usedge.backends import open_backend
 
                 options = {"threads": curves.threads} if curves.threads else {}
                 self.subset = open_backend(self.backend, curves.onnx(self.size, len(self.tasks)), **options)
@@ -262,7 +262,7 @@ def _check_input_sizes(sizes: Sequence[int]) -> None:
 def scaling_backends(backends: str | Sequence[str] | None) -> list[str]:
     """The installed ONNX CPU backends among ``backends`` (None / "all": every installed one)."""
     from usedge.bench.harness import parse_backends
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
 
     cpu = cpu_backends()
     wanted = cpu if backends in (None, "all") else parse_backends(backends)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.bench.harness import timed
+from usedge._timing import timed
 from usedge.errors import UsedgeError, require
 
 #: The teacher rows, each timed in its own process.
@@ -93,7 +93,7 @@ def time_teacher_row(row: str, size: int, runs: int, warmup: int, threads: int |
 
 def _cpu_one_pass(model, config, arr: np.ndarray, runs: int, warmup: int, threads: int | None) -> dict | None:
     from usedge.models.onnx import export_onnx
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     cpu = [b for b in available_backends() if b == "openvino"] or available_backends()[:1]
     if not cpu:

@@ -1,7 +1,7 @@
 """Engine cache keys and sidecars: which TensorRT engine in ``BUNDLE/engines/`` belongs to which machine,
 precision, ONNX and profile, and whether one on disk may run here. Plain Python (no TensorRT): the bundle
 format owns its ``engines/`` folder; :mod:`usedge.engine.plan` decides what to build and
-:mod:`usedge.runtime.backends.tensorrt` picks what to run with these.
+:mod:`usedge.backends.tensorrt` picks what to run with these.
 
 * :class:`EngineKey` names ``engines/<hash>.engine`` and its ``<hash>.json`` :class:`Sidecar`;
 * :func:`key_mismatches` / :func:`check_engine_key` refuse an engine built elsewhere, saying what differs;

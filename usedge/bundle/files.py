@@ -82,7 +82,7 @@ def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = 
                         fix=f"keep some of: {', '.join(bundle.precisions)}")
     keep = {MODEL_FILES[p] for p in precisions} | {"README.md", "report.md"}
     if "int8" in precisions:
-        keep.add(INT8_CHECK_FILE)   # so each machine can check the int8 graph (usedge.runtime.int8_check)
+        keep.add(INT8_CHECK_FILE)   # so each machine can check the int8 graph (usedge.backends.int8_check)
     files = {n: bundle.path / n for n in bundle.metadata["files"] if n in keep}
     dropped = sorted(n for n in bundle.metadata["files"] if n not in keep)
     meta = {k: v for k, v in bundle.metadata.items() if k not in ("files", "schema_version")}

@@ -22,7 +22,7 @@ def check_bundle(path: str | Path) -> tuple[Bundle, dict]:
             check(bundle.model_path(p))
             result["checker"][p] = "ok"
         if "int8" in bundle.precisions:  # informational: where the Q/DQ pairs sit (docs/export.md rules)
-            from usedge.quantize.placement import check_placement
+            from usedge.bundle.qdq import check_placement
 
             pl = check_placement(bundle.model_path("int8"))
             result["placement"] = {"ok": pl.ok, "summary": pl.summary(), "float_inputs": len(pl.float_inputs)}

@@ -36,7 +36,7 @@ def build(bundle, target, precision, out_dir, device, timing_cache, force, dry_r
 
 def _run(bundle, target, precision, out_dir, device, timing_cache, force, dry_run, trt_version, quiet) -> None:
     from usedge.errors import ConfigError
-    from usedge.export.targets import load_target
+    from usedge.targets import load_target
 
     tgt = load_target(target)
     if trt_version and not dry_run:

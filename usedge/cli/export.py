@@ -82,7 +82,7 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
 @click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
 def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None:
     """Build a task-balanced INT8 calibration set (tensors + manifest with sha256)."""
-    from usedge.export.defaults import default_checkpoint
+    from usedge.assets import default_checkpoint
     from usedge.quantize.calibration import build_calibration
     from usedge.data.preprocess import PreprocessSpec
     from usedge.models.checkpoint import read_config
@@ -105,7 +105,7 @@ def verify(bundle, data, no_emulate, as_json) -> None:
     paired INT8 gate run here."""
     from usedge.export.report import agreement_summary
     from usedge.runtime.verify import verify_bundle
-    from usedge.runtime.parity import passes
+    from usedge.backends.parity import passes
 
     result = verify_bundle(bundle, data=data, emulate=not no_emulate)
     if as_json:

@@ -119,7 +119,7 @@ def triton_repo(repo, bundle, target, prefix, no_predictor, overwrite) -> None:
     'usedge' (raw frames in, JSON out). Each config.pbtxt is checked against Triton's ModelConfig schema when
     tritonclient is installed. docs/triton.md."""
     from usedge.bundle import load_bundle
-    from usedge.export.targets import load_target
+    from usedge.targets import load_target
     from usedge.export.triton import plan_repository, validate_config, write_repository
 
     b = load_bundle(bundle or str(default_bundle()))

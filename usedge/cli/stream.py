@@ -9,7 +9,7 @@ def default_bundle() -> Path:
     """The packaged INT8 default bundle (usedge/assets/default_bundle): the same default everywhere (`usedge
     stream`, `usedge serve`, `usedge demo`, `usedge.load()`), opened in about a second, never exported on
     first use — whether or not torch is installed."""
-    from usedge.export.defaults import shipped_bundle
+    from usedge.assets import shipped_bundle
 
     return shipped_bundle()
 

@@ -47,7 +47,7 @@ class DemoEngine:
 
     def __init__(self, config: DemoConfig = DemoConfig()) -> None:
         from usedge.bundle import load_bundle
-        from usedge.export.defaults import shipped_bundle
+        from usedge.assets import shipped_bundle
 
         self.config = config
         self.bundle = load_bundle(config.bundle or shipped_bundle())
@@ -60,7 +60,7 @@ class DemoEngine:
 
     # choices ------------------------------------------------------------------------------------------------
     def backends(self) -> list[str]:
-        from usedge.runtime.backends import available_backends
+        from usedge.backends import available_backends
 
         return ["auto", *available_backends()]
 

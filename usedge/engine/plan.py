@@ -141,7 +141,7 @@ def _static_dim(d: Any) -> int | None:
 
 
 def compute_profile(target, input_shape: Sequence[Any]) -> Profile:
-    """The profile for ``target`` (a :class:`~usedge.export.targets.Target`) and the ONNX input shape
+    """The profile for ``target`` (a :class:`~usedge.targets.Target`) and the ONNX input shape
     (``metadata["input"]["shape"]``, e.g. ``["N", 3, 128, 128]``; a str / None / -1 batch is dynamic).
 
     Raises ConfigError when the ONNX cannot take the target's batch range, or the target is inconsistent.
@@ -235,7 +235,7 @@ def check_qdq(onnx_path: Path, int8) -> str:
     onnx where installed ("onnx"); otherwise trusts the export record of the same checksummed file
     ("metadata": the bundle's :class:`~usedge.bundle.metadata.Int8Info`). Returns which check ran."""
     if importlib.util.find_spec("onnx") is not None:
-        from usedge.quantize.int8 import assert_trt_compatible
+        from usedge.bundle.qdq import assert_trt_compatible
 
         assert_trt_compatible(onnx_path)
         return "onnx"
@@ -434,7 +434,7 @@ class BuildPlan:
 
 
 def tensorrt_targets() -> list[str]:
-    from usedge.export.targets import load_target, target_names
+    from usedge.targets import load_target, target_names
 
     return [n for n in target_names() if "tensorrt" in load_target(n).backends]
 

@@ -238,7 +238,7 @@ def build_engine(bundle, target, precision: str | None = None, out_dir: str | Pa
         timing_cache: timing-cache file; default per GPU + TensorRT under ~/.cache/usedge/tensorrt/.
     """
     from usedge.bundle import Bundle, load_bundle
-    from usedge.export.targets import Target, load_target
+    from usedge.targets import Target, load_target
 
     target = target if isinstance(target, Target) else load_target(target)
     check_tensorrt_target(target)

@@ -1,35 +1,14 @@
-"""The built-in default: the student that ships in the package and a phantom set to calibrate and gate it."""
+"""The export side of the built-in default (usedge.assets): the model to export and the phantom set that
+calibrates and gates it."""
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-from usedge.errors import ConfigError
+from usedge.assets import DEFAULT_STUDENT, default_checkpoint
 
-#: what `python scripts/build_default_student.py` writes (see docs/default-student.md)
-DEFAULT_STUDENT = "assets/default_student"
-#: what `python scripts/build_default_bundle.py` writes: the default student's gated INT8 bundle, slim (no torch)
-DEFAULT_BUNDLE = "assets/default_bundle"
 DEFAULT_DATA = Path("data/phantom-export")
 #: held-out images per task in the default gate set: one classification flip = 1 point, the gate's limit
 GATE_PER_TASK = 100
-
-
-def default_checkpoint() -> Path:
-    path = Path(str(resources.files("usedge").joinpath(DEFAULT_STUDENT)))
-    if not (path / "model.safetensors").is_file():
-        raise ConfigError(f"the built-in default student is missing from this install ({path}).",
-                          fix="pass --model CKPT, or rebuild it: python scripts/build_default_student.py")
-    return path
-
-
-def shipped_bundle() -> Path:
-    """The packaged INT8 bundle of the default student: runs without torch and opens in about a second."""
-    path = Path(str(resources.files("usedge").joinpath(DEFAULT_BUNDLE)))
-    if not (path / "metadata.json").is_file():
-        raise ConfigError(f"the built-in default bundle is missing from this install ({path}).",
-                          fix="pass --bundle PATH, or rebuild it: python scripts/build_default_bundle.py")
-    return path
 
 
 def resolve_model(model: str | None):

@@ -122,7 +122,7 @@ class ExportRun:
     def resolve(self) -> None:
         """The target profile, the model (checkpoint, .pth or the built-in default), the data and its spec."""
         from usedge.export.defaults import default_data, resolve_model
-        from usedge.export.targets import load_target
+        from usedge.targets import load_target
 
         self.target = load_target(self.cfg.target)
         self.model, self.config, self.source = resolve_model(self.cfg.model)
@@ -184,9 +184,10 @@ class ExportRun:
         """PTQ, gate; QAT when PTQ fails (or always/never, ``--qat``), gate; then the sensitivity fallback."""
         import onnx
 
-        from usedge.quantize.int8 import assert_trt_compatible, require_weight_bits
-        from usedge.quantize.placement import check_placement
-        from usedge.runtime.int8_check import CHECK_FILE
+        from usedge.bundle.qdq import assert_trt_compatible
+        from usedge.quantize.int8 import require_weight_bits
+        from usedge.bundle.qdq import check_placement
+        from usedge.backends.int8_check import CHECK_FILE
 
         cfg, config = self.cfg, self.config
         calib = self.calibration()
@@ -227,12 +228,12 @@ class ExportRun:
         self.meta["parity"]["int8"] = _parity(path, self.ref_x, self.ref_out, config, "int8")
 
     def machine_check(self, path: Path, check_bytes: bytes, bits: int) -> dict:
-        """The int8 graph on every backend here against its exact Q/DQ outputs (usedge.runtime.int8_check), and,
+        """The int8 graph on every backend here against its exact Q/DQ outputs (usedge.backends.int8_check), and,
         on a VNNI machine, OpenVINO as it runs without VNNI (``ONEDNN_MAX_CPU_ISA=AVX2``): 7-bit weights must
         pass there too (that is what the ``cpu`` target promises); for 8-bit weights it is reported."""
         from usedge._cpu import cpu_isa
-        from usedge.runtime.backends import available_backends
-        from usedge.runtime.int8_check import check_emulated, check_model, load_check
+        from usedge.backends import available_backends
+        from usedge.backends.int8_check import check_emulated, check_model, load_check
 
         file = self.tmp / "int8_check.npz"
         file.write_bytes(check_bytes)
@@ -267,7 +268,7 @@ class ExportRun:
         import onnx
 
         from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
-        from usedge.runtime.backends import open_backend
+        from usedge.backends import open_backend
 
         cfg = self.cfg
         bad = failing(self.rows)
@@ -359,7 +360,7 @@ def _parity_inputs(model, config, data: Path, n_per_task: int = 1):
 
 
 def _parity(path: Path, x: np.ndarray, ref: dict, config, precision: str) -> dict:
-    from usedge.runtime.parity import parity_by_backend
+    from usedge.backends.parity import parity_by_backend
 
     result = parity_by_backend(path, x, ref, config.task_specs, config.input_size, precision)
     for name, r in result.items():
@@ -384,7 +385,7 @@ class Scores:
 
 
 def _score(path: Path, spec: PreprocessSpec, val, config) -> Scores:
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
     from usedge.metrics.classification import UndefinedAUCWarning
     from usedge.metrics.scoring import evaluate_predictor
 
@@ -401,7 +402,8 @@ def _gate(fp32: Scores, int8: Scores, gate: GateConfig) -> list[GateRow]:
 
 def _ptq(cfg, config, files, calib, path: Path, weight_bits: int) -> list[str]:
     """NNCF post-training quantization of the fp32 ONNX; returns the ONNX scopes kept in float."""
-    from usedge.quantize.int8 import assert_trt_compatible, head_arithmetic_scopes, quantize_onnx
+    from usedge.bundle.qdq import assert_trt_compatible
+    from usedge.quantize.int8 import head_arithmetic_scopes, quantize_onnx
 
     ignored = head_arithmetic_scopes(config.task_specs)
     _log(f"INT8 post-training quantization (NNCF, {len(calib)} calibration images, {weight_bits}-bit weights)"
@@ -451,7 +453,7 @@ def fewest_passing(attempt, limit: int, budget: int):
 
 def _check_file(val, config, spec: PreprocessSpec, path: Path) -> bytes:
     """``int8_check.npz``: the first PER_TASK held-out images of every task and the int8 graph's exact outputs."""
-    from usedge.runtime.int8_check import PER_TASK, at_input_size, build
+    from usedge.backends.int8_check import PER_TASK, at_input_size, build
 
     chosen: dict[str, list] = {}
     for s in val:
@@ -485,7 +487,7 @@ def _gate_samples(val, config) -> dict[str, int]:
 
 
 def _latency(files: dict, spec: PreprocessSpec, target, runs: int) -> dict:
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     x = np.random.default_rng(0).standard_normal((1, 3, spec.size, spec.size)).astype(np.float32)
     out = {}

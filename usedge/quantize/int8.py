@@ -5,31 +5,19 @@ NNCF (preset PERFORMANCE) gives symmetric per-channel int8 weights and symmetric
 0, but quantizes non-negative activations (after ReLU) as **uint8**. TensorRT's explicit quantization takes
 only signed int8 with zero point 0, so :func:`to_signed_int8` re-expresses each uint8 quantizer as int8 with
 scale × 255/127 (same range, one bit less — the bit TensorRT would drop anyway). The gate then measures
-the final graph. :func:`qdq_report` / :func:`assert_trt_compatible` check every QuantizeLinear.
+the final graph; :mod:`usedge.bundle.qdq` checks every QuantizeLinear and where the pairs sit.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from usedge._io import atomic_write_bytes
+from usedge.bundle.qdq import QDQReport, constants, qdq_report
 from usedge.errors import DataError, require
 from usedge.models.onnx import INPUT_NAME, check, set_metadata
-
-
-@dataclass(frozen=True)
-class QDQReport:
-    quantizers: int
-    int8: int
-    uint8: int
-    nonzero_zero_points: tuple[str, ...]
-
-    @property
-    def trt_compatible(self) -> bool:
-        return self.quantizers > 0 and self.uint8 == 0 and not self.nonzero_zero_points
 
 
 def head_arithmetic_scopes(specs) -> list[str]:
@@ -117,16 +105,6 @@ def to_signed_int8(model):
     return model
 
 
-def constants(model) -> dict[str, np.ndarray]:
-    """Every constant tensor of an ONNX graph by name: initializers and Constant-node outputs."""
-    from onnx import numpy_helper
-
-    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    values.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
-                   if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
-    return values
-
-
 def weight_levels(model) -> dict[str, int]:
     """The largest |integer| of each int8 weight, by the name of its DequantizeLinear: the weight is an int8
     constant behind the DequantizeLinear (QAT, folded) or a float constant quantized by a QuantizeLinear with
@@ -210,45 +188,3 @@ def require_weight_bits(model, bits: int) -> int:
         raise DataError(f"{len(over)} int8 weights exceed the {bits}-bit range (largest |w| {worst}, e.g. {over[:3]}).",
                         fix="re-quantize with the target's int8_weight_bits (usedge export --target cpu).")
     return worst
-
-
-def qdq_report(model_or_path) -> QDQReport:
-    """Count QuantizeLinear nodes by type and list any with a nonzero zero point."""
-    onnx = require("onnx", "train", "inspecting Q/DQ graphs")
-    from onnx import numpy_helper
-
-    model = onnx.load(str(model_or_path)) if isinstance(model_or_path, (str, Path)) else model_or_path
-    inits = {i.name: i for i in model.graph.initializer}
-    consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
-    total = s8 = u8 = 0
-    nonzero = []
-    for node in model.graph.node:
-        if node.op_type != "QuantizeLinear":
-            continue
-        total += 1
-        if len(node.input) < 3:  # no zero point: uint8 with zero point 0 by the ONNX spec
-            u8 += 1
-            continue
-        name = node.input[2]
-        if name in inits:
-            zp = numpy_helper.to_array(inits[name])
-        elif name in consts:
-            zp = numpy_helper.to_array(consts[name].attribute[0].t)
-        else:
-            nonzero.append(f"{node.name} (zero point computed at run time)")
-            continue
-        s8 += zp.dtype == np.int8
-        u8 += zp.dtype == np.uint8
-        if np.any(zp != 0):
-            nonzero.append(node.name)
-    return QDQReport(total, s8, u8, tuple(nonzero))
-
-
-def assert_trt_compatible(model_or_path) -> QDQReport:
-    """Raise unless every QuantizeLinear is int8 with zero point 0 (TensorRT explicit quantization)."""
-    rep = qdq_report(model_or_path)
-    if not rep.trt_compatible:
-        raise DataError(f"Q/DQ graph is not TensorRT-compatible: {rep.quantizers} quantizers, {rep.uint8} uint8, "
-                        f"nonzero zero points at {list(rep.nonzero_zero_points)[:5]}.",
-                        fix="re-export with `usedge export --int8` (symmetric, signed).")
-    return rep

@@ -347,7 +347,8 @@ def fold_weight_quantizers(proto) -> int:
     DequantizeLinear; returns how many were folded."""
     from onnx import numpy_helper
 
-    from usedge.quantize.int8 import constants, quantize_linear
+    from usedge.bundle.qdq import constants
+    from usedge.quantize.int8 import quantize_linear
 
     consts = constants(proto)
     folded, keep = 0, []

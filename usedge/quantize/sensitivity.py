@@ -130,7 +130,7 @@ def probe_backend() -> str:
     """The backend to rank with: ONNX Runtime opens a small graph about 5x faster than OpenVINO compiles it
     (0.17 vs 0.95 s per open + 12-image batch, student-s at 64², measured here), and ranking opens one graph
     per quantizer."""
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
 
     found = available_backends()
     if not found:

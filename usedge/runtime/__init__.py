@@ -1,4 +1,5 @@
-"""What runs on the scanner: backends behind one protocol, the Predictor, pre/post-processing. No torch.
+"""What runs on the scanner: the Predictor over a backend (usedge.backends), its results, evaluation and
+``usedge verify``. No torch.
 
 ``usedge.runtime.load(bundle)`` (also ``usedge.load``) returns a :class:`Predictor`. Names are imported
 lazily so ``import usedge.runtime`` stays light.
@@ -6,9 +7,7 @@ lazily so ``import usedge.runtime`` stays light.
 from __future__ import annotations
 
 _LAZY = {"load": "usedge.runtime.predictor", "Predictor": "usedge.runtime.predictor",
-         "choose": "usedge.runtime.predictor", "FrameResult": "usedge.runtime.results",
-         "open_backend": "usedge.runtime.backends", "available_backends": "usedge.runtime.backends",
-         "PreprocessSpec": "usedge.data.preprocess"}
+         "choose": "usedge.runtime.predictor", "FrameResult": "usedge.runtime.results"}
 
 
 def __getattr__(name: str):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import ConfigError, DataError
-from usedge.runtime.backends import Backend
+from usedge.backends import Backend
 from usedge.data.decode import decode
 from usedge.data.preprocess import PreprocessSpec, preprocess
 from usedge.runtime.results import FrameResult, make_result
@@ -222,7 +222,7 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         backend: "auto", "openvino", "onnxruntime", "tensorrt" or "torch".
         precision: "auto", "int8", "fp32" (or "fp16" for tensorrt / torch on CUDA). With "auto", int8 is picked
             only where it passed the export's gate, pays on this CPU (VNNI) and passes the int8 check on this
-            machine (usedge.runtime.int8_check, cached); otherwise the next choice, and the reason is logged.
+            machine (usedge.backends.int8_check, cached); otherwise the next choice, and the reason is logged.
             An explicit "int8" that fails the gate or the check here runs, with a warning.
         tasks: restrict the default task selection (all outputs are still computed in one pass).
         verify: check the bundle's checksums on load.
@@ -231,7 +231,7 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
     from usedge.bundle import Bundle, load_bundle
 
     if bundle is None:
-        from usedge.export.defaults import shipped_bundle
+        from usedge.assets import shipped_bundle
 
         bundle = shipped_bundle()
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
@@ -264,7 +264,7 @@ def _int8_wrong_here(bundle, choice: Choice, backend) -> str | None:
     Bundles without a check file, and engines (TensorRT), are not checked here."""
     if choice.backend not in ("openvino", "onnxruntime"):
         return None
-    from usedge.runtime.int8_check import check_backend
+    from usedge.backends.int8_check import check_backend
 
     verdict = check_backend(bundle, choice.backend, opened=backend)
     if verdict["passed"] is not False:
@@ -278,7 +278,7 @@ def _int8_wrong_here(bundle, choice: Choice, backend) -> str | None:
 def choose(bundle, backend: str = "auto", precision: str = "auto", refused: dict[str, str] | None = None) -> Choice:
     """Pick backend and precision for this machine (a function of what is installed, this CPU and the bundle).
     ``refused``: backends whose int8 failed the check here (backend -> why), excluded from int8."""
-    from usedge.runtime.backends import auto_order, available_backends, backend_class, backend_names
+    from usedge.backends import auto_order, available_backends, backend_class, backend_names
 
     refused = refused or {}
     if backend != "auto" and backend not in backend_names():
@@ -346,7 +346,7 @@ def _int8_slow_here(bundle, backend: str) -> str | None:
         return None
     if "fp32" not in bundle.precisions:
         return f"this CPU has no VNNI ({isa.label}) and the bundle has no fp32 to compare with"
-    from usedge.runtime.int8_check import MIN_SPEEDUP, int8_speedup_here
+    from usedge.backends.int8_check import MIN_SPEEDUP, int8_speedup_here
 
     speed = int8_speedup_here(bundle, backend)
     if speed["speedup"] >= MIN_SPEEDUP:
@@ -400,7 +400,7 @@ def _faster(latency: dict, backend: str) -> tuple[str, str]:
 
 
 def _open(bundle, choice: Choice, options: dict) -> Backend:
-    from usedge.runtime.backends import backend_class
+    from usedge.backends import backend_class
 
     backend = backend_class(choice.backend).open_for(bundle, choice.precision, **options)
     try:

@@ -1,7 +1,7 @@
 """``usedge verify BUNDLE [--data DIR]``: the static checks (:func:`usedge.bundle.verify.check_bundle`: metadata,
 checksums, onnx.checker, Q/DQ placement), then one frame through the Predictor users run (every precision ×
 backend here: opens, preprocesses, infers and decodes every task), the int8 check *on this machine* (every
-backend here against the int8 graph's exact outputs, usedge.runtime.int8_check; also for slim bundles; on a
+backend here against the int8 graph's exact outputs, usedge.backends.int8_check; also for slim bundles; on a
 VNNI CPU also OpenVINO without VNNI, emulated), per-task parity of every backend against the torch reference
 outputs stored in the bundle (full bundles), and with ``data`` the paired fp32-vs-int8 gate on its held-out
 split, run here. Needs no torch."""
@@ -11,8 +11,8 @@ import numpy as np
 
 from usedge.bundle import FP16_FILE, MODEL_FILES
 from usedge.bundle.verify import check_bundle
-from usedge.runtime.backends import available_backends
-from usedge.runtime.parity import parity_by_backend
+from usedge.backends import available_backends
+from usedge.backends.parity import parity_by_backend
 from usedge.tasks import get_task
 
 
@@ -38,7 +38,7 @@ def int8_here(bundle, emulate: bool = True) -> dict:
     None when the bundle has no check file (exported before the check existed). The emulated verdict counts
     only for 7-bit weights, the bundles that promise every x86 CPU."""
     from usedge._cpu import cpu_isa
-    from usedge.runtime.int8_check import CHECK_FILE, check_backend, check_emulated, load_check
+    from usedge.backends.int8_check import CHECK_FILE, check_backend, check_emulated, load_check
 
     check = load_check(bundle.path)
     out: dict = {"backends": {b: check_backend(bundle, b, check, use_cache=False) for b in available_backends()}}
@@ -66,7 +66,7 @@ def gate_here(bundle, data, backend: str | None = None) -> dict:
     from usedge.metrics.classification import UndefinedAUCWarning
     from usedge.metrics.scoring import evaluate_predictor
     from usedge.quantize.gate import GateConfig, apply_gate, failing
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     if not {"fp32", "int8"} <= set(bundle.precisions):
         raise DataError(f"bundle {bundle.path} needs both fp32 and int8 models for the paired gate "

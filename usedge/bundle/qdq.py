@@ -1,4 +1,9 @@
-"""Rules for where Q/DQ pairs sit in an exported INT8 graph, checked on the ONNX graph itself.
+"""The ONNX Q/DQ invariants of an INT8 bundle graph, checked on the graph itself: every QuantizeLinear signed
+int8 with zero point 0 (:func:`qdq_report`, :func:`assert_trt_compatible`: TensorRT explicit quantization), and
+where the Q/DQ pairs sit (:func:`check_placement`). Read by quantize and export (which write such graphs), the
+engine planner and ``usedge verify`` (which check them).
+
+The placement rules,
 
 The rules, from TensorRT's "Q/DQ Layer-Placement Recommendations" (Developer Guide, Explicit Quantization:
 https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/quantized-types-explicit-quantization.html)
@@ -24,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import require
+from usedge.errors import DataError, require
 
 WEIGHTED = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 # ops Q/DQ commutes with: a DequantizeLinear before them counts as quantizing their consumer's input
@@ -71,7 +76,6 @@ class PlacementReport:
 
 class _Graph:
     def __init__(self, model) -> None:
-        from usedge.quantize.int8 import constants
 
         g = model.graph
         self.nodes = list(g.node)
@@ -170,3 +174,67 @@ def _quantizer(g: _Graph, q) -> list[Violation]:
 def float_activation_count(report: PlacementReport) -> int:
     """Weighted-op and residual-Add inputs left in float (the issue's "float activation tensors")."""
     return len(report.float_inputs)
+
+
+@dataclass(frozen=True)
+class QDQReport:
+    quantizers: int
+    int8: int
+    uint8: int
+    nonzero_zero_points: tuple[str, ...]
+
+    @property
+    def trt_compatible(self) -> bool:
+        return self.quantizers > 0 and self.uint8 == 0 and not self.nonzero_zero_points
+
+
+def constants(model) -> dict[str, np.ndarray]:
+    """Every constant tensor of an ONNX graph by name: initializers and Constant-node outputs."""
+    from onnx import numpy_helper
+
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                   if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
+    return values
+
+
+def qdq_report(model_or_path) -> QDQReport:
+    """Count QuantizeLinear nodes by type and list any with a nonzero zero point."""
+    onnx = require("onnx", "train", "inspecting Q/DQ graphs")
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_or_path)) if isinstance(model_or_path, (str, Path)) else model_or_path
+    inits = {i.name: i for i in model.graph.initializer}
+    consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
+    total = s8 = u8 = 0
+    nonzero = []
+    for node in model.graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        total += 1
+        if len(node.input) < 3:  # no zero point: uint8 with zero point 0 by the ONNX spec
+            u8 += 1
+            continue
+        name = node.input[2]
+        if name in inits:
+            zp = numpy_helper.to_array(inits[name])
+        elif name in consts:
+            zp = numpy_helper.to_array(consts[name].attribute[0].t)
+        else:
+            nonzero.append(f"{node.name} (zero point computed at run time)")
+            continue
+        s8 += zp.dtype == np.int8
+        u8 += zp.dtype == np.uint8
+        if np.any(zp != 0):
+            nonzero.append(node.name)
+    return QDQReport(total, s8, u8, tuple(nonzero))
+
+
+def assert_trt_compatible(model_or_path) -> QDQReport:
+    """Raise unless every QuantizeLinear is int8 with zero point 0 (TensorRT explicit quantization)."""
+    rep = qdq_report(model_or_path)
+    if not rep.trt_compatible:
+        raise DataError(f"Q/DQ graph is not TensorRT-compatible: {rep.quantizers} quantizers, {rep.uint8} uint8, "
+                        f"nonzero zero points at {list(rep.nonzero_zero_points)[:5]}.",
+                        fix="re-export with `usedge export --int8` (symmetric, signed).")
+    return rep

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge._timing import timed
-from usedge.runtime.backends import available_backends, backend_class, open_backend
+from usedge.backends import available_backends, backend_class, open_backend
 
 _LABELS = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 

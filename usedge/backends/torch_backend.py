@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import ConfigError, require
-from usedge.runtime.backends.base import Backend, InputSpec
+from usedge.backends.base import Backend, InputSpec
 
 
 class TorchBackend(Backend):

@@ -1,7 +1,9 @@
-"""Target profiles: the per-target choices (precision, batch range, workspace, DLA) export and engines use.
+"""Target profiles: the per-target choices (precision, batch range, workspace, DLA) that export, the engine
+builder, ``usedge build`` and the Triton repository writer read. Foundation level: it imports nothing of usedge
+but its errors.
 
-The packaged profiles (cpu, desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin) are YAML files
-next to this module, so ``pip install`` users have them; ``--target`` also takes the path of your own YAML
+The packaged profiles (cpu, cpu-vnni, desktop-gpu, jetson-orin-nano, jetson-orin-nx, jetson-agx-orin) are YAML
+files next to this module, so ``pip install`` users have them; ``--target`` also takes the path of your own YAML
 file (copy one of these; see export/README.md at the repository root). Every file is validated field by field.
 """
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 import yaml
 
 from usedge.errors import ConfigError
+
+#: the backend names a profile may list (``usedge.backends``' registry; tests/test_targets.py pins the two together)
+BACKEND_NAMES = ("openvino", "onnxruntime", "tensorrt", "torch")
 
 
 @dataclass(frozen=True)
@@ -48,19 +53,17 @@ def load_target(name: str) -> Target:
 
 
 def _parse(raw: object, where: str) -> Target:
-    from usedge.runtime.backends import backend_names   # noqa: PLC0415 - names only (a light module)
-
     if not isinstance(raw, dict) or "name" not in raw:
         raise ConfigError(f"target {where}: not a profile (a YAML mapping with at least a name).",
-                          fix="copy a packaged profile (usedge/export/targets/*.yaml) and edit it.")
+                          fix="copy a packaged profile (usedge/targets/*.yaml) and edit it.")
     unknown = sorted(set(raw) - {f.name for f in fields(Target)})
     if unknown:
         raise ConfigError(f"target {where}: unknown field(s) {unknown}.",
                           fix=f"use only: {', '.join(f.name for f in fields(Target))}")
     raw = {**raw, "backends": tuple(raw.get("backends", ("openvino", "onnxruntime")))}
-    bad = [b for b in raw["backends"] if b not in backend_names()]
+    bad = [b for b in raw["backends"] if b not in BACKEND_NAMES]
     if bad:
-        raise ConfigError(f"target {where}: unknown backend(s) {bad}.", fix=f"use some of: {', '.join(backend_names())}")
+        raise ConfigError(f"target {where}: unknown backend(s) {bad}.", fix=f"use some of: {', '.join(BACKEND_NAMES)}")
     if raw.get("precision", "int8") not in ("int8", "fp16", "fp32"):
         raise ConfigError(f"target {where}: precision {raw['precision']!r}.", fix="use int8, fp16 or fp32.")
     if raw.get("int8_weight_bits", 8) not in (7, 8):

@@ -89,7 +89,7 @@ def parity_by_backend(model: str | Path, x: np.ndarray, ref: dict[str, np.ndarra
                       precision: str) -> dict[str, dict]:
     """The one parity loop (export and ``usedge verify``): ``model`` on every CPU runtime installed here
     against the torch reference outputs ``ref`` on inputs ``x``; ``{backend: judge(...)}``."""
-    from usedge.runtime.backends import available_backends, open_backend
+    from usedge.backends import available_backends, open_backend
 
     result = {}
     for name in available_backends():

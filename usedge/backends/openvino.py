@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import SourceError, require
-from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
+from usedge.backends.base import InputSpec, OnnxBackend, dims_to_spec
 
 _CORE: object | None = None
 _CORE_LOCK = threading.Lock()

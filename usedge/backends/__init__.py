@@ -1,10 +1,13 @@
-"""Backends behind one protocol, one registry: ``open_backend("openvino", "model.onnx")``.
+"""The backends stage: every runtime behind one protocol and one registry (``open_backend("openvino",
+"model.onnx")``), and what compares them: ``parity`` (task-level agreement with the torch reference),
+``cpu_latency`` and ``int8_check`` (the bundle's int8 exactness check). After bundle and engine (the TensorRT
+backend runs engines), before train, distill, quantize and export, which run candidate graphs on it.
 
 Each backend lives in its own module, one ``Backend`` subclass that declares its capabilities (library,
 extra, artefact, precisions, device kind, automatic-choice rank) and answers ``available()``,
 ``skip_reason()``, ``locate()`` and ``open_for()``; ``usedge.load`` and ``usedge bench`` read those instead
 of knowing backends by name. The modules import their libraries only when a session opens, so
-``import usedge.runtime`` pulls in neither OpenVINO, ONNX Runtime, TensorRT nor torch.
+``import usedge.backends`` pulls in neither OpenVINO, ONNX Runtime, TensorRT nor torch.
 """
 from __future__ import annotations
 
@@ -12,11 +15,11 @@ from pathlib import Path
 
 from usedge.errors import ConfigError
 from usedge.registry import Registry
-from usedge.runtime.backends.base import Backend, InputSpec, LatencyStats, OnnxBackend
-from usedge.runtime.backends.onnxruntime import ONNXRuntimeBackend
-from usedge.runtime.backends.openvino import OpenVINOBackend
-from usedge.runtime.backends.tensorrt import TensorRTBackend
-from usedge.runtime.backends.torch_backend import TorchBackend
+from usedge.backends.base import Backend, InputSpec, LatencyStats, OnnxBackend
+from usedge.backends.onnxruntime import ONNXRuntimeBackend
+from usedge.backends.openvino import OpenVINOBackend
+from usedge.backends.tensorrt import TensorRTBackend
+from usedge.backends.torch_backend import TorchBackend
 
 #: the one registry of backends: name -> Backend subclass (each declares its capabilities, see Backend)
 BACKENDS: Registry[type[Backend]] = Registry("backend")

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 
 from usedge.errors import ConfigError, SourceError, require
-from usedge.runtime.backends.base import InputSpec, OnnxBackend, dims_to_spec
+from usedge.backends.base import InputSpec, OnnxBackend, dims_to_spec
 
 
 class ONNXRuntimeBackend(OnnxBackend):
     """Options: ``threads`` (intra-op threads; None = ORT's default), ``providers`` (default: CPU only;
     e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"]), ``optimize`` (True: ORT_ENABLE_ALL, the fused
     integer kernels; False: no graph optimization, so a Q/DQ graph runs as float DequantizeLinear -> op ->
-    QuantizeLinear: its exact meaning on any CPU, the reference of usedge.runtime.int8_check)."""
+    QuantizeLinear: its exact meaning on any CPU, the reference of usedge.backends.int8_check)."""
 
     name = "onnxruntime"
     library = "onnxruntime"

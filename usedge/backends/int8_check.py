@@ -11,7 +11,7 @@ best box; landmarks: input pixels) with tolerances measured on VNNI and emulated
 CPU without VNNI), ``usedge verify`` and ``usedge.load(precision="auto")`` run it again here; verdicts are
 cached by content (graph, check file, backend version, instruction set).
 
-``python -m usedge.runtime.int8_check BUNDLE [--backend NAME]`` prints the verdicts as JSON: the export runs
+``python -m usedge.backends.int8_check BUNDLE [--backend NAME]`` prints the verdicts as JSON: the export runs
 it with ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN's kernels without VNNI) to check a CPU it does not have. No torch.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from usedge._cpu import isa_for
 from usedge.bundle.metadata import INT8_CHECK_FILE
 from usedge.data.decode import box_iou
-from usedge.runtime.parity import dice_maps
+from usedge.backends.parity import dice_maps
 from usedge.tasks import TaskKind, TaskSpec, get_task
 
 CHECK_FILE = INT8_CHECK_FILE
@@ -144,7 +144,7 @@ def build(images: list[np.ndarray], tasks: list[str], int8_model: str | Path, sp
     """The check file's bytes: ``images`` (uint8, already at the model's input size), their tasks, and the exact
     Q/DQ outputs of ``int8_model`` (ONNX Runtime without graph optimization) per task on its own images."""
     from usedge.data.preprocess import preprocess
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     stack = np.stack(images).astype(np.uint8)
     if stack.shape[1:3] != (spec.size, spec.size):
@@ -228,7 +228,7 @@ def check_model(model: str | Path, check: CheckSet, spec, backend: str, use_cach
     if cached is not None:
         return cached | {"cached": True}
     if opened is None:
-        from usedge.runtime.backends import open_backend
+        from usedge.backends import open_backend
 
         be = open_backend(backend, model)
         try:
@@ -247,7 +247,7 @@ def check_emulated(model: str | Path, check_file: str | Path, spec, cap: str = "
     """The check under ``ONEDNN_MAX_CPU_ISA=cap`` in a child process (oneDNN reads the cap once, at start):
     OpenVINO as it runs on a CPU without VNNI. {"passed": None, "reason"} when it cannot run."""
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": cap}
-    cmd = [sys.executable, "-m", "usedge.runtime.int8_check", "--model", str(model), "--check", str(check_file),
+    cmd = [sys.executable, "-m", "usedge.backends.int8_check", "--model", str(model), "--check", str(check_file),
            "--spec", json.dumps(spec.to_dict()), "--backend", backend, "--no-cache"]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -271,7 +271,7 @@ def int8_speedup_here(bundle, backend: str, runs: int = 30) -> dict:
     import time
 
     from usedge.bundle import sha256_file
-    from usedge.runtime.backends import open_backend
+    from usedge.backends import open_backend
 
     machine = isa_for(backend).to_dict()
     key = "speed-" + hashlib.sha256(json.dumps([sha256_file(bundle.model_path("fp32")), sha256_file(bundle.model_path("int8")),
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from usedge.data.preprocess import PreprocessSpec
-    from usedge.runtime.backends import available_backends
+    from usedge.backends import available_backends
 
     ap = argparse.ArgumentParser(description="Check an int8 graph on this machine (JSON verdicts on stdout).")
     ap.add_argument("bundle", nargs="?", help="a bundle folder (or give --model, --check and --spec)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from usedge.bundle.engines import check_engine_key, list_engines, read_sidecar, select_engine, verify_engine_file
 from usedge.errors import DataError
-from usedge.runtime.backends.base import Backend, InputSpec
+from usedge.backends.base import Backend, InputSpec
 
 
 def _bundle(bundle):

@@ -62,7 +62,7 @@ class Backend(ABC):
     ``usedge bench`` read instead of knowing backends by name): the library it needs and the extra that
     installs it, the artefact it runs, its precisions and device kind, its place in ``usedge.load``'s automatic
     choice; and it answers :meth:`available`, :meth:`skip_reason`, :meth:`locate` and :meth:`open_for`.
-    A new backend is one module with one subclass, registered in ``usedge/runtime/backends/__init__.py``.
+    A new backend is one module with one subclass, registered in ``usedge/backends/__init__.py``.
     """
 
     name: ClassVar[str]
