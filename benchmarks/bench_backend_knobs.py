@@ -13,7 +13,6 @@ import platform
 from pathlib import Path
 
 import numpy as np
-
 from bench_predictor import default_bundle, timed
 
 SETTINGS = {
@@ -23,8 +22,8 @@ SETTINGS = {
 
 
 def main() -> None:
-    from usedge.bundle import load_bundle
     from usedge.backends import available_backends, open_backend
+    from usedge.bundle import load_bundle
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path)

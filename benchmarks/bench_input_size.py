@@ -25,8 +25,8 @@ def export(size: int, stride: int, path: Path) -> None:
 
     import torch
 
-    from usedge.models.onnx import export_onnx
     from usedge.models import build_model
+    from usedge.models.onnx import export_onnx
     from usedge.models.presets import resolve_config
 
     config = replace(resolve_config("student-s"), input_size=size, dense_stride=stride)

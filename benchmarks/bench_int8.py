@@ -37,7 +37,7 @@ RUNTIMES = ("openvino", "onnxruntime")
 def calibration(size: int, n: int = 32) -> np.ndarray:
     """Phantom images of every task, preprocessed as the runtime does."""
     from usedge.data.phantom.generator import PhantomConfig, generate_sample
-    from usedge.runtime.preprocess import PreprocessSpec, preprocess
+    from usedge.data.preprocess import PreprocessSpec, preprocess
     from usedge.tasks import ALL_TASKS
 
     rng = np.random.default_rng(0)
@@ -124,7 +124,7 @@ def backbones(args, tmp: Path) -> None:
 
 def ort_formats(args, tmp: Path) -> None:
     """ONNX Runtime's quantize_static variants vs usedge's NNCF Q/DQ graph, on the packaged default student."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from usedge.export.defaults import resolve_model
 

@@ -29,8 +29,8 @@ def default_bundle() -> Path:
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.models import build_model
-    from usedge.models.presets import resolve_config
     from usedge.models.checkpoint import save_checkpoint
+    from usedge.models.presets import resolve_config
 
     config = resolve_config("student-s", "all")
     torch.manual_seed(0)
@@ -58,9 +58,9 @@ def timed(fn, runs: int) -> np.ndarray:
 
 def bench(bundle: Path, runs: int, threads: int) -> list[dict]:
     import usedge
-    from usedge.bundle import load_bundle
     from usedge.backends import available_backends
-    from usedge.runtime.preprocess import preprocess
+    from usedge.bundle import load_bundle
+    from usedge.data.preprocess import preprocess
 
     b = load_bundle(bundle)
     rows = []

@@ -100,8 +100,8 @@ def summarize(result: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from usedge.assets import default_checkpoint, shipped_bundle
-    from usedge.quantize.int8 import head_arithmetic_scopes
     from usedge.backends.parity import parity_by_backend
+    from usedge.quantize.int8 import head_arithmetic_scopes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="held-out phantom set (judged on)")

@@ -38,8 +38,8 @@ def main() -> None:
     ap.add_argument("--qat", choices=["always", "never"], default="always",
                     help="quantization-aware fine-tuning (always, 600 steps) or post-training quantization only")
     args = ap.parse_args()
-    from usedge.bundle import sha256_file, slim_bundle
     from usedge.assets import default_checkpoint
+    from usedge.bundle import sha256_file, slim_bundle
 
     student = default_checkpoint()
     note = {"default_student_sha256": sha256_file(student / "model.safetensors"),

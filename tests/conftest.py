@@ -76,12 +76,12 @@ def export_tiny_bundle(root, tasks: str = TINY_BUNDLE_TASKS, images_per_task: in
     pytest.importorskip("onnx")
     from dataclasses import replace
 
+    from usedge.backends import available_backends
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, run_export
     from usedge.models import build_model
     from usedge.models.checkpoint import save_checkpoint
     from usedge.models.presets import resolve_config
-    from usedge.backends import available_backends
 
     if not available_backends():
         pytest.skip("needs OpenVINO or ONNX Runtime (usedge[cpu])")

@@ -38,7 +38,7 @@ def test_a_truncated_jpeg_is_refused_the_same_way_by_files_uploads_and_the_serve
     import cv2
 
     from usedge._io import read_image
-    from usedge.demo.core import read_image as demo_read_image
+    from usedge.demo.uploads import read_image as demo_read_image
     from usedge.errors import DataError
     from usedge.serve.protocol import ProtocolError, decode_frame
 

@@ -27,6 +27,7 @@ def test_loading_targets_imports_no_runtime():
     import subprocess
     import sys
 
-    code = "import sys, usedge.targets as t; t.load_target('cpu'); print(sorted(m for m in sys.modules if m.startswith('usedge.')))"
+    code = ("import sys, usedge.targets as t; t.load_target('cpu'); "
+            "print(sorted(m for m in sys.modules if m.startswith('usedge.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "usedge.backends" not in out and "usedge.runtime" not in out and "usedge.export" not in out

@@ -184,8 +184,9 @@ def decode_image(data: bytes, name: str, grayscale: bool = False, max_side: int 
     ``cv2.imread`` fills the missing part of a truncated JPEG with grey and returns it (a third of the image
     silently wrong); a JPEG must carry its end-of-image marker after its scan data, and anything OpenCV
     cannot decode completely is refused. ``max_side``: refuse larger images from their header, before
-    decoding (PNG, JPEG, TIFF, BMP, WebP; a format whose size cannot be read first is refused). ``reduce`` (2, 4 or 8): decode at 1/reduce of each side, as BGR (for a JPEG this skips
-    most of the decoding work and memory; used by the server to bound what one huge frame costs).
+    decoding (PNG, JPEG, TIFF, BMP, WebP; a format whose size cannot be read first is refused). ``reduce`` (2, 4
+    or 8): decode at 1/reduce of each side, as BGR (for a JPEG this skips most of the decoding work and memory;
+    used by the server to bound what one huge frame costs).
     """
     if max_side is not None and data:
         size = header_size(data)

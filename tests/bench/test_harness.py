@@ -178,11 +178,10 @@ def test_bad_arguments_are_config_errors(fn, bad):
 @pytest.mark.slow
 def test_teacher_side_by_side_reports_the_three_ways_and_ratios():
     pytest.importorskip("torch")
+    import os
     from types import SimpleNamespace
 
     from usedge.bench.teacher import bench_teacher, side_by_side
-
-    import os
 
     rows = bench_teacher(64, runs=1, warmup=0, threads=2)
     hows = [r["teacher"] for r in rows]

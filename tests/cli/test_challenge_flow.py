@@ -35,10 +35,10 @@ def _official_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
 
 @pytest.mark.slow
 def test_baseline_pth_to_distilled_int8_bundle_to_official_submission(tmp_path):
+    from usedge.bundle import load_bundle
     from usedge.data.fmcuia import load_split
     from usedge.data.phantom import generate_dataset
     from usedge.data.submission import read_predicted_mask, read_submission
-    from usedge.bundle import load_bundle
     from usedge.models.baseline import BaselineB4
     from usedge.tasks import parse_tasks
 

@@ -242,7 +242,7 @@ def test_deep_monochrome2_stays_uint16(tmp_path):
 def test_12_bit_grey_is_shown_at_its_brightness_and_windowing_is_honoured(tmp_path):
     """A 12-bit file (0..4095 in uint16) was passed on as stored and divided by 257 downstream: 16x too dark
     (organ_cls changed its answer). It must come out as bright as the same image stored in 8 bits."""
-    from usedge.runtime.preprocess import PreprocessSpec, preprocess
+    from usedge.data.preprocess import PreprocessSpec, preprocess
 
     eight = (np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64)
     twelve = eight.astype(np.uint16) * 16 + 8              # the same picture in 12 bits
@@ -417,7 +417,7 @@ def test_deflated_file_is_inflated_and_decoded():
 # -- issue 26: silently wrong answers and raw tracebacks from headers -------------------------------------
 def test_12_bit_rgb_is_shown_at_its_brightness(tmp_path):
     """Class 3: 12-bit colour reached the model 16x too dark (the grey fix did not cover colour)."""
-    from usedge.runtime.preprocess import PreprocessSpec, preprocess
+    from usedge.data.preprocess import PreprocessSpec, preprocess
 
     eight = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
     twelve = eight.astype(np.uint16) * 16 + 8

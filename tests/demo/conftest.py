@@ -15,8 +15,9 @@ def demo_examples(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def engine():
-    from usedge.demo.core import DemoConfig, DemoEngine
     from usedge.backends import available_backends
+    from usedge.demo.config import DemoConfig
+    from usedge.demo.core import DemoEngine
 
     if not available_backends():
         pytest.skip("the demo needs an inference backend (pip install 'usedge[cpu]')")
@@ -37,7 +38,7 @@ def served(demo_examples, tmp_path_factory):
     """(url, app) of the demo served on localhost for the module."""
     pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
     from usedge.demo.app import launch
-    from usedge.demo.core import DemoConfig
+    from usedge.demo.config import DemoConfig
 
     port = free_port()
     app = launch(DemoConfig(max_upload_mb=2.0, max_video_frames=200, threads=1), port=port, block=False,

@@ -8,8 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from usedge.demo.core import (ALL, DemoConfig, LiveSession, analyze_video, draw_for_display, latency_rows, read_image,
-                              result_rows, scaled_result)
+from usedge.demo.config import ALL, DemoConfig
+from usedge.demo.core import draw_for_display, scaled_result
+from usedge.demo.sessions import LiveSession, analyze_video
+from usedge.demo.tables import latency_rows, result_rows
+from usedge.demo.uploads import read_image
 from usedge.errors import ConfigError, DataError
 
 
@@ -111,7 +114,8 @@ def test_dicom_cine_and_length_limit(engine, demo_examples, tmp_path):
     if not cine:
         pytest.skip("no DICOM cine from pydicom / pydicom-data installed")
     short = min(cine, key=lambda e: e.path.stat().st_size)
-    from usedge.demo.core import DemoEngine, video_length
+    from usedge.demo.core import DemoEngine
+    from usedge.demo.sessions import video_length
 
     frames, _ = video_length(short.path)
     tight = DemoEngine(DemoConfig(max_video_frames=max(1, frames - 1)))
@@ -177,7 +181,7 @@ def test_an_oversized_upload_is_refused_from_its_header_before_decoding(tmp_path
 
     import cv2
 
-    from usedge.demo import core
+    from usedge.demo import uploads
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
@@ -188,7 +192,7 @@ def test_an_oversized_upload_is_refused_from_its_header_before_decoding(tmp_path
     path.write_bytes(png)
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded before the size check"))
     with pytest.raises(DataError, match="20000×20000 pixels; at most 4096 px per side"):
-        core.read_image(path)
+        uploads.read_image(path)
 
 
 def test_two_results_in_the_same_second_get_their_own_files(engine, demo_examples, tmp_path, monkeypatch):

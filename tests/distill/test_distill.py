@@ -10,8 +10,8 @@ from usedge.distill.loop import DistillConfig, Distiller  # noqa: E402
 from usedge.distill.losses import KDWeights  # noqa: E402
 from usedge.errors import ConfigError, DataError, SourceError  # noqa: E402
 from usedge.models import build_model  # noqa: E402
-from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.models.checkpoint import save_checkpoint  # noqa: E402
+from usedge.models.presets import resolve_config  # noqa: E402
 
 TASKS = "fetal_head,organ_cls,thyroid_nodule_det,fetal_femur"
 SIZE = 64

@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from usedge.models import build_model  # noqa: E402
-from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.train.distributed import ShardedBatchSampler  # noqa: E402
 
 # tasks whose losses are per-sample means (so a mean of per-rank means is the global mean) and no dropout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usedge.engine.plan import MachineInfo
+from usedge.bundle.engines import MachineInfo
 
 ORIN = MachineInfo("Orin", "8.7", "10.3.0")
 RTX = MachineInfo("NVIDIA GeForce RTX 4090", "8.9", "10.7.0")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import usedge.engine.tensorrt as E
+from usedge.bundle import engines as BE
 from usedge.engine import plan as P
 from usedge.errors import DataError
 
@@ -306,7 +307,7 @@ def test_int8_build_writes_engine_sidecar_and_timing_cache(fake_trt, bundle, tmp
     assert b.config.profiles == [{"images": ((1, 3, 8, 8), (4, 3, 8, 8), (16, 3, 8, 8))}]
     assert "Building engine (1 step)" in lines
     assert res.engine.read_bytes() == b"ENGINE" and res.engine.parent == bundle.path / "engines"
-    side = P.read_sidecar(res.engine)
+    side = BE.read_sidecar(res.engine)
     assert side.key == res.key and side.key.machine == rtx and side.key.precision == "int8"
     assert side.build["strongly_typed"] is True and side.build["target"] == "desktop-gpu"
     assert (tmp_path / "t.cache").read_bytes() == b"timing:"
@@ -362,7 +363,7 @@ def test_backend_runs_through_the_runner(fake_trt, bundle, graphs):
 
 
 # -- TensorRT 11 (strong typing only) and the Jetson / DLA matrix ----------------------------------------
-TRT11 = P.MachineInfo("NVIDIA GeForce RTX 5090", "12.0", "11.4.0.106")
+TRT11 = BE.MachineInfo("NVIDIA GeForce RTX 5090", "12.0", "11.4.0.106")
 
 
 def _dla_target():
@@ -384,7 +385,7 @@ def test_trt11_int8_and_fp32_builds_are_strongly_typed_and_use_no_removed_flag(m
     res = _quiet(bundle, "desktop-gpu")
     b = _Builder.last
     assert b.network.flags == 1 << 1 and b.config.flags == set() and b.config.cleared == set()
-    assert P.read_sidecar(res.engine).build["strongly_typed"] is True
+    assert BE.read_sidecar(res.engine).build["strongly_typed"] is True
     assert res.key.machine.trt_version == "11.4.0.106"
     _quiet(bundle, "desktop-gpu", "fp32", force=True)
     assert _Builder.last.config.cleared == {"TF32"} and _Builder.last.network.flags == 1 << 1
@@ -401,7 +402,7 @@ def test_trt11_fp16_builds_from_the_fp16_onnx_or_refuses_before_any_work(monkeyp
     b = _Builder.last
     assert b.network.path.endswith("model.fp16.onnx") and b.network.flags == 1 << 1 and b.config.flags == set()
     assert not any(layer.precision for layer in b.network.layers)         # nothing pinned: the graph carries its types
-    assert P.read_sidecar(res.engine).build["onnx"] == "model.fp16.onnx"
+    assert BE.read_sidecar(res.engine).build["onnx"] == "model.fp16.onnx"
 
 
 def test_trt10_fp16_prefers_the_fp16_onnx_and_keeps_the_weak_path_for_older_bundles(fake_trt, bundle_factory):
@@ -413,7 +414,7 @@ def test_trt10_fp16_prefers_the_fp16_onnx_and_keeps_the_weak_path_for_older_bund
 
 @pytest.mark.parametrize("version", ["11.2.0", "11.4.0.106"])
 def test_trt11_before_11_4_1_on_a_jetson_is_one_clear_error(monkeypatch, bundle, version):
-    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", version))
+    fake_module(monkeypatch, BE.MachineInfo("Orin", "8.7", version))
     with pytest.raises(P.ConfigError, match=f"TensorRT {version[:6].rstrip('.')}.* does not support Jetson") as exc:
         _quiet(bundle, "jetson-orin-nano")
     assert "TensorRT 10.3" in exc.value.fix and "11.4.1" in exc.value.fix
@@ -421,7 +422,7 @@ def test_trt11_before_11_4_1_on_a_jetson_is_one_clear_error(monkeypatch, bundle,
 
 
 def test_trt11_dla_on_agx_orin_is_strongly_typed_with_the_heads_on_the_gpu(monkeypatch, bundle):
-    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", "11.4.1"))
+    fake_module(monkeypatch, BE.MachineInfo("Orin", "8.7", "11.4.1"))
     _quiet(bundle, _dla_target())
     b = _Builder.last
     assert b.network.flags == 1 << 1 and b.config.flags == {"GPU_FALLBACK"}
@@ -430,21 +431,21 @@ def test_trt11_dla_on_agx_orin_is_strongly_typed_with_the_heads_on_the_gpu(monke
 
 
 def test_trt10_dla_is_weakly_typed_int8_fp16_with_the_heads_on_the_gpu(monkeypatch, bundle):
-    fake_module(monkeypatch, P.MachineInfo("Orin", "8.7", "10.3.0"))
+    fake_module(monkeypatch, BE.MachineInfo("Orin", "8.7", "10.3.0"))
     lines: list[str] = []
     res = E.build_engine(bundle, _dla_target(), progress=False, echo=lines.append)
     b = _Builder.last
     assert b.network.flags == 0 and b.config.flags == {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS", "GPU_FALLBACK"}
     assert set(b.config.devices) == {"/FUGC/head/Relu", "/organ_cls/head/Sigmoid"}
     # the engine inspector's report: which layers run where; the layer the DLA could not run fell back
-    placement = P.read_sidecar(res.engine).build["placement"]
+    placement = BE.read_sidecar(res.engine).build["placement"]
     assert placement == {"dla_layers": 1, "gpu_planned_layers": 2, "data_movement_layers": 1,
                          "fallback": ["shape_of_something"]}
     assert "layers     1 on the DLA, 2 head layers on the GPU as planned, 1 reformat / data movement, 1 fell back " \
            "to the GPU" in lines and "  fallback shape_of_something" in lines
 
 
-@pytest.mark.parametrize("machine,why", [(P.MachineInfo("Thor", "11.0", "11.4.1"), "Thor has no DLA"),
+@pytest.mark.parametrize("machine,why", [(BE.MachineInfo("Thor", "11.0", "11.4.1"), "Thor has no DLA"),
                                          (TRT11, "DLA exists on Jetson boards only")])
 def test_trt11_dla_elsewhere_is_refused_with_the_reason(monkeypatch, bundle, machine, why):
     fake_module(monkeypatch, machine)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from usedge.bundle import engines as BE
 from usedge.engine import plan as P
 from usedge.errors import ConfigError, DataError
 from usedge.targets import load_target, target_names
@@ -16,7 +17,7 @@ from usedge.targets import load_target, target_names
 
 def _key(machine, **kw):
     profile = P.Profile(1, 4, 16, 3, 128, 128)
-    return dataclasses.replace(P.make_key(machine, "int8", "a" * 64, profile), **kw)
+    return dataclasses.replace(BE.make_key(machine, "int8", "a" * 64, profile), **kw)
 
 
 # -- key -------------------------------------------------------------------------------------------------
@@ -25,8 +26,8 @@ def test_key_digest_is_stable_and_round_trips(orin):
     assert k.digest() == _key(orin).digest()
     assert len(k.digest()) == 16 and set(k.digest()) <= set("0123456789abcdef")   # 16 lowercase hex digits
     assert _key(orin, precision="fp16").digest() != k.digest()                     # and it keys on what matters
-    assert P.EngineKey.from_dict(json.loads(json.dumps(k.to_dict()))) == k
-    engine, sidecar = P.engine_paths("/b/engines", k)
+    assert BE.EngineKey.from_dict(json.loads(json.dumps(k.to_dict()))) == k
+    engine, sidecar = BE.engine_paths("/b/engines", k)
     assert engine.name == f"{k.digest()}.engine" and sidecar.name == f"{k.digest()}.json"
 
 
@@ -41,13 +42,13 @@ def test_key_digest_changes_with_every_field(orin, field, value):
 def test_every_key_field_is_covered_by_the_sensitivity_test():
     covered = {"gpu_name", "compute_capability", "trt_version", "precision", "onnx_sha256", "batch_min", "batch_opt",
                "batch_max", "height", "width", "dla_core", "key_version"}
-    assert {f.name for f in dataclasses.fields(P.EngineKey)} == covered
+    assert {f.name for f in dataclasses.fields(BE.EngineKey)} == covered
 
 
 # -- mismatch --------------------------------------------------------------------------------------------
 def test_mismatch_names_every_differing_machine_field(orin, rtx):
     with pytest.raises(ConfigError) as exc:
-        P.check_engine_key(_key(orin), rtx, rebuild="usedge build out/bundle --target desktop-gpu")
+        BE.check_engine_key(_key(orin), rtx, rebuild="usedge build out/bundle --target desktop-gpu")
     msg = str(exc.value)
     assert "built for TensorRT 10.3.0 on Orin (8.7)" in msg
     assert "this machine has TensorRT 10.7.0 on NVIDIA GeForce RTX 4090 (8.9)" in msg
@@ -58,22 +59,22 @@ def test_mismatch_names_every_differing_machine_field(orin, rtx):
 
 def test_mismatch_lists_only_what_differs(orin):
     newer = dataclasses.replace(orin, trt_version="10.4.0")
-    diff = P.key_mismatches(_key(orin), newer)
+    diff = BE.key_mismatches(_key(orin), newer)
     assert diff == {"trt_version": ("10.3.0", "10.4.0")}
     with pytest.raises(ConfigError) as exc:
-        P.check_engine_key(_key(orin), newer)
+        BE.check_engine_key(_key(orin), newer)
     assert "trt_version 10.3.0 -> 10.4.0" in str(exc.value)
     assert "gpu_name" not in str(exc.value) and "compute_capability" not in str(exc.value)
 
 
 def test_mismatch_on_onnx_checksum_only(orin):
     with pytest.raises(ConfigError, match="onnx_sha256 aaaaaaaaaaaa… -> bbbbbbbbbbbb…"):
-        P.check_engine_key(_key(orin), orin, onnx_sha256="b" * 64)
-    P.check_engine_key(_key(orin), orin, onnx_sha256="a" * 64)  # matches: no error
+        BE.check_engine_key(_key(orin), orin, onnx_sha256="b" * 64)
+    BE.check_engine_key(_key(orin), orin, onnx_sha256="a" * 64)  # matches: no error
 
 
 def test_key_mismatches_between_full_keys(orin):
-    diff = P.key_mismatches(_key(orin), _key(orin, precision="fp16", batch_max=8))
+    diff = BE.key_mismatches(_key(orin), _key(orin, precision="fp16", batch_max=8))
     assert diff == {"precision": ("int8", "fp16"), "batch_max": (16, 8)}
 
 
@@ -81,41 +82,41 @@ def test_key_mismatches_between_full_keys(orin):
 def _write_engine(folder, key, data=b"plan-bytes", **build):
     import hashlib
 
-    engine, side = P.engine_paths(folder, key)
+    engine, side = BE.engine_paths(folder, key)
     folder.mkdir(parents=True, exist_ok=True)
     engine.write_bytes(data)
-    sc = P.Sidecar(key, hashlib.sha256(data).hexdigest(), len(data), {"bundle": "out/bundle", "target": "t", **build})
+    sc = BE.Sidecar(key, hashlib.sha256(data).hexdigest(), len(data), {"bundle": "out/bundle", "target": "t", **build})
     side.write_text(json.dumps(sc.to_dict()))
     return engine
 
 
 def test_sidecar_round_trip_and_checksum(tmp_path, orin):
     engine = _write_engine(tmp_path, _key(orin))
-    sc = P.read_sidecar(engine)
-    assert sc.key == _key(orin) and P.verify_engine_file(engine, sc) == b"plan-bytes"
+    sc = BE.read_sidecar(engine)
+    assert sc.key == _key(orin) and BE.verify_engine_file(engine, sc) == b"plan-bytes"
     assert sc.rebuild_hint == "usedge build out/bundle --target t --precision int8"
     engine.write_bytes(b"plan-bytez")
     with pytest.raises(DataError, match="does not match the checksum"):
-        P.verify_engine_file(engine, sc)
+        BE.verify_engine_file(engine, sc)
 
 
 def test_engine_without_sidecar_is_refused(tmp_path):
     (tmp_path / "x.engine").write_bytes(b"plan")
     with pytest.raises(DataError, match="no sidecar x.json; refusing"):
-        P.read_sidecar(tmp_path / "x.engine")
+        BE.read_sidecar(tmp_path / "x.engine")
 
 
 def test_edited_sidecar_is_refused(tmp_path, orin):
     engine = _write_engine(tmp_path, _key(orin))
-    side = P.sidecar_path(engine)
+    side = BE.sidecar_path(engine)
     raw = json.loads(side.read_text())
     raw["key"]["trt_version"] = "10.7.0"  # hand-edited to "make it load"
     side.write_text(json.dumps(raw))
     with pytest.raises(DataError, match="key_hash does not match"):
-        P.read_sidecar(engine)
+        BE.read_sidecar(engine)
     side.write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
-        P.read_sidecar(engine)
+        BE.read_sidecar(engine)
 
 
 def test_select_engine(tmp_path, orin, rtx):
@@ -124,16 +125,16 @@ def test_select_engine(tmp_path, orin, rtx):
     _write_engine(tmp_path, _key(orin), b"c")
     _write_engine(tmp_path, _key(rtx, precision="fp16"), b"d")
     (tmp_path / "orphan.engine").write_bytes(b"x")  # no sidecar: skipped
-    found = P.list_engines(tmp_path)
+    found = BE.list_engines(tmp_path)
     assert len(found) == 4
-    assert P.select_engine(found, rtx, "int8", "a" * 64) == big != small
+    assert BE.select_engine(found, rtx, "int8", "a" * 64) == big != small
     with pytest.raises(ConfigError, match="no fp32 TensorRT engine found \\(engines present: fp16, int8\\)"):
-        P.select_engine(found, rtx, "fp32")
+        BE.select_engine(found, rtx, "fp32")
     with pytest.raises(ConfigError, match="no engine fits this machine") as exc:
-        P.select_engine(found, dataclasses.replace(rtx, trt_version="10.8.0"), "fp16")
+        BE.select_engine(found, dataclasses.replace(rtx, trt_version="10.8.0"), "fp16")
     assert "trt_version 10.7.0 -> 10.8.0" in str(exc.value)
     with pytest.raises(ConfigError, match="onnx_sha256"):
-        P.select_engine(found, rtx, "int8", "c" * 64)
+        BE.select_engine(found, rtx, "int8", "c" * 64)
 
 
 # -- profile ---------------------------------------------------------------------------------------------
@@ -315,11 +316,11 @@ def test_progress_log_prints_top_phases_only():
 
 # -- TensorRT version x device ---------------------------------------------------------------------------
 @pytest.mark.parametrize("version,machine,weak,dla", [
-    ("10.3.0.30", P.MachineInfo("Orin", "8.7", ""), True, True),             # JetPack 6
-    ("10.7.0", P.MachineInfo("NVIDIA GeForce RTX 4090", "8.9", ""), True, False),
-    ("11.4.0", P.MachineInfo("NVIDIA H100", "9.0", ""), False, False),
-    ("11.4.1", P.MachineInfo("Orin", "8.7", ""), False, True),              # JetPack 7.2.2, AGX Orin
-    ("11.4.1", P.MachineInfo("Thor", "11.0", ""), False, False),
+    ("10.3.0.30", BE.MachineInfo("Orin", "8.7", ""), True, True),             # JetPack 6
+    ("10.7.0", BE.MachineInfo("NVIDIA GeForce RTX 4090", "8.9", ""), True, False),
+    ("11.4.0", BE.MachineInfo("NVIDIA H100", "9.0", ""), False, False),
+    ("11.4.1", BE.MachineInfo("Orin", "8.7", ""), False, True),              # JetPack 7.2.2, AGX Orin
+    ("11.4.1", BE.MachineInfo("Thor", "11.0", ""), False, False),
 ])
 def test_trt_support_matrix_trt11(version, machine, weak, dla):
     got = P.trt_support(version, machine)
@@ -338,7 +339,7 @@ def test_unsupported_trt_versions_are_refused_trt11(version, jetson, message):
 
 
 def test_trt11_plans_differ_from_trt10_only_where_weak_typing_was_used(bundle):
-    t10, t11 = P.trt_support("10.3.0", jetson=True), P.trt_support("11.4.1", P.MachineInfo("Orin", "8.7", ""))
+    t10, t11 = P.trt_support("10.3.0", jetson=True), P.trt_support("11.4.1", BE.MachineInfo("Orin", "8.7", ""))
     for support in (t10, t11):
         assert P.precision_plan(bundle, "int8", support=support).strongly_typed      # Q/DQ: strongly typed on both
     assert P.precision_plan(bundle, "fp32", support=t10).strongly_typed is False

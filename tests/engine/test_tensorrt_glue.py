@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from usedge.bundle import engines as BE
 from usedge.cli.build import build
 from usedge.engine import plan as P
 from usedge.errors import DataError, DependencyError
@@ -80,11 +81,11 @@ def test_build_dry_run_plans_for_the_tensorrt_named_trt11(no_tensorrt, bundle):
 def _fake_engine(bundle, machine):
     data = b"not-a-real-plan"
     profile = P.Profile(1, 4, 16, 3, 8, 8)
-    key = P.make_key(machine, "int8", bundle.metadata["files"]["model.int8.onnx"]["sha256"], profile)
-    engine, side = P.engine_paths(bundle.path / "engines", key)
+    key = BE.make_key(machine, "int8", bundle.metadata["files"]["model.int8.onnx"]["sha256"], profile)
+    engine, side = BE.engine_paths(bundle.path / "engines", key)
     engine.parent.mkdir()
     engine.write_bytes(data)
-    side.write_text(json.dumps(P.Sidecar(key, hashlib.sha256(data).hexdigest(), len(data)).to_dict()))
+    side.write_text(json.dumps(BE.Sidecar(key, hashlib.sha256(data).hexdigest(), len(data)).to_dict()))
     return engine
 
 
@@ -110,8 +111,8 @@ def test_backend_without_tensorrt_raises_dependency_error(no_tensorrt, bundle, o
 def test_backend_refuses_an_engine_built_elsewhere(monkeypatch, bundle, orin, rtx):
     """machine_info faked as an RTX 4090: the Orin engine is refused before deserialisation."""
     import usedge.engine.tensorrt as engine_trt
-    from usedge.errors import ConfigError
     from usedge.backends.tensorrt import TensorRTBackend, find_engine
+    from usedge.errors import ConfigError
 
     engine = _fake_engine(bundle, orin)
     monkeypatch.setattr(engine_trt, "machine_info", lambda device=0: rtx)
@@ -134,8 +135,8 @@ needs_trt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
 @needs_trt
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_and_run_tiny_engine(bundle, precision, tmp_path):
-    from usedge.engine.tensorrt import build_engine
     from usedge.backends import open_backend
+    from usedge.engine.tensorrt import build_engine
 
     res = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)
     again = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)

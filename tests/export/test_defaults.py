@@ -26,8 +26,8 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
     """usedge/assets/default_bundle must come from the shipped default student (rebuild:
     python scripts/build_default_bundle.py)."""
     import usedge
-    from usedge.bundle import load_bundle, sha256_file
     from usedge.assets import default_checkpoint, shipped_bundle
+    from usedge.bundle import load_bundle, sha256_file
 
     bundle = load_bundle(shipped_bundle())  # verifies every checksum
     assert bundle.metadata["slim"]["default_student_sha256"] == sha256_file(default_checkpoint() / "model.safetensors"), \
@@ -51,8 +51,8 @@ def test_packaged_default_bundle_is_current_slim_and_loads_without_export():
 
 
 def test_slim_bundle_keeps_only_what_it_is_asked(bundle_dir, tmp_path):
-    from usedge.errors import DataError
     from usedge.bundle import load_bundle, slim_bundle
+    from usedge.errors import DataError
     from usedge.runtime.verify import verify_bundle
 
     full = load_bundle(bundle_dir)
@@ -72,9 +72,9 @@ def test_one_default_everywhere_opens_the_packaged_bundle_and_never_exports(monk
     import time
 
     import usedge
+    from usedge.assets import shipped_bundle
     from usedge.cli import stream as stream_cli
     from usedge.export import pipeline
-    from usedge.assets import shipped_bundle
 
     def no_export(*a, **k):
         raise AssertionError("the default must not be exported on first use")

@@ -3,6 +3,7 @@ refusal), and the export job's gate-failure path."""
 import json
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from usedge.errors import DataError  # noqa: E402
-from usedge.bundle import extract_zip, load_bundle, write_bundle  # noqa: E402
-from usedge.models.onnx import export_onnx, read_metadata  # noqa: E402
-from usedge.models import build_model  # noqa: E402
-from usedge.models.presets import resolve_config  # noqa: E402
 from usedge.backends import available_backends, open_backend  # noqa: E402
+from usedge.bundle import extract_zip, load_bundle, write_bundle  # noqa: E402
+from usedge.errors import DataError  # noqa: E402
+from usedge.models import build_model  # noqa: E402
+from usedge.models.onnx import export_onnx, read_metadata  # noqa: E402
+from usedge.models.presets import resolve_config  # noqa: E402
 
 TASKS = "fetal_head,cardiac_multi,organ_cls,thyroid_nodule_det,FUGC"
 
@@ -91,9 +92,9 @@ def test_export_job_writes_a_verified_bundle_and_fails_a_forced_gate(exported, t
     search tries 1, 2, 3 float activations, then GateFailed after the bundle and its report are written."""
     from usedge.data.phantom import generate_dataset
     from usedge.export.pipeline import ExportConfig, GateFailed, run_export
-    from usedge.runtime.verify import verify_bundle
-    from usedge.quantize.gate import GateConfig
     from usedge.models.checkpoint import save_checkpoint
+    from usedge.quantize.gate import GateConfig
+    from usedge.runtime.verify import verify_bundle
 
     model, config, _ = exported
     ckpt = save_checkpoint(tmp_path / "ck", model, config)
@@ -235,7 +236,10 @@ def test_a_full_disk_during_export_is_a_storage_error_that_leaves_nothing(tmp_pa
     with pytest.raises(StorageError, match="the export stopped: No space left on device") as err:
         pipeline.run_export(pipeline.ExportConfig(out=str(tmp_path / "bundle")))
     assert "free space" in str(err.value) and not seen[0].exists() and not (tmp_path / "bundle").exists()
-    monkeypatch.setattr(pipeline, "run_export", lambda cfg: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    def full(cfg):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "run_export", full)
     res = CliRunner().invoke(cli, ["export", "--out", str(tmp_path / "b2")])
     assert res.exit_code == 2 and "usedge export stopped: No space left on device" in res.output
     assert "Traceback" not in res.output

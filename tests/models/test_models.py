@@ -185,7 +185,7 @@ def test_backbone_errors_list_fixes():
 
 def test_a_baseline_pth_is_processed_as_the_baseline_does(baseline_checkpoint):
     """`usedge eval --model best_model.pth` feeds and decodes it as the official docker/model.py does."""
-    from usedge.runtime.preprocess import PreprocessSpec
+    from usedge.data.preprocess import PreprocessSpec
     from usedge.models.checkpoint import load_checkpoint
 
     _, config, _ = load_checkpoint(baseline_checkpoint[0])

@@ -83,10 +83,10 @@ def test_qat_graph_is_signed_int8_matches_fake_quant_on_ort_and_openvino(tmp_pat
     """On the cpu target's 7-bit weight grid: the deployed graph computes what the fake-quant model trained, on
     every backend here and on OpenVINO without VNNI (emulated), where 8-bit weights would saturate."""
     from tests.conftest import openvino_without_vnni
+    from usedge.backends import available_backends, open_backend
     from usedge.bundle.qdq import qdq_report
     from usedge.quantize.int8 import weight_levels
     from usedge.quantize.qat import fold_batchnorm, insert_fake_quant, quantizers
-    from usedge.backends import available_backends, open_backend
 
     calib = np.random.default_rng(0).standard_normal((32, 3, 16, 16)).astype(np.float32)
     folded, _ = fold_batchnorm(_residual(), torch.from_numpy(calib[:4]))
@@ -182,11 +182,11 @@ def test_placement_rules_flag_a_missing_residual_quantizer_and_a_float_conv_inpu
 def test_qat_fine_tunes_a_student_and_exports_a_gateable_graph(tmp_path):
     """A real student (4 tasks, 64²): a few QAT steps on online phantom data, loss finite, graph fully int8
     except the landmark soft-argmax, and it runs on every installed backend."""
+    from usedge.backends import available_backends, open_backend
+    from usedge.bundle.qdq import assert_trt_compatible
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
-    from usedge.bundle.qdq import assert_trt_compatible
     from usedge.quantize.qat import QATConfig, run_qat
-    from usedge.backends import available_backends, open_backend
 
     config = replace(resolve_config("student-s", "fetal_head,organ_cls,thyroid_nodule_det,FUGC"), input_size=64)
     torch.manual_seed(0)
@@ -213,9 +213,9 @@ def test_qat_fine_tunes_a_student_and_exports_a_gateable_graph(tmp_path):
 def test_qat_is_reproducible_from_its_seed(tmp_path):
     """Same model, calibration and seed -> the same int8 graph, every integer and scale (torch, batches and loader
     workers are seeded). 7-bit weights, as the cpu target exports."""
+    from usedge.bundle.qdq import constants
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
-    from usedge.bundle.qdq import constants
     from usedge.quantize.int8 import weight_levels
     from usedge.quantize.qat import QATConfig, run_qat
 

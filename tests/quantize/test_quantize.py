@@ -4,10 +4,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import ConfigError, DataError
 from usedge.quantize.calibration import MIN_PER_TASK, build_calibration, load_calibration
 from usedge.quantize.gate import GateConfig, apply_gate, failing
-from usedge.runtime.preprocess import PreprocessSpec
 
 TASKS = ["fetal_head", "organ_cls", "thyroid_nodule_det", "FUGC"]
 SPEC = PreprocessSpec(size=64)
@@ -140,8 +140,8 @@ pytest.importorskip("nncf")
 
 
 def _tiny_onnx(tmp_path):
-    from usedge.models.onnx import export_onnx
     from usedge.models import build_model
+    from usedge.models.onnx import export_onnx
     from usedge.models.presets import resolve_config
 
     config = replace(resolve_config("student-s", TASKS), input_size=64)
@@ -152,9 +152,9 @@ def _tiny_onnx(tmp_path):
 
 @pytest.mark.slow
 def test_int8_graph_is_signed_symmetric_and_runs_everywhere(tmp_path):
+    from usedge.backends import available_backends, open_backend
     from usedge.bundle.qdq import assert_trt_compatible, qdq_report
     from usedge.quantize.int8 import quantize_onnx
-    from usedge.backends import available_backends, open_backend
 
     _, _, info = _tiny_onnx(tmp_path)
     calib = np.random.default_rng(0).standard_normal((12, 3, 64, 64)).astype(np.float32)

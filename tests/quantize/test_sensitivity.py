@@ -8,14 +8,13 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("nncf")
 
-from usedge.models.onnx import export_onnx  # noqa: E402
-from usedge.models import build_model  # noqa: E402
-from usedge.models.presets import resolve_config  # noqa: E402
-from usedge.bundle.qdq import qdq_report  # noqa: E402
-from usedge.quantize.int8 import quantize_onnx  # noqa: E402
-from usedge.quantize.sensitivity import (activation_pairs, bypass, candidates, output_error,  # noqa: E402
-                                         probe_backend, rank)
 from usedge.backends import open_backend  # noqa: E402
+from usedge.bundle.qdq import qdq_report  # noqa: E402
+from usedge.models import build_model  # noqa: E402
+from usedge.models.onnx import export_onnx  # noqa: E402
+from usedge.models.presets import resolve_config  # noqa: E402
+from usedge.quantize.int8 import quantize_onnx  # noqa: E402
+from usedge.quantize.sensitivity import activation_pairs, bypass, candidates, output_error, probe_backend, rank  # noqa: E402
 
 TASKS = "fetal_head,organ_cls"
 

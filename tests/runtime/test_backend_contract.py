@@ -2,14 +2,14 @@
 subclasses :class:`BackendContract` (as smp's model tests do), so a new backend gets the same checks."""
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
-from usedge.bundle import load_bundle
 from usedge.backends import auto_order, backend_class, backend_names
+from usedge.bundle import load_bundle
 
 PRECISIONS = ("fp32", "fp16", "int8")
 EXTRAS = set(tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())

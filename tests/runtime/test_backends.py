@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from usedge.errors import ConfigError, DataError
 from usedge.backends import available_backends, backend_names, open_backend
+from usedge.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
 
@@ -34,8 +34,8 @@ def test_input_spec_and_validation(bundle_dir, name, request):
 
 def test_fixed_batch_model_refuses_other_batches(bundle_dir, tmp_path, request):
     torch = pytest.importorskip("torch")
-    from usedge.models.onnx import export_onnx
     from usedge.models.checkpoint import load_checkpoint
+    from usedge.models.onnx import export_onnx
 
     model, config, _ = load_checkpoint(bundle_dir / "torch")
     export_onnx(model, config, tmp_path / "b1.onnx", dynamic_batch=False)

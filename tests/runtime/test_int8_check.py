@@ -31,8 +31,8 @@ def cache(tmp_path, monkeypatch):
 
 def test_export_stores_the_check_and_records_where_it_ran(int8_bundle):
     from usedge._cpu import cpu_isa
-    from usedge.bundle import INT8_CHECK_FILE, load_bundle
     from usedge.backends.int8_check import PER_TASK, load_check
+    from usedge.bundle import INT8_CHECK_FILE, load_bundle
 
     bundle = load_bundle(int8_bundle)
     meta = bundle.metadata["int8"]
@@ -53,8 +53,8 @@ def test_export_stores_the_check_and_records_where_it_ran(int8_bundle):
 def test_check_compares_each_task_on_its_own_images_and_catches_a_wrong_result(int8_bundle, cache):
     from dataclasses import replace
 
-    from usedge.bundle import load_bundle
     from usedge.backends.int8_check import check_backend, load_check
+    from usedge.bundle import load_bundle
 
     bundle = load_bundle(int8_bundle)
     check = load_check(int8_bundle)

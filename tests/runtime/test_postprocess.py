@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from usedge.runtime.postprocess import best_box, box_iou, decode, segmentation_map, top_boxes
+from usedge.data.decode import best_box, box_iou, decode, segmentation_map, top_boxes
 from usedge.tasks import get_task
 
 
@@ -21,9 +21,9 @@ def test_box_iou_hand_computed():
 def test_top_boxes_suppresses_overlaps_and_keeps_separate_objects():
     boxes, obj = _grid()
     # two objects: cells (0,0) and (0,1) see nearly the same box, cell (3,3) a different one
-    boxes[:, 0, 0] = [0.1, 0.1, 0.4, 0.4]; obj[0, 0, 0] = 3.0
-    boxes[:, 0, 1] = [0.12, 0.1, 0.42, 0.4]; obj[0, 0, 1] = 2.0
-    boxes[:, 3, 3] = [0.6, 0.6, 0.9, 0.9]; obj[0, 3, 3] = 1.0
+    boxes[:, 0, 0], obj[0, 0, 0] = [0.1, 0.1, 0.4, 0.4], 3.0
+    boxes[:, 0, 1], obj[0, 0, 1] = [0.12, 0.1, 0.42, 0.4], 2.0
+    boxes[:, 3, 3], obj[0, 3, 3] = [0.6, 0.6, 0.9, 0.9], 1.0
     kept, scores = top_boxes(boxes, obj, k=5, iou=0.5)
     np.testing.assert_allclose(kept, [[0.1, 0.1, 0.4, 0.4], [0.6, 0.6, 0.9, 0.9]], atol=1e-6)
     assert scores[0] > scores[1] > 0.5
@@ -48,7 +48,7 @@ def test_segmentation_map_resizes_logits_to_the_original_image():
 def test_decode_scales_boxes_and_points_to_pixels():
     det = get_task("thyroid_nodule_det")
     boxes, obj = _grid()
-    boxes[:, 1, 1] = [0.25, 0.5, 0.5, 1.0]; obj[0, 1, 1] = 0.0
+    boxes[:, 1, 1], obj[0, 1, 1] = [0.25, 0.5, 0.5, 1.0], 0.0
     out = {det.output_names[0]: boxes[None], det.output_names[1]: obj[None]}
     box, score = decode(det, out, 0, width=200, height=100)
     np.testing.assert_allclose(box, [50, 50, 100, 100])
@@ -62,7 +62,7 @@ def test_decode_scales_boxes_and_points_to_pixels():
 def test_class_map_and_resized_segmentation_match_plain_argmax(c):
     import cv2
 
-    from usedge.runtime.postprocess import class_map, segmentation_map
+    from usedge.data.decode import class_map, segmentation_map
 
     logits = np.random.default_rng(c).standard_normal((c, 64, 48)).astype(np.float32)
     np.testing.assert_array_equal(class_map(logits), logits.argmax(0))

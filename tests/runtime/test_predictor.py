@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import usedge
+from usedge.backends import available_backends
 from usedge.data.frames import Frame, ScanRegion
 from usedge.errors import ConfigError, DataError
-from usedge.backends import available_backends
 from usedge.runtime.predictor import MAX_FRAME_PIXELS, choose
 from usedge.runtime.results import ClassificationResult, DetectionResult, LandmarkResult, SegmentationResult
 
@@ -187,7 +187,8 @@ def test_eval_on_a_bundle_goes_through_the_predictor_and_matches_the_bare_path(b
 
     from usedge.cli.main import cli
     from usedge.data.fmcuia import load_split
-    from usedge.runtime.evaluate import evaluate_predictor, evaluate_with_predictor
+    from usedge.metrics.scoring import evaluate_predictor
+    from usedge.runtime.evaluate import evaluate_with_predictor
 
     samples = load_split(bundle_dir.parent / "data", "val", list(predictor.model_tasks))
     via_predictor = evaluate_with_predictor(predictor, samples).results()

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from usedge.data.decode import segmentation_map
+from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, preprocess
 from usedge.errors import ConfigError
-from usedge.runtime.postprocess import segmentation_map
-from usedge.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, preprocess
 
 BASELINE = PreprocessSpec(size=256, resize="bilinear", seg_decode="argmax-nearest")
 

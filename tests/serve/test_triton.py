@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from usedge.export.triton import RESULT_OUTPUT
-from usedge.errors import ConfigError, DataError
 from usedge.backends import available_backends
+from usedge.errors import ConfigError, DataError
+from usedge.export.triton import RESULT_OUTPUT
 
 needs_backend = pytest.mark.skipif(not available_backends(), reason="needs OpenVINO or ONNX Runtime (usedge[cpu])")
 

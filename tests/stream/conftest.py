@@ -10,6 +10,7 @@ from usedge.data.frames import Frame
 from usedge.errors import SourceError
 from usedge.runtime.results import ClassificationResult, FrameResult, LandmarkResult
 
+
 class FakePredictor:
     """Deterministic, fast: organ_cls probs and two FUGC points from the frame's mean; optional delay / failures."""
 

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from usedge.backends import available_backends
 from usedge.stream import DicomSource, PhantomSource, SmoothingConfig, Stream, VideoFileSource, stream
 
-
 #: running the packaged bundle needs OpenVINO or ONNX Runtime
 needs_backend = pytest.mark.skipif(not available_backends(), reason="needs an inference backend (pip install 'usedge[cpu]')")
 
@@ -30,8 +29,8 @@ def test_lossless_video_file_every_frame(bundle_dir, tmp_path):
 
 
 def test_echo_dicom_cine_with_region(bundle_dir):
-    from usedge.stream.sources import echo_cine_path
     from usedge.errors import SourceError
+    from usedge.stream.sources import echo_cine_path
 
     try:
         path = echo_cine_path()

@@ -1,8 +1,13 @@
 """Overlays keep the frame's shape, change pixels where the mask is and leave the rest alone."""
 import numpy as np
 
-from usedge.runtime.results import (ClassificationResult, DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult)
+from usedge.runtime.results import (
+    ClassificationResult,
+    DetectionResult,
+    FrameResult,
+    LandmarkResult,
+    SegmentationResult,
+)
 from usedge.stream import draw
 
 

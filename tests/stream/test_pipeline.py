@@ -5,8 +5,16 @@ import time
 import pytest
 
 from usedge.errors import ConfigError, SourceError
-from usedge.stream import (CallbackSink, FrameBuffer, ImageFolderSource, JsonlSink, ReconnectPolicy, StopStream,
-                           Stream, stream)
+from usedge.stream import (
+    CallbackSink,
+    FrameBuffer,
+    ImageFolderSource,
+    JsonlSink,
+    ReconnectPolicy,
+    StopStream,
+    Stream,
+    stream,
+)
 
 FAST = ReconnectPolicy(max_attempts=3, initial_s=0.01, factor=2.0, max_s=0.05)
 

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 
 from usedge.errors import ConfigError
-from usedge.runtime.results import (ClassificationResult, DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult)
+from usedge.runtime.results import (
+    ClassificationResult,
+    DetectionResult,
+    FrameResult,
+    LandmarkResult,
+    SegmentationResult,
+)
 from usedge.stream import Smoother, SmoothingConfig, TaskSmoothing
 
 

@@ -10,8 +10,7 @@ torch = pytest.importorskip("torch")
 from usedge.errors import ConfigError  # noqa: E402
 from usedge.models import build_model  # noqa: E402
 from usedge.models.presets import resolve_config  # noqa: E402
-from usedge.train.batches import (MixedBatchSampler, PhantomStream, TaskSampler, collate_mixed,  # noqa: E402
-                                  key_rng)
+from usedge.train.batches import MixedBatchSampler, PhantomStream, TaskSampler, collate_mixed, key_rng  # noqa: E402
 from usedge.train.losses import task_loss  # noqa: E402
 
 SIZES = {"fetal_head": 400, "organ_cls": 100, "thyroid_nodule_det": 50, "fetal_femur": 25, "FUGC": 25}

@@ -2,8 +2,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from usedge.train.losses import detection_loss, dice_loss, giou, positive_cells, segmentation_loss, task_loss  # noqa: E402
 from usedge.tasks import get_task  # noqa: E402
+from usedge.train.losses import detection_loss, dice_loss, giou, positive_cells, segmentation_loss, task_loss  # noqa: E402
 
 
 def test_dice_loss_perfect_and_wrong():

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from usedge.errors import ConfigError
-from usedge.registry import Registry
 from usedge.backends.base import Backend, InputSpec, LatencyStats, OnnxBackend
 from usedge.backends.onnxruntime import ONNXRuntimeBackend
 from usedge.backends.openvino import OpenVINOBackend
 from usedge.backends.tensorrt import TensorRTBackend
 from usedge.backends.torch_backend import TorchBackend
+from usedge.errors import ConfigError
+from usedge.registry import Registry
 
 #: the one registry of backends: name -> Backend subclass (each declares its capabilities, see Backend)
 BACKENDS: Registry[type[Backend]] = Registry("backend")

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from usedge._cpu import isa_for
+from usedge.backends.parity import dice_maps
 from usedge.bundle.metadata import INT8_CHECK_FILE
 from usedge.data.decode import box_iou
-from usedge.backends.parity import dice_maps
 from usedge.tasks import TaskKind, TaskSpec, get_task
 
 CHECK_FILE = INT8_CHECK_FILE
@@ -143,8 +143,8 @@ def at_input_size(image: np.ndarray, spec) -> np.ndarray:
 def build(images: list[np.ndarray], tasks: list[str], int8_model: str | Path, spec) -> bytes:
     """The check file's bytes: ``images`` (uint8, already at the model's input size), their tasks, and the exact
     Q/DQ outputs of ``int8_model`` (ONNX Runtime without graph optimization) per task on its own images."""
-    from usedge.data.preprocess import preprocess
     from usedge.backends import open_backend
+    from usedge.data.preprocess import preprocess
 
     stack = np.stack(images).astype(np.uint8)
     if stack.shape[1:3] != (spec.size, spec.size):
@@ -270,8 +270,8 @@ def int8_speedup_here(bundle, backend: str, runs: int = 30) -> dict:
     instruction set) and cached: about a second the first time."""
     import time
 
-    from usedge.bundle import sha256_file
     from usedge.backends import open_backend
+    from usedge.bundle import sha256_file
 
     machine = isa_for(backend).to_dict()
     key = "speed-" + hashlib.sha256(json.dumps([sha256_file(bundle.model_path("fp32")), sha256_file(bundle.model_path("int8")),
@@ -334,8 +334,8 @@ def _cache_put(key: str, result: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from usedge.data.preprocess import PreprocessSpec
     from usedge.backends import available_backends
+    from usedge.data.preprocess import PreprocessSpec
 
     ap = argparse.ArgumentParser(description="Check an int8 graph on this machine (JSON verdicts on stdout).")
     ap.add_argument("bundle", nargs="?", help="a bundle folder (or give --model, --check and --spec)")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import ConfigError, SourceError, require
 from usedge.backends.base import InputSpec, OnnxBackend, dims_to_spec
+from usedge.errors import ConfigError, SourceError, require
 
 
 class ONNXRuntimeBackend(OnnxBackend):

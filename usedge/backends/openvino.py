@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import SourceError, require
 from usedge.backends.base import InputSpec, OnnxBackend, dims_to_spec
+from usedge.errors import SourceError, require
 
 _CORE: object | None = None
 _CORE_LOCK = threading.Lock()

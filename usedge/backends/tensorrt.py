@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from usedge.backends.base import Backend, InputSpec
 from usedge.bundle.engines import check_engine_key, list_engines, read_sidecar, select_engine, verify_engine_file
 from usedge.errors import DataError
-from usedge.backends.base import Backend, InputSpec
 
 
 def _bundle(bundle):

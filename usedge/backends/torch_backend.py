@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import ConfigError, require
 from usedge.backends.base import Backend, InputSpec
+from usedge.errors import ConfigError, require
 
 
 class TorchBackend(Backend):

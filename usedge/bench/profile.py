@@ -196,8 +196,9 @@ def profile_markdown(result: ProfileResult) -> str:
              f"- settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result.rows:
-        cells = [r.backend, r.precision, r.frame, "" if r.tasks is None else f"{r.tasks}" + (f" ({r.task})" if r.task else ""), _f(r.preprocess_ms),
-                 _f(r.infer_ms), _f(r.postprocess_ms), *[_pct(r.share(s)) for s in STAGES], _f(r.stages_ms),
+        tasks = "" if r.tasks is None else f"{r.tasks}" + (f" ({r.task})" if r.task else "")
+        cells = [r.backend, r.precision, r.frame, tasks, _f(r.preprocess_ms), _f(r.infer_ms), _f(r.postprocess_ms),
+                 *[_pct(r.share(s)) for s in STAGES], _f(r.stages_ms),
                  _f(r.predictor_p50_ms), _f(r.with_masks_p50_ms), _f(r.bare_p50_ms),
                  _ratio(r.predictor_p50_ms, r.bare_p50_ms), _ratio(r.with_masks_p50_ms, r.bare_p50_ms),
                  r.status.replace("|", "/")]

@@ -139,8 +139,8 @@ def _subset_net(net, config, subset: Sequence[str]):
 
 # -- measuring -----------------------------------------------------------------------------------------------
 def _predictor(backend: str, onnx: Path, config, size: int, threads: int | None):
-    from usedge.data.preprocess import PreprocessSpec
     from usedge.backends import open_backend
+    from usedge.data.preprocess import PreprocessSpec
     from usedge.runtime.predictor import Choice, Predictor
 
     be = open_backend(backend, onnx, **({"threads": threads} if threads else {}))
@@ -261,8 +261,8 @@ def _check_input_sizes(sizes: Sequence[int]) -> None:
 
 def scaling_backends(backends: str | Sequence[str] | None) -> list[str]:
     """The installed ONNX CPU backends among ``backends`` (None / "all": every installed one)."""
-    from usedge.bench.harness import parse_backends
     from usedge.backends import available_backends
+    from usedge.bench.harness import parse_backends
 
     cpu = cpu_backends()
     wanted = cpu if backends in (None, "all") else parse_backends(backends)

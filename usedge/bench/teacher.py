@@ -92,8 +92,8 @@ def time_teacher_row(row: str, size: int, runs: int, warmup: int, threads: int |
 
 
 def _cpu_one_pass(model, config, arr: np.ndarray, runs: int, warmup: int, threads: int | None) -> dict | None:
-    from usedge.models.onnx import export_onnx
     from usedge.backends import available_backends, open_backend
+    from usedge.models.onnx import export_onnx
 
     cpu = [b for b in available_backends() if b == "openvino"] or available_backends()[:1]
     if not cpu:

@@ -10,11 +10,35 @@
 
 Export writes bundles; the engine builder, the runtime, the bench and the demo read them through these types.
 """
-from usedge.bundle.files import (MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, ZIP_CACHE, Bundle, check_metadata, extract_zip,
-                                 load_bundle, sha256_file, slim_bundle, write_bundle, zip_bundle)
-from usedge.bundle.metadata import (FP16_FILE, INT8_CHECK_FILE, METADATA, MODEL_FILES, SCHEMA_VERSION, BundleMetadata, FileEntry, InputInfo,
-                                    Int8Info, OutputInfo, TaskInfo, migrate)
+from usedge.bundle.files import (
+                                 MAX_ZIP_BYTES,
+                                 MAX_ZIP_MEMBERS,
+                                 ZIP_CACHE,
+                                 Bundle,
+                                 check_metadata,
+                                 extract_zip,
+                                 load_bundle,
+                                 sha256_file,
+                                 slim_bundle,
+                                 write_bundle,
+                                 zip_bundle,
+)
+from usedge.bundle.metadata import (
+                                 FP16_FILE,
+                                 INT8_CHECK_FILE,
+                                 METADATA,
+                                 MODEL_FILES,
+                                 SCHEMA_VERSION,
+                                 BundleMetadata,
+                                 FileEntry,
+                                 InputInfo,
+                                 Int8Info,
+                                 OutputInfo,
+                                 TaskInfo,
+                                 migrate,
+)
 
-__all__ = ["FP16_FILE", "INT8_CHECK_FILE", "MAX_ZIP_BYTES", "MAX_ZIP_MEMBERS", "METADATA", "MODEL_FILES", "SCHEMA_VERSION", "ZIP_CACHE", "Bundle",
-           "BundleMetadata", "FileEntry", "InputInfo", "Int8Info", "OutputInfo", "TaskInfo", "check_metadata",
-           "extract_zip", "load_bundle", "migrate", "sha256_file", "slim_bundle", "write_bundle", "zip_bundle"]
+__all__ = ["FP16_FILE", "INT8_CHECK_FILE", "MAX_ZIP_BYTES", "MAX_ZIP_MEMBERS", "METADATA", "MODEL_FILES",
+           "SCHEMA_VERSION", "ZIP_CACHE", "Bundle", "BundleMetadata", "FileEntry", "InputInfo", "Int8Info",
+           "OutputInfo", "TaskInfo", "check_metadata", "extract_zip", "load_bundle", "migrate", "sha256_file",
+           "slim_bundle", "write_bundle", "zip_bundle"]

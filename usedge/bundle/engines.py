@@ -163,7 +163,8 @@ def read_sidecar(engine: str | Path) -> Sidecar:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc.msg}).", fix="rebuild the engine with `usedge build`.") from None
     if not isinstance(raw, dict) or raw.get("format") != SIDECAR_FORMAT:
-        raise DataError(f"{path} is not a usedge engine sidecar (format {raw.get('format') if isinstance(raw, dict) else '?'!r}).",
+        fmt = raw.get("format") if isinstance(raw, dict) else "?"
+        raise DataError(f"{path} is not a usedge engine sidecar (format {fmt!r}).",
                         fix="rebuild the engine with `usedge build`.")
     key = EngineKey.from_dict(raw.get("key", {}))
     if raw.get("key_hash") != key.digest():

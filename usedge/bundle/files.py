@@ -22,6 +22,7 @@ from usedge._io import swap_in_dir
 from usedge.bundle.metadata import INT8_CHECK_FILE, METADATA, MODEL_FILES, SCHEMA_VERSION, BundleMetadata
 from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import DataError
+
 MAX_ZIP_BYTES = 2 << 30          # uncompressed size a bundle zip may expand to (largest real bundles: ~100 MB)
 MAX_ZIP_MEMBERS = 1000
 ZIP_CACHE = Path("~/.cache/usedge/bundles").expanduser()

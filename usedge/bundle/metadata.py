@@ -156,7 +156,8 @@ _INT8_SECTIONS = {"check": dict, "gate_machine": dict, "float_layers": list, "fl
 def _check_sections(d: dict, root: Path) -> None:
     for key, kind in _SECTIONS.items():
         if d.get(key) is not None and not isinstance(d[key], kind):
-            raise _bad(root, f"'{key}' is a JSON {type(d[key]).__name__}, not {'an object' if kind is dict else 'a ' + kind.__name__}")
+            want = "an object" if kind is dict else "a " + kind.__name__
+            raise _bad(root, f"'{key}' is a JSON {type(d[key]).__name__}, not {want}")
     if isinstance(d.get("latency"), dict):
         for prec, row in d["latency"].items():
             if not isinstance(row, dict):
@@ -252,5 +253,5 @@ def _int8(rec: object, root: Path) -> Int8Info | None:
                     zero_points_all_zero=opt("zero_points_all_zero", bool))
 
 
-__all__ = ["BundleMetadata", "FP16_FILE", "FileEntry", "INT8_CHECK_FILE", "InputInfo", "Int8Info", "METADATA", "MODEL_FILES", "OutputInfo",
-           "READABLE_VERSIONS", "SCHEMA_VERSION", "TaskInfo", "migrate"]
+__all__ = ["BundleMetadata", "FP16_FILE", "FileEntry", "INT8_CHECK_FILE", "InputInfo", "Int8Info", "METADATA",
+           "MODEL_FILES", "OutputInfo", "READABLE_VERSIONS", "SCHEMA_VERSION", "TaskInfo", "migrate"]

@@ -25,7 +25,7 @@ def demo(bundle, backend, precision, host, port, share, max_upload_mb, max_video
     """Open the browser demo: images, videos, DICOM cines and live camera streams with overlays, per-task
     results and latency (needs usedge[demo]; runs without torch)."""
     from usedge.demo.app import launch
-    from usedge.demo.core import DemoConfig
+    from usedge.demo.config import DemoConfig
 
     config = DemoConfig(bundle=bundle, backend=backend, precision=precision, max_upload_mb=max_upload_mb,
                         max_video_frames=max_video_frames, max_video_seconds=max_video_seconds, live_fps=live_fps,

@@ -55,8 +55,9 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
         if path:
             check_writable(option, path)
     cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
-                       allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip, max_float=max_float,
-                       qat=qat, qat_steps=qat_steps, range_estimator=range_estimator, gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))
+                       allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip,
+                       max_float=max_float, qat=qat, qat_steps=qat_steps, range_estimator=range_estimator,
+                       gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))
     try:
         run_export(cfg)
     finally:
@@ -83,9 +84,9 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
 def calibrate(data, model, per_task, unlabelled, allow_small, seed, out) -> None:
     """Build a task-balanced INT8 calibration set (tensors + manifest with sha256)."""
     from usedge.assets import default_checkpoint
-    from usedge.quantize.calibration import build_calibration
     from usedge.data.preprocess import PreprocessSpec
     from usedge.models.checkpoint import read_config
+    from usedge.quantize.calibration import build_calibration
 
     config, _ = read_config(model or default_checkpoint())
     calib = build_calibration(data, PreprocessSpec.from_config(config), list(config.tasks), out=out, per_task=per_task,
@@ -103,9 +104,9 @@ def verify(bundle, data, no_emulate, as_json) -> None:
     """Check a bundle: metadata and checksums, onnx.checker, one frame through the Predictor, the int8 check on
     this machine (also for slim bundles), per-task parity on every backend installed here, and with --data the
     paired INT8 gate run here."""
+    from usedge.backends.parity import passes
     from usedge.export.report import agreement_summary
     from usedge.runtime.verify import verify_bundle
-    from usedge.backends.parity import passes
 
     result = verify_bundle(bundle, data=data, emulate=not no_emulate)
     if as_json:

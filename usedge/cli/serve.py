@@ -119,8 +119,8 @@ def triton_repo(repo, bundle, target, prefix, no_predictor, overwrite) -> None:
     'usedge' (raw frames in, JSON out). Each config.pbtxt is checked against Triton's ModelConfig schema when
     tritonclient is installed. docs/triton.md."""
     from usedge.bundle import load_bundle
-    from usedge.targets import load_target
     from usedge.export.triton import plan_repository, validate_config, write_repository
+    from usedge.targets import load_target
 
     b = load_bundle(bundle or str(default_bundle()))
     profile = load_target(target or "cpu")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+
 def default_bundle() -> Path:
     """The packaged INT8 default bundle (usedge/assets/default_bundle): the same default everywhere (`usedge
     stream`, `usedge serve`, `usedge demo`, `usedge.load()`), opened in about a second, never exported on
@@ -48,8 +49,7 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
     """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
     a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
     from usedge._io import check_outputs
-    from usedge.stream import (ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink,
-                               open_source)
+    from usedge.stream import ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink, open_source
 
     check_outputs({"--save": save, "--frames-dir": frames_dir, "--jsonl": jsonl, "--plot": plot,
                    "--summary-json": summary_json},

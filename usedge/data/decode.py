@@ -1,7 +1,7 @@
 """Model outputs (numpy, named as in usedge/tasks.py) -> predictions in ORIGINAL image pixels.
 
 Shared by training evaluation, the export gate, ``usedge eval`` and the runtime Predictor, so every path is
-decoded by the same code (``usedge.runtime.postprocess`` re-exports it). numpy + OpenCV only.
+decoded by the same code (``usedge.data.decode`` re-exports it). numpy + OpenCV only.
 """
 from __future__ import annotations
 

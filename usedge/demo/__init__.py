@@ -4,6 +4,7 @@ what a browser sends), ``core`` (the engine: one Predictor per backend × precis
 ``sessions`` (video / cine processing, live webcam streams); ``examples`` the offline examples, ``app`` the
 Gradio page. Runs without torch. See docs/demo.md.
 """
-from usedge.demo.core import DemoConfig, DemoEngine
+from usedge.demo.config import DemoConfig
+from usedge.demo.core import DemoEngine
 
 __all__ = ["DemoConfig", "DemoEngine"]

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from usedge.demo.core import (ALL, LATENCY_COLUMNS, RESULT_COLUMNS, DemoConfig, DemoEngine, LiveSession, analyze_video,
-                              fit_side, read_image, rgb_to_bgr, write_json)
+from usedge.demo.config import ALL, LATENCY_COLUMNS, RESULT_COLUMNS, DemoConfig
+from usedge.demo.core import DemoEngine, write_json
 from usedge.demo.examples import Examples, ensure_examples
+from usedge.demo.sessions import LiveSession, analyze_video
+from usedge.demo.uploads import fit_side, read_image, rgb_to_bgr
 from usedge.errors import UsedgeError, require
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,8 @@ class DemoHandlers:
         event = session.push(image)
         if event is None:  # the model has not answered the first frame yet
             return frame, [], session.stats(), f"**{session.ran}** · starting…", session
-        from usedge.demo.core import _opacity, draw_for_display, latency_rows, result_rows
+        from usedge.demo.core import _opacity, draw_for_display
+        from usedge.demo.tables import latency_rows, result_rows
 
         overlay = draw_for_display(event.frame.image, event.result, _opacity(opacity), hud=event.hud)[..., ::-1]
         fps, lat = event.hud.get("fps", 0.0), event.latency_ms or 0.0

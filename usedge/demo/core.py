@@ -18,14 +18,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from usedge.demo.config import (ALL, IMAGE_SUFFIXES, LATENCY_COLUMNS, RESULT_COLUMNS,  # noqa: F401 (re-exported)
-                                VIDEO_SUFFIXES, DemoConfig)
+from usedge.demo.config import ALL, DemoConfig
 from usedge.demo.tables import latency_rows, result_rows
 from usedge.demo.uploads import _checked_image
 from usedge.errors import ConfigError
-from usedge.runtime.results import (DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult)
+from usedge.runtime.results import DetectionResult, FrameResult, LandmarkResult, SegmentationResult
 from usedge.tasks import get_task
+
 
 # -- the engine: predictors per (backend, precision) ------------------------------------------------------------
 @dataclass(frozen=True)
@@ -46,8 +45,8 @@ class DemoEngine:
     """The bundle, its predictors (one per backend × precision, opened on first use) and the task groups."""
 
     def __init__(self, config: DemoConfig = DemoConfig()) -> None:
-        from usedge.bundle import load_bundle
         from usedge.assets import shipped_bundle
+        from usedge.bundle import load_bundle
 
         self.config = config
         self.bundle = load_bundle(config.bundle or shipped_bundle())
@@ -206,20 +205,4 @@ def write_json(analysis: Analysis, out_dir: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(analysis.to_json(), indent=2))
 
 
-__all__ = ["ALL", "Analysis", "DemoConfig", "DemoEngine", "LATENCY_COLUMNS", "RESULT_COLUMNS"]
-
-
-#: names that moved to the demo's smaller modules; ``from usedge.demo.core import X`` keeps working
-_MOVED = {**dict.fromkeys(("read_image", "fit_side", "rgb_to_bgr", "_checked_file", "_checked_image"),
-                          "usedge.demo.uploads"),
-          **dict.fromkeys(("result_rows", "latency_rows", "summary_rows", "_fmt_pt"), "usedge.demo.tables"),
-          **dict.fromkeys(("VideoAnalysis", "video_length", "check_video_length", "analyze_video", "LiveSession",
-                           "_Locked"), "usedge.demo.sessions")}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module 'usedge.demo.core' has no attribute '{name}'")
+__all__ = ["Analysis", "DemoEngine", "draw_for_display", "smoothing_config", "write_json"]

@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 
 from usedge._io import reserve_names
-from usedge.errors import DataError
-
 from usedge.demo.config import VIDEO_SUFFIXES, DemoConfig
 from usedge.demo.core import DemoEngine, _opacity, smoothing_config
 from usedge.demo.tables import summary_rows
 from usedge.demo.uploads import _checked_file
+from usedge.errors import DataError
 
 
 # -- videos / DICOM cines -------------------------------------------------------------------------------------

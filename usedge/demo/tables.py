@@ -6,10 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from usedge.runtime.results import (ClassificationResult, DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult)
+from usedge.runtime.results import (
+    ClassificationResult,
+    DetectionResult,
+    FrameResult,
+    LandmarkResult,
+    SegmentationResult,
+)
 from usedge.tasks import get_task
-
 
 
 # -- tables ------------------------------------------------------------------------------------------------

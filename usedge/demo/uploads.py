@@ -9,9 +9,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from usedge.errors import DataError
-
 from usedge.demo.config import IMAGE_SUFFIXES, DemoConfig
+from usedge.errors import DataError
 
 
 # -- reading uploads -------------------------------------------------------------------------------------

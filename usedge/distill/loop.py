@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from usedge.data.transforms import AugmentConfig
+from usedge.data.unlabelled import read_unlabelled
 from usedge.distill.losses import FeatureAdapters, KDWeights, task_kd
 from usedge.distill.teachers import FeatureTap, Teacher, TeacherSet, load_teacher
-from usedge.distill.unlabelled import UnlabelledDataset, collate_images, read_unlabelled
+from usedge.distill.unlabelled import UnlabelledDataset, collate_images
 from usedge.errors import ConfigError
 from usedge.models.presets import ModelConfig
 from usedge.train.batches import MixedBatch

@@ -51,8 +51,8 @@ def retention(task_id: str, student: float, teacher: float) -> float:
 
 def measure_model(model, config, size: int = 256, runs: int = 50) -> tuple[float, str]:
     """CPU latency (ms) of the model's one-pass ONNX graph at size², and the runtime used."""
-    from usedge.models.onnx import export_onnx
     from usedge.backends.cpu_latency import cpu_latency_ms
+    from usedge.models.onnx import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, config, Path(tmp) / "m.onnx", dynamic_batch=False, input_size=size,

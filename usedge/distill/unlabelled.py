@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from usedge.data.transforms import AugmentConfig, normalize, photometric, random_affine
-from usedge.data.unlabelled import read_unlabelled  # noqa: F401  (re-exported)
 from usedge.models.presets import ModelConfig
 
 

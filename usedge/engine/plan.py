@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from usedge.bundle.engines import (ENGINE_DIR, KEY_VERSION, MACHINE_FIELDS, SIDECAR_FORMAT,  # noqa: F401 (re-exported)
-                                   EngineKey, MachineInfo, Sidecar, check_engine_key, engine_paths, key_mismatches,
-                                   list_engines, make_key, mismatch_message, read_sidecar, select_engine,
-                                   sidecar_path, verify_engine_file)
+from usedge.bundle.engines import EngineKey, MachineInfo, make_key
 from usedge.bundle.metadata import FP16_FILE
 from usedge.errors import ConfigError, DataError
 
@@ -426,7 +423,8 @@ class BuildPlan:
                  f"{'; cleared ' + ', '.join(pp.clear_flags) if pp.clear_flags else ''})",
                  f"profile    {self.input_name}: batch {p.batch_min}/{p.batch_opt}/{p.batch_max} × "
                  f"{p.channels}×{p.height}×{p.width} ({'dynamic' if p.dynamic else 'fixed'} batch)",
-                 f"device     {'DLA core %d + GPU fallback, heads on the GPU' % self.dla_core if self.dla_core is not None else 'GPU'}",
+                 "device     " + (f"DLA core {self.dla_core} + GPU fallback, heads on the GPU" if self.dla_core is not None
+                                   else "GPU"),
                  f"workspace  {self.workspace_mb or 'TensorRT default'} MiB; optimisation level "
                  f"{self.optimization_level if self.optimization_level is not None else 'default'}"]
         lines += [f"note       {n}" for n in pp.notes]

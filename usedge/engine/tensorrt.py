@@ -20,22 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from usedge._io import atomic_write_bytes, atomic_write_json
+from usedge.bundle.engines import EngineKey, MachineInfo, Sidecar, engine_paths, read_sidecar, verify_engine_file
+from usedge.engine.layers import LayerPlacement, read_placement
 from usedge.engine.plan import (
     BuildPlan,
-    EngineKey,
-    MachineInfo,
     ProgressLog,
-    Sidecar,
     check_tensorrt_target,
-    engine_paths,
     plan_build,
-    read_sidecar,
     select_layers,
     timing_cache_path,
     trt_support,
-    verify_engine_file,
 )
-from usedge.engine.layers import LayerPlacement, read_placement
 from usedge.errors import ConfigError, DataError, DependencyError, SourceError, require
 
 log = logging.getLogger(__name__)

@@ -20,17 +20,17 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from usedge._timing import timed
-from usedge.errors import ConfigError, UsedgeError, storage_error
 from usedge.bundle import FP16_FILE, MODEL_FILES, sha256_file, write_bundle
+from usedge.data.preprocess import PreprocessSpec
+from usedge.errors import ConfigError, UsedgeError, storage_error
 from usedge.export.report import model_card, report_markdown, report_png
 from usedge.quantize.gate import GateConfig, GateRow, apply_gate, failing
-from usedge.data.preprocess import PreprocessSpec
 
 
 class GateFailed(UsedgeError):
@@ -184,10 +184,9 @@ class ExportRun:
         """PTQ, gate; QAT when PTQ fails (or always/never, ``--qat``), gate; then the sensitivity fallback."""
         import onnx
 
-        from usedge.bundle.qdq import assert_trt_compatible
-        from usedge.quantize.int8 import require_weight_bits
-        from usedge.bundle.qdq import check_placement
         from usedge.backends.int8_check import CHECK_FILE
+        from usedge.bundle.qdq import assert_trt_compatible, check_placement
+        from usedge.quantize.int8 import require_weight_bits
 
         cfg, config = self.cfg, self.config
         calib = self.calibration()
@@ -267,8 +266,8 @@ class ExportRun:
         pass the gate (doubling, then bisection). Updates ``rows`` / ``info``; returns the scores kept."""
         import onnx
 
-        from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
         from usedge.backends import open_backend
+        from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
 
         cfg = self.cfg
         bad = failing(self.rows)

@@ -11,7 +11,8 @@ from usedge.quantize.gate import GateConfig, GateRow, resolution, to_markdown
 
 
 def report_markdown(meta: dict, rows: list[GateRow], gate: GateConfig) -> str:
-    lines = [f"# Export report — {meta['model']['name']}", "", f"Created {meta['created']} by usedge {meta['usedge_version']}.", ""]
+    lines = [f"# Export report — {meta['model']['name']}", "",
+             f"Created {meta['created']} by usedge {meta['usedge_version']}.", ""]
     lat = meta["latency"]
     lines += ["## Size and CPU latency (batch 1, "
               f"{lat['conditions']['size']}², {lat['conditions']['threads']} threads)", "",

@@ -1,4 +1,5 @@
-"""Per-task heads. Dense heads read the fused dense map (stride 4, or 2 with ``dense_stride=2``), global heads the stride-32 feature.
+"""Per-task heads. Dense heads read the fused dense map (stride 4, or 2 with ``dense_stride=2``), global heads
+the stride-32 feature.
 
 The neck's final 3×3 conv is the shared dense trunk, so every dense head is a single 1×1 conv: with 21
 dense tasks, per-task 3×3 convs cost ~1.8 GFLOPs at 256² (32.7 ms OpenVINO fp32 on 2 cores for

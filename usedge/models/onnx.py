@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from usedge._io import atomic_write_bytes
+from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import DataError, require
 from usedge.models.presets import ModelConfig
-from usedge.data.preprocess import PreprocessSpec
 
 INPUT_NAME = "images"
 DEFAULT_OPSET = 17

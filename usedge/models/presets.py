@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
+from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from usedge.errors import ConfigError
 from usedge.registry import Registry
-from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from usedge.tasks import ALL_TASKS, TaskSpec, parse_tasks
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from usedge._io import atomic_write_bytes, atomic_write_json
-from usedge.errors import ConfigError, DataError
 from usedge.data.preprocess import PreprocessSpec, preprocess
+from usedge.errors import ConfigError, DataError
 from usedge.tasks import get_task
 
 #: Fewer images than this for any task is a toy set: its activation ranges are noise (NNCF's default

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from usedge._io import atomic_write_bytes
-from usedge.bundle.qdq import QDQReport, constants, qdq_report
+from usedge.bundle.qdq import constants, qdq_report
 from usedge.errors import DataError, require
 from usedge.models.onnx import INPUT_NAME, check, set_metadata
 

@@ -255,8 +255,7 @@ def finetune(qmodel: nn.Module, reference: nn.Module, batches, cfg: QATConfig,
 def qat_batches(config, data: str | Path | None, cfg: QATConfig):
     """Endless mixed-task batches: online phantom images (``data`` None) or a labelled set's train split."""
     from usedge.data.transforms import AugmentConfig
-    from usedge.train.batches import (ItemDataset, MixedBatchSampler, PhantomStream, TaskSampler,
-                                      collate_mixed)
+    from usedge.train.batches import ItemDataset, MixedBatchSampler, PhantomStream, TaskSampler, collate_mixed
 
     tasks = list(config.tasks)
     if data is None:
@@ -293,7 +292,7 @@ def export_qdq(qmodel: nn.Module, config, path: str | Path, dynamic_batch: bool 
     from nncf.torch.quantization.layers import QuantizerExportMode
 
     from usedge._io import atomic_write_bytes
-    from usedge.models.onnx import torch_export, check, model_metadata, set_metadata, simplify_qdq
+    from usedge.models.onnx import check, model_metadata, set_metadata, simplify_qdq, torch_export
     from usedge.quantize.int8 import require_weight_bits
 
     snap_weights(qmodel, torch.zeros(1, 3, config.input_size, config.input_size))

@@ -1,6 +1,6 @@
 """Score a runtime :class:`~usedge.runtime.predictor.Predictor` on a labelled split (``usedge eval --bundle``):
-raw frames in, typed results out, the same report and submission files as :mod:`usedge.metrics.scoring`
-(which it re-exports for older imports). No torch."""
+raw frames in, typed results out, the same report and submission files as :mod:`usedge.metrics.scoring`.
+No torch."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from usedge.data.fmcuia import Sample
 from usedge.metrics.evaluator import EvalReport
-from usedge.metrics.scoring import Predict, evaluate_predictor, setup, target_of, write_prediction  # noqa: F401
+from usedge.metrics.scoring import setup, target_of, write_prediction
 from usedge.tasks import TaskKind
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.errors import ConfigError, DataError
 from usedge.backends import Backend
 from usedge.data.decode import decode
 from usedge.data.preprocess import PreprocessSpec, preprocess
+from usedge.errors import ConfigError, DataError
 from usedge.runtime.results import FrameResult, make_result
 from usedge.tasks import TaskKind, get_task
 

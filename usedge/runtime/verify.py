@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from usedge.bundle import FP16_FILE, MODEL_FILES
-from usedge.bundle.verify import check_bundle
 from usedge.backends import available_backends
 from usedge.backends.parity import parity_by_backend
+from usedge.bundle import FP16_FILE, MODEL_FILES
+from usedge.bundle.verify import check_bundle
 from usedge.tasks import get_task
 
 
@@ -61,12 +61,12 @@ def gate_here(bundle, data, backend: str | None = None) -> dict:
     from dataclasses import asdict
     from pathlib import Path
 
+    from usedge.backends import open_backend
     from usedge.data.fmcuia import load_split
     from usedge.errors import DataError
     from usedge.metrics.classification import UndefinedAUCWarning
     from usedge.metrics.scoring import evaluate_predictor
     from usedge.quantize.gate import GateConfig, apply_gate, failing
-    from usedge.backends import open_backend
 
     if not {"fp32", "int8"} <= set(bundle.precisions):
         raise DataError(f"bundle {bundle.path} needs both fp32 and int8 models for the paired gate "

@@ -16,12 +16,24 @@ from usedge.stream.overlay import draw
 from usedge.stream.pipeline import EVENT_KINDS, FrameBuffer, ReconnectPolicy, StopStream, Stream, StreamEvent, stream
 from usedge.stream.sinks import CallbackSink, ImageFolderSink, JsonlSink, VideoSink, WindowSink
 from usedge.stream.smoothing import Smoother, SmoothingConfig, TaskSmoothing
-from usedge.stream.sources import (CameraSource, DicomSource, ImageFolderSource, PacedReplay, PhantomSource,
-                                   PushSource, ReaderSource, Source, UrlSource, VideoFileSource, echo_cine_path, open_source)
+from usedge.stream.sources import (
+                                   CameraSource,
+                                   DicomSource,
+                                   ImageFolderSource,
+                                   PacedReplay,
+                                   PhantomSource,
+                                   PushSource,
+                                   ReaderSource,
+                                   Source,
+                                   UrlSource,
+                                   VideoFileSource,
+                                   echo_cine_path,
+                                   open_source,
+)
 from usedge.stream.tracker import Tracker
 
 __all__ = ["EVENT_KINDS", "CallbackSink", "CameraSource", "DicomSource", "FrameBuffer", "ImageFolderSink",
-           "ImageFolderSource", "JsonlSink", "PacedReplay", "PhantomSource", "PushSource", "ReaderSource", "ReconnectPolicy", "Smoother",
-           "SmoothingConfig", "Source", "StopStream", "Stream", "StreamEvent", "TaskSmoothing", "Tracker",
-           "UrlSource", "VideoFileSource", "VideoSink", "WindowSink", "draw", "echo_cine_path", "open_source",
-           "stream"]
+           "ImageFolderSource", "JsonlSink", "PacedReplay", "PhantomSource", "PushSource", "ReaderSource",
+           "ReconnectPolicy", "Smoother", "SmoothingConfig", "Source", "StopStream", "Stream", "StreamEvent",
+           "TaskSmoothing", "Tracker", "UrlSource", "VideoFileSource", "VideoSink", "WindowSink", "draw",
+           "echo_cine_path", "open_source", "stream"]

@@ -14,8 +14,13 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from usedge.runtime.results import (ClassificationResult, DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult)
+from usedge.runtime.results import (
+    ClassificationResult,
+    DetectionResult,
+    FrameResult,
+    LandmarkResult,
+    SegmentationResult,
+)
 
 __all__ = ["PALETTE", "draw", "to_bgr8"]
 

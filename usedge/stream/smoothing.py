@@ -20,8 +20,14 @@ from types import MappingProxyType
 import numpy as np
 
 from usedge.errors import ConfigError
-from usedge.runtime.results import (ClassificationResult, DetectionResult, FrameResult, LandmarkResult,
-                                    SegmentationResult, TaskResult)
+from usedge.runtime.results import (
+    ClassificationResult,
+    DetectionResult,
+    FrameResult,
+    LandmarkResult,
+    SegmentationResult,
+    TaskResult,
+)
 
 __all__ = ["Smoother", "SmoothingConfig", "TaskSmoothing"]
 

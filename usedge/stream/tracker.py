@@ -103,7 +103,9 @@ class Tracker:
             t0, t_in, t_out = self._t_first, self._t_last_in, self._t_last_out
         end = max((t for t in (t_in, t_out) if t is not None), default=None)
         elapsed = (end - t0) if t0 is not None and end is not None else 0.0
-        rate = (lambda n: round(n / elapsed, 3) if elapsed > 0 else None)
+        def rate(n: int) -> float | None:
+            return round(n / elapsed, 3) if elapsed > 0 else None
+
         latency = {s: _stats(v) for s, v in samples.items() if v.size}
         return {**counts, "warmup": self.warmup, "elapsed_s": round(elapsed, 4),
                 "fps_in": rate(counts["frames_in"]), "fps_out": rate(counts["frames_out"]),
@@ -118,7 +120,9 @@ class Tracker:
                        f"{v['mean']:.2f} | {v['n']} |\n" for stage, v in s["latency_ms"].items())
         if not rows:
             rows = f"| (no frames after the {s['warmup']} warm-up frames) | | | | | | |\n"
-        fps = (lambda v: f"{v:.1f}" if v is not None else "n/a")
+        def fps(v: float | None) -> str:
+            return f"{v:.1f}" if v is not None else "n/a"
+
         foot = (f"\nframes in {s['frames_in']}, out {s['frames_out']}, dropped {s['dropped']}, errors {s['errors']}, "
                 f"reconnects {s['reconnects']}; fps in {fps(s['fps_in'])}, out {fps(s['fps_out'])}; "
                 f"{s['elapsed_s']:.2f} s; warm-up {s['warmup']} frames excluded from latency\n")

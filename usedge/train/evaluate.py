@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from usedge.data.fmcuia import Sample
-from usedge.metrics import EvalReport
-from usedge.models.presets import ModelConfig
-from usedge.metrics.scoring import evaluate_predictor, target_of  # noqa: F401  (re-exported)
 from usedge.data.preprocess import PreprocessSpec, preprocess
+from usedge.metrics import EvalReport
+from usedge.metrics.scoring import evaluate_predictor, target_of
+from usedge.models.presets import ModelConfig
 
 
 def torch_predictor(model: torch.nn.Module, device: str = "cpu"):

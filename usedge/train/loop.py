@@ -27,11 +27,10 @@ from usedge.data.fmcuia import Sample, find_splits, load_split
 from usedge.data.transforms import AugmentConfig
 from usedge.errors import ConfigError, UsedgeError
 from usedge.metrics.classification import UndefinedAUCWarning
+from usedge.models.checkpoint import load_train_state, save_checkpoint
 from usedge.models.presets import ModelConfig, build_model, resolve_config
 from usedge.tasks import ALL_TASKS, TaskKind, get_task
-from usedge.train.batches import (ItemDataset, MixedBatch, MixedBatchSampler, PhantomStream, TaskSampler,
-                                  collate_mixed)
-from usedge.models.checkpoint import load_train_state, save_checkpoint
+from usedge.train.batches import ItemDataset, MixedBatch, MixedBatchSampler, PhantomStream, TaskSampler, collate_mixed
 from usedge.train.dataset import load_items
 from usedge.train.distributed import DistContext
 from usedge.train.evaluate import evaluate_model
