@@ -15,7 +15,9 @@ import types
 import numpy as np
 import pytest
 
-import usedge.engine.tensorrt as E
+import usedge.engine.build as E
+import usedge.engine.runner as R
+import usedge.engine.tensorrt as L
 from usedge.bundle import engines as BE
 from usedge.engine import plan as P
 from usedge.errors import DataError
@@ -284,10 +286,10 @@ def fake_module(monkeypatch, machine):
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(_Builder, "major", major)
     monkeypatch.setattr(_Builder, "num_DLA_cores", 2 if machine.compute_capability == "8.7" else 0)
-    monkeypatch.setattr(E, "machine_info", lambda device=0: machine)
-    monkeypatch.setattr(E, "_torch_cuda", lambda: None)
-    monkeypatch.setattr(E, "_cudart", lambda: None)
-    monkeypatch.setattr(E, "_buffers", lambda device: _Buffers())
+    monkeypatch.setattr(L, "machine_info", lambda device=0: machine)
+    monkeypatch.setattr(L, "torch_cuda", lambda: None)
+    monkeypatch.setattr(L, "cudart_module", lambda: None)
+    monkeypatch.setattr(R, "_buffers", lambda device: _Buffers())
     monkeypatch.setattr(_Parser, "fail", False)
     return trt
 

@@ -24,7 +24,7 @@ HEAVY = ("tensorrt", "torch", "cuda", "pycuda")
 def test_imports_pull_in_no_tensorrt_cuda_or_torch():
     code = textwrap.dedent("""
         import sys
-        import usedge.engine, usedge.engine.plan, usedge.engine.tensorrt
+        import usedge.engine, usedge.engine.plan, usedge.engine.tensorrt, usedge.engine.build, usedge.engine.runner
         import usedge.backends.tensorrt, usedge.cli.build
         print(sorted(m for m in sys.modules if m.split(".")[0] in %r))
         """ % (HEAVY,))
@@ -110,13 +110,14 @@ def test_backend_without_tensorrt_raises_dependency_error(no_tensorrt, bundle, o
 
 def test_backend_refuses_an_engine_built_elsewhere(monkeypatch, bundle, orin, rtx):
     """machine_info faked as an RTX 4090: the Orin engine is refused before deserialisation."""
+    import usedge.engine.runner as engine_run
     import usedge.engine.tensorrt as engine_trt
     from usedge.backends.tensorrt import TensorRTBackend, find_engine
     from usedge.errors import ConfigError
 
     engine = _fake_engine(bundle, orin)
     monkeypatch.setattr(engine_trt, "machine_info", lambda device=0: rtx)
-    monkeypatch.setattr(engine_trt, "EngineRunner", lambda *a, **k: pytest.fail("must not deserialise"))
+    monkeypatch.setattr(engine_run, "EngineRunner", lambda *a, **k: pytest.fail("must not deserialise"))
     with pytest.raises(ConfigError, match="built for TensorRT 10.3.0 on Orin \\(8.7\\); this machine has "
                                           "TensorRT 10.7.0 on NVIDIA GeForce RTX 4090 \\(8.9\\)"):
         TensorRTBackend(engine, bundle=bundle)
@@ -136,7 +137,7 @@ needs_trt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_and_run_tiny_engine(bundle, precision, tmp_path):
     from usedge.backends import open_backend
-    from usedge.engine.tensorrt import build_engine
+    from usedge.engine.build import build_engine
 
     res = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)
     again = build_engine(bundle, "desktop-gpu", precision, timing_cache=tmp_path / "t.cache", echo=lambda s: None)

@@ -3,7 +3,7 @@
 The engine's sidecar (``<key>.json``) is checked before anything is deserialised: the engine file's sha256,
 and that it was built on this GPU model + compute capability + TensorRT version (and from the bundle's
 ONNX, when a bundle is given). A mismatching engine is refused with the fields that differ and the
-``usedge build`` command that fixes it. All TensorRT / CUDA calls live in :mod:`usedge.engine.tensorrt`,
+``usedge build`` command that fixes it. All TensorRT / CUDA calls live in :mod:`usedge.engine` (runner, tensorrt),
 imported only when a backend is opened, so this module imports without TensorRT, CUDA or torch.
 """
 from __future__ import annotations
@@ -86,7 +86,8 @@ class TensorRTBackend(Backend):
         return machine_info(int(self.options.get("device", 0))).gpu_name
 
     def _open(self, path: Path, bundle=None, device: int = 0, cuda_graphs: bool = False) -> tuple[InputSpec, list[str]]:
-        from usedge.engine.tensorrt import EngineRunner, machine_info
+        from usedge.engine.runner import EngineRunner
+        from usedge.engine.tensorrt import machine_info
 
         b = _bundle(bundle)
         sidecar = read_sidecar(path)

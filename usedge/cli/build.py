@@ -51,7 +51,7 @@ def _run(bundle, target, precision, out_dir, device, timing_cache, force, dry_ru
         for line in plan_build(load_bundle(bundle), tgt, precision, support).describe():
             click.echo(line)
         return
-    from usedge.engine.tensorrt import build_engine
+    from usedge.engine.build import build_engine
 
     result = build_engine(bundle, tgt, precision, out_dir=out_dir, progress=not quiet, force=force, device=device,
                           timing_cache=timing_cache, echo=click.echo)

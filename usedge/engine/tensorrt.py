@@ -1,47 +1,26 @@
-"""The only usedge module that calls TensorRT: build an engine from a :class:`~usedge.engine.plan.BuildPlan`,
-query this machine's key fields, and run an engine (:class:`EngineRunner`, used by the ``tensorrt`` backend).
+"""The TensorRT and CUDA libraries, imported on first use, and this machine's engine-key fields
+(:func:`machine_info`). :mod:`usedge.engine.build` builds engines and :mod:`usedge.engine.runner` runs them
+(as Polygraphy keeps ``backend/trt/loader.py`` apart from ``runner.py``); both reach TensorRT, CUDA and torch
+only through here, so importing any of them costs nothing where those are missing.
 
-``tensorrt``, ``torch`` and ``cuda-python`` are imported inside functions, so importing this module costs
-nothing where they are missing. Written against the TensorRT 10 Python API (docs/tensorrt.md lists the
-NVIDIA documentation and samples it follows); it has not been executed in the development environment,
-which has neither TensorRT nor a GPU.
+Written against the TensorRT 10 and 11 Python APIs (docs/tensorrt.md lists the NVIDIA documentation and samples
+it follows); it has not been executed in the development environment, which has neither TensorRT nor a GPU.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
-import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-
-from usedge._io import atomic_write_bytes, atomic_write_json
-from usedge.bundle.engines import EngineKey, MachineInfo, Sidecar, engine_paths, read_sidecar, verify_engine_file
-from usedge.engine.layers import LayerPlacement, read_placement
-from usedge.engine.plan import (
-    BuildPlan,
-    ProgressLog,
-    check_tensorrt_target,
-    plan_build,
-    select_layers,
-    timing_cache_path,
-    trt_support,
-)
-from usedge.errors import ConfigError, DataError, DependencyError, SourceError, require
-
-log = logging.getLogger(__name__)
+from usedge.bundle.engines import MachineInfo
+from usedge.errors import DependencyError, SourceError, require
 
 
 # -- imports ---------------------------------------------------------------------------------------------
-def _trt():
+def trt_module():
     return require("tensorrt", "trt", "Building and running TensorRT engines")
 
 
-def _cudart():
+def cudart_module():
     """cuda-python's runtime module (``cuda.bindings.runtime`` from 12.6 on, ``cuda.cudart`` before), or None."""
     for name in ("cuda.bindings.runtime", "cuda.cudart"):
         try:
@@ -51,7 +30,7 @@ def _cudart():
     return None
 
 
-def _torch_cuda():
+def torch_cuda():
     """torch where it is installed with a usable CUDA device, else None."""
     if importlib.util.find_spec("torch") is None:
         return None
@@ -60,7 +39,7 @@ def _torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
-def _check(result):
+def cuda_check(result):
     """Unpack a cuda-python ``(err, *values)`` tuple, raising on an error code."""
     err, *rest = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
@@ -71,438 +50,15 @@ def _check(result):
 # -- machine ---------------------------------------------------------------------------------------------
 def machine_info(device: int = 0) -> MachineInfo:
     """GPU name, compute capability and TensorRT version of this machine (GPU via torch.cuda, else cuda-python)."""
-    trt = _trt()
-    torch = _torch_cuda()
+    trt = trt_module()
+    torch = torch_cuda()
     if torch is not None:
         major, minor = torch.cuda.get_device_capability(device)
         return MachineInfo(torch.cuda.get_device_name(device), f"{major}.{minor}", trt.__version__)
-    cudart = _cudart()
+    cudart = cudart_module()
     if cudart is None:
         raise DependencyError("Querying the GPU needs torch with CUDA or cuda-python; neither is usable here.",
                               fix="pip install 'usedge[trt]' (installs cuda-python).")
-    prop = _check(cudart.cudaGetDeviceProperties(device))
+    prop = cuda_check(cudart.cudaGetDeviceProperties(device))
     name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
     return MachineInfo(name.split("\x00")[0].strip(), f"{prop.major}.{prop.minor}", trt.__version__)
-
-
-# -- build -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BuildResult:
-    engine: Path
-    sidecar: Path
-    key: EngineKey
-    reused: bool
-    seconds: float
-    fp32_layers: tuple[str, ...] = ()
-
-
-def _monitor(trt, echo: Callable[[str], None]):
-    """An ``IProgressMonitor`` that prints phases via :class:`ProgressLog` (None where TensorRT has none)."""
-    if not hasattr(trt, "IProgressMonitor"):
-        return None
-
-    class _Monitor(trt.IProgressMonitor):
-        def __init__(self) -> None:
-            trt.IProgressMonitor.__init__(self)
-            self.log = ProgressLog(echo)
-
-        def phase_start(self, phase_name, parent_phase, num_steps):
-            self.log.phase_start(phase_name, parent_phase, num_steps)
-
-        def step_complete(self, phase_name, step):
-            return self.log.step_complete(phase_name, step)
-
-        def phase_finish(self, phase_name):
-            self.log.phase_finish(phase_name)
-
-    return _Monitor()
-
-
-def _parser_errors(parser) -> list[str]:
-    out = []
-    for i in range(parser.num_errors):
-        e = parser.get_error(i)
-        node = getattr(e, "node_name", lambda: "")() or f"#{getattr(e, 'node', lambda: -1)()}"
-        op = getattr(e, "node_operator", lambda: "")()
-        desc = getattr(e, "desc", lambda: str(e))()
-        out.append(f"node {node} ({op or '?'}): {desc}")
-    return out
-
-
-def _parse(trt, builder, logger, plan: BuildPlan):
-    # TensorRT 11 types every network strongly and keeps the flag only for compatibility (ignored)
-    strong = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    flags = 1 << int(strong) if plan.precision.strongly_typed and strong is not None else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(plan.precision.onnx)):
-        errors = _parser_errors(parser)
-        raise DataError(f"TensorRT {trt.__version__} could not parse {plan.precision.onnx.name}: "
-                        + "; ".join(errors[:5]) + (f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""),
-                        fix="check the bundle (`usedge verify BUNDLE`); an unsupported operator needs a newer TensorRT.")
-    names = [network.get_input(i).name for i in range(network.num_inputs)]
-    if names != [plan.input_name]:
-        raise DataError(f"{plan.precision.onnx.name} has inputs {names}; the bundle metadata says '{plan.input_name}'.",
-                        fix="re-export the bundle.")
-    return network, parser
-
-
-def _pin_fp32(trt, network, patterns) -> tuple[str, ...]:
-    """Set precision and output types of matching float layers to fp32; returns their names."""
-    floats = {trt.float32, trt.float16}
-    layers = {}
-    for i in range(network.num_layers):
-        layer = network.get_layer(i)
-        outs = [layer.get_output(j) for j in range(layer.num_outputs)]
-        if outs and all(o.dtype in floats for o in outs):
-            layers[layer.name] = (layer, len(outs))
-    chosen = select_layers(layers, patterns)
-    for name in chosen:
-        layer, n = layers[name]
-        layer.precision = trt.float32
-        for j in range(n):
-            layer.set_output_type(j, trt.float32)
-    return tuple(chosen)
-
-
-def _layers_on_gpu(trt, network, config, patterns) -> list[str]:
-    """Keep the layers matching ``patterns`` (the heads) on the GPU beside a DLA; returns their names."""
-    layers = {network.get_layer(i).name: network.get_layer(i) for i in range(network.num_layers)}
-    chosen = select_layers(layers, patterns)
-    for name in chosen:
-        config.set_device_type(layers[name], trt.DeviceType.GPU)
-    return chosen
-
-
-def _load_timing_cache(config, path: Path):
-    data = path.read_bytes() if path.is_file() else b""
-    try:
-        cache = config.create_timing_cache(data)
-    except Exception:  # a corrupt cache file: TensorRT may raise rather than return None
-        cache = None
-    if cache is None:
-        log.warning("timing cache %s is unreadable; starting a new one", path)
-        cache = config.create_timing_cache(b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
-
-
-def _configure(trt, builder, network, plan: BuildPlan, cache_file: Path, progress, echo) -> tuple:
-    config = builder.create_builder_config()
-    if plan.workspace_mb:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(plan.workspace_mb) << 20)
-    if plan.optimization_level is not None:
-        config.builder_optimization_level = int(plan.optimization_level)
-    for flag in plan.precision.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, flag))
-    for flag in plan.precision.clear_flags:
-        config.clear_flag(getattr(trt.BuilderFlag, flag))
-    pinned = _pin_fp32(trt, network, plan.precision.fp32_layer_patterns) if plan.precision.fp32_layer_patterns else ()
-    if plan.dla_core is not None:
-        if plan.dla_core >= builder.num_DLA_cores:
-            raise ConfigError(f"target {plan.target} asks for DLA core {plan.dla_core}; this device has "
-                              f"{builder.num_DLA_cores}.", fix="set dla_core: null (GPU only) or a core that exists.")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = int(plan.dla_core)
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-        on_gpu = _layers_on_gpu(trt, network, config, plan.precision.gpu_layer_patterns)
-        echo(f"DLA core {plan.dla_core}: {len(on_gpu)} head layers kept on the GPU, the rest on the DLA where it "
-             "can run them (GPU fallback)")
-    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED    # layer names and types for the inspector
-    profile = builder.create_optimization_profile()
-    profile.set_shape(plan.input_name, *plan.profile.shapes())
-    config.add_optimization_profile(profile)
-    _load_timing_cache(config, cache_file)
-    monitor = _monitor(trt, echo) if progress else None
-    if monitor is not None:
-        config.progress_monitor = monitor
-    return config, pinned, monitor
-
-
-def build_engine(bundle, target, precision: str | None = None, out_dir: str | Path | None = None,
-                 progress: bool = True, force: bool = False, device: int = 0,
-                 timing_cache: str | Path | None = None, echo: Callable[[str], None] = print) -> BuildResult:
-    """Build (or reuse) the TensorRT engine of ``bundle`` for ``target`` on this machine.
-
-    Args:
-        bundle: bundle folder / .zip, or a loaded Bundle.
-        target: target name (``desktop-gpu``, ``jetson-orin-nano``, ...) or a Target.
-        precision: int8 / fp16 / fp32; default the target's.
-        out_dir: where ``<key>.engine`` + ``<key>.json`` go; default ``BUNDLE/engines``.
-        progress: print the builder's phases.
-        force: rebuild even when an engine with this key exists.
-        timing_cache: timing-cache file; default per GPU + TensorRT under ~/.cache/usedge/tensorrt/.
-    """
-    from usedge.bundle import Bundle, load_bundle
-    from usedge.targets import Target, load_target
-
-    target = target if isinstance(target, Target) else load_target(target)
-    check_tensorrt_target(target)
-    if out_dir is None and not isinstance(bundle, Bundle) and Path(bundle).is_file():
-        raise ConfigError(f"{bundle} is a zipped bundle; engines cannot be stored inside it.",
-                          fix="unzip it and build on the folder, or pass --out-dir.")
-    trt = _trt()  # before the (slow) bundle checksums: fail fast where TensorRT is missing
-    machine = machine_info(device)
-    support = trt_support(machine.trt_version, machine)   # an unsupported version x device fails before any work
-    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    plan = plan_build(bundle, target, precision, support)
-    key = plan.key(machine)
-    engine_file, sidecar_file = engine_paths(out_dir or Path(bundle.path) / "engines", key)
-    if not force and engine_file.is_file() and sidecar_file.is_file():
-        existing = read_sidecar(engine_file)
-        if existing.key == key:
-            verify_engine_file(engine_file, existing)
-            echo(f"engine up to date: {engine_file} (--force rebuilds)")
-            return BuildResult(engine_file, sidecar_file, key, True, 0.0)
-    for line in plan.describe():
-        echo(line)
-    echo(f"machine    {machine.describe()}")
-    return _build(trt, plan, machine, key, engine_file, sidecar_file, progress, device, timing_cache, echo)
-
-
-def _build(trt, plan, machine, key, engine_file, sidecar_file, progress, device, timing_cache, echo) -> BuildResult:
-    torch = _torch_cuda()
-    if torch is not None:
-        torch.cuda.set_device(device)
-    elif (cudart := _cudart()) is not None:
-        _check(cudart.cudaSetDevice(device))
-    cache_file = Path(timing_cache) if timing_cache else timing_cache_path(machine)
-    start = time.perf_counter()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, plan)
-    config, pinned, _monitor_ref = _configure(trt, builder, network, plan, cache_file, progress, echo)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise DataError(f"TensorRT {trt.__version__} could not build {plan.precision.onnx.name} "
-                        f"({plan.precision.precision}); its log above says why.",
-                        fix="try --precision fp16 / fp32, a larger workspace_mb in the target, or a newer TensorRT.")
-    atomic_write_bytes(cache_file, bytes(memoryview(config.get_timing_cache().serialize())))
-    data = bytes(memoryview(serialized))
-    seconds = time.perf_counter() - start
-    placement = _placement(trt, logger, data, plan)
-    for line in placement.describe(plan.dla_core is not None):
-        echo(line)
-    atomic_write_bytes(engine_file, data)
-    sidecar = Sidecar(key, hashlib.sha256(data).hexdigest(), len(data), {
-        "bundle": str(plan.bundle_path), "target": plan.target, "onnx": plan.precision.onnx.name,
-        "strongly_typed": plan.precision.strongly_typed, "builder_flags": list(plan.precision.builder_flags),
-        "cleared_flags": list(plan.precision.clear_flags), "fp32_layers": list(pinned),
-        "float_layers": list(plan.precision.float_layers),
-        "float_activations": len(plan.precision.float_activations), "workspace_mb": plan.workspace_mb,
-        "optimization_level": plan.optimization_level, "timing_cache": str(cache_file),
-        "build_seconds": round(seconds, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "placement": placement.to_dict(),
-    })
-    atomic_write_json(sidecar_file, sidecar.to_dict())  # written last: a sidecar means a complete engine
-    echo(f"engine {engine_file} ({len(data) / 2**20:.1f} MiB, {seconds:.0f} s; {len(pinned)} layers pinned fp32)")
-    return BuildResult(engine_file, sidecar_file, key, False, seconds, tuple(pinned))
-
-
-def _placement(trt, logger, data: bytes, plan: BuildPlan) -> LayerPlacement:
-    """Where the built engine's layers run, from TensorRT's engine inspector (see usedge.engine.layers)."""
-    engine = trt.Runtime(logger).deserialize_cuda_engine(data)
-    if engine is None:
-        raise DataError("TensorRT built an engine it cannot load back.", fix="rebuild with --force; check the log.")
-    info = engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
-    on_gpu = plan.precision.gpu_layer_patterns if plan.dla_core is not None else (".*",)
-    return read_placement(info, on_gpu)
-
-
-# -- run -------------------------------------------------------------------------------------------------
-class _TorchBuffers:
-    """Device tensors from torch; the stream is a ``torch.cuda.Stream``."""
-
-    def __init__(self, torch, device: int) -> None:
-        self.torch, self.device = torch, torch.device("cuda", device)
-        self.stream = torch.cuda.Stream(device=self.device)
-        self.tensors: dict[str, object] = {}
-        self.graphs: dict[int, object] = {}
-
-    @property
-    def handle(self) -> int:
-        return self.stream.cuda_stream
-
-    def alloc(self, name: str, shape, dtype: np.dtype) -> int:
-        tdtype = self.torch.from_numpy(np.empty(0, dtype)).dtype
-        self.tensors[name] = self.torch.empty(tuple(shape), dtype=tdtype, device=self.device)
-        return self.tensors[name].data_ptr()
-
-    def put(self, name: str, array: np.ndarray) -> None:
-        with self.torch.cuda.stream(self.stream):
-            self.tensors[name][: len(array)].copy_(self.torch.from_numpy(array))
-
-    def get_all(self, names: list[str], n: int) -> dict[str, np.ndarray]:
-        self.stream.synchronize()
-        with self.torch.cuda.stream(self.stream):
-            return {name: self.tensors[name][:n].cpu().numpy() for name in names}
-
-    def capture(self, n: int, run: Callable[[], None]) -> None:
-        graph = self.torch.cuda.CUDAGraph()
-        with self.torch.cuda.graph(graph, stream=self.stream):
-            run()
-        self.graphs[n] = graph
-
-    def replay(self, n: int) -> None:
-        with self.torch.cuda.stream(self.stream):
-            self.graphs[n].replay()
-
-    def sync(self) -> None:
-        self.stream.synchronize()
-
-    def free(self) -> None:
-        self.graphs.clear()
-        self.tensors.clear()
-
-
-class _CudartBuffers:
-    """cudaMalloc'd device buffers + pinned host staging via cuda-python (no torch)."""
-
-    def __init__(self, cudart, device: int) -> None:
-        self.rt = cudart
-        _check(cudart.cudaSetDevice(device))
-        self.stream = _check(cudart.cudaStreamCreate())
-        self.dev: dict[str, int] = {}
-        self.host: dict[str, np.ndarray] = {}
-        self.pinned: list[int] = []
-        self.graphs: dict[int, tuple] = {}
-
-    @property
-    def handle(self) -> int:
-        return int(self.stream)
-
-    def alloc(self, name: str, shape, dtype: np.dtype) -> int:
-        import ctypes
-
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        ptr = _check(self.rt.cudaMallocHost(nbytes))
-        self.pinned.append(ptr)
-        buf = (ctypes.c_byte * nbytes).from_address(int(ptr))
-        self.host[name] = np.frombuffer(buf, dtype=dtype).reshape(shape)
-        self.dev[name] = int(_check(self.rt.cudaMalloc(nbytes)))
-        return self.dev[name]
-
-    def put(self, name: str, array: np.ndarray) -> None:
-        host = self.host[name][: len(array)]
-        host[...] = array
-        _check(self.rt.cudaMemcpyAsync(self.dev[name], host.ctypes.data, host.nbytes,
-                                       self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
-
-    def get_all(self, names: list[str], n: int) -> dict[str, np.ndarray]:
-        for name in names:
-            host = self.host[name][:n]
-            _check(self.rt.cudaMemcpyAsync(host.ctypes.data, self.dev[name], host.nbytes,
-                                           self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
-        self.sync()
-        return {name: self.host[name][:n].copy() for name in names}
-
-    def capture(self, n: int, run: Callable[[], None]) -> None:
-        _check(self.rt.cudaStreamBeginCapture(self.stream, self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal))
-        try:
-            run()
-        finally:
-            graph = _check(self.rt.cudaStreamEndCapture(self.stream))
-        self.graphs[n] = (graph, _check(self.rt.cudaGraphInstantiate(graph, 0)))
-
-    def replay(self, n: int) -> None:
-        _check(self.rt.cudaGraphLaunch(self.graphs[n][1], self.stream))
-
-    def sync(self) -> None:
-        _check(self.rt.cudaStreamSynchronize(self.stream))
-
-    def free(self) -> None:
-        for graph, exec_ in self.graphs.values():
-            self.rt.cudaGraphExecDestroy(exec_)
-            self.rt.cudaGraphDestroy(graph)
-        self.graphs.clear()
-        for ptr in self.dev.values():
-            self.rt.cudaFree(ptr)
-        for ptr in self.pinned:
-            self.rt.cudaFreeHost(ptr)
-        self.dev, self.host, self.pinned = {}, {}, []
-        self.rt.cudaStreamDestroy(self.stream)
-
-
-def _buffers(device: int):
-    torch = _torch_cuda()
-    if torch is not None:
-        return _TorchBuffers(torch, device)
-    cudart = _cudart()
-    if cudart is None:
-        raise DependencyError("The TensorRT backend needs torch with CUDA or cuda-python for GPU memory.",
-                              fix="pip install 'usedge[trt]' (installs cuda-python).")
-    return _CudartBuffers(cudart, device)
-
-
-class EngineRunner:
-    """One deserialised engine + execution context + device buffers sized for the profile's max batch."""
-
-    def __init__(self, engine_bytes: bytes, device: int = 0, cuda_graphs: bool = False) -> None:
-        trt = _trt()
-        self.trt = trt
-        self.mem = _buffers(device)  # sets the device before deserialising
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
-        if self.engine is None:
-            raise DataError("TensorRT could not deserialise the engine (built by another TensorRT version or GPU?).",
-                            fix="rebuild it on this machine with `usedge build BUNDLE --target TARGET`.")
-        self.context = self.engine.create_execution_context()
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        if len(inputs) != 1:
-            raise DataError(f"engine has inputs {inputs}; usedge engines take one image tensor.",
-                            fix="rebuild with `usedge build`.")
-        self.input_name = inputs[0]
-        self.output_names = [n for n in names if n != self.input_name]
-        self.dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
-        self.input_shape = tuple(self.engine.get_tensor_shape(self.input_name))
-        lo, _, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
-        self.batch_min, self.batch_max = int(lo[0]), int(hi[0])
-        self.cuda_graphs = bool(cuda_graphs)
-        self._allocate(tuple(hi))
-        self._shape_n: int | None = None
-
-    def _allocate(self, max_input_shape: tuple) -> None:
-        self.context.set_input_shape(self.input_name, max_input_shape)
-        for name in [self.input_name, *self.output_names]:
-            shape = tuple(self.context.get_tensor_shape(name))
-            if any(d < 0 for d in shape):
-                raise DataError(f"engine output {name} has a data-dependent shape {shape}.",
-                                fix="usedge engines have static output shapes; rebuild from a usedge bundle.")
-            self.context.set_tensor_address(name, self.mem.alloc(name, shape, self.dtypes[name]))
-
-    def _execute(self) -> None:
-        if not self.context.execute_async_v3(self.mem.handle):
-            raise SourceError("TensorRT execute_async_v3 failed (see the TensorRT log above).",
-                              fix="check the input batch against the engine's profile and the GPU's state.")
-
-    def _set_batch(self, n: int) -> None:
-        if n != self._shape_n:
-            self.context.set_input_shape(self.input_name, (n, *self.input_shape[1:]))
-            self._shape_n = n
-
-    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """``images``: N×C×H×W in the engine's input dtype -> ``{output name: N×... array}``."""
-        n = int(images.shape[0])
-        self._set_batch(n)
-        self.mem.put(self.input_name, np.ascontiguousarray(images, dtype=self.dtypes[self.input_name]))
-        if self.cuda_graphs and n in self.mem.graphs:
-            self.mem.replay(n)
-        else:
-            self._execute()
-            if self.cuda_graphs:
-                self._try_capture(n)
-        return self.mem.get_all(self.output_names, n)  # synchronises the stream
-
-    def _try_capture(self, n: int) -> None:
-        """Capture execute_async_v3 for batch ``n`` (after one plain run, as TensorRT requires)."""
-        try:
-            self.mem.capture(n, self._execute)
-        except Exception as exc:  # capture is an optimisation: fall back to plain execution
-            log.warning("CUDA graph capture failed (%s); running without graphs", exc)
-            self.cuda_graphs = False
-
-    def close(self) -> None:
-        self.context = None
-        self.engine = None
-        self.mem.free()
