@@ -12,8 +12,9 @@ No torch anywhere in this package (it runs on a scanner with ``usedge[cpu]``). S
 """
 from __future__ import annotations
 
+from usedge.stream.events import EVENT_KINDS, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
 from usedge.stream.overlay import draw
-from usedge.stream.pipeline import EVENT_KINDS, FrameBuffer, ReconnectPolicy, StopStream, Stream, StreamEvent, stream
+from usedge.stream.pipeline import Stream, stream
 from usedge.stream.sinks import CallbackSink, ImageFolderSink, JsonlSink, VideoSink, WindowSink
 from usedge.stream.smoothing import Smoother, SmoothingConfig, TaskSmoothing
 from usedge.stream.sources import (

@@ -19,151 +19,19 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from usedge.data.frames import Frame
 from usedge.errors import ConfigError, SourceError
 from usedge.runtime.results import FrameResult
-from usedge.stream.slot import LatestSlot
+from usedge.stream.events import MODES, TERMINAL, Captured, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
 from usedge.stream.smoothing import Smoother, SmoothingConfig
 from usedge.stream.sources import Source, open_source
 from usedge.stream.tracker import Tracker
 
-__all__ = ["EVENT_KINDS", "FrameBuffer", "ReconnectPolicy", "StopStream", "Stream", "StreamEvent", "stream"]
+__all__ = ["Stream", "stream"]
 
 log = logging.getLogger("usedge.stream")
-
-#: result: a processed frame; frame_error: the predictor failed on a frame (skipped); reconnect: a live source
-#: faulted and is being reopened; end: clean end (end of file, max_frames, stop); error: the stream failed.
-EVENT_KINDS = ("result", "frame_error", "reconnect", "end", "error")
-TERMINAL = ("end", "error")
-MODES = ("auto", "live", "lossless")
-
-
-class StopStream(Exception):  # noqa: N818 - a signal, not an error
-    """Raise from a sink (or a callback) to end the stream cleanly (e.g. 'q' pressed in the window)."""
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """How a live source that faults is reopened: up to ``max_attempts`` consecutive tries, waiting
-    ``initial_s * factor ** (n - 1)`` (at most ``max_s``) before try n; a frame read resets the count."""
-
-    max_attempts: int = 5
-    initial_s: float = 0.5
-    factor: float = 2.0
-    max_s: float = 8.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 0:
-            raise ConfigError(f"ReconnectPolicy.max_attempts must be an integer >= 0, got {self.max_attempts!r}.",
-                              fix="e.g. 5 (0: never reconnect).")
-        if not (self.initial_s >= 0 and self.factor >= 1 and self.max_s >= 0):
-            raise ConfigError("ReconnectPolicy needs initial_s >= 0, factor >= 1 and max_s >= 0.",
-                              fix="e.g. ReconnectPolicy(initial_s=0.5, factor=2.0, max_s=8.0).")
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * self.factor ** max(0, attempt - 1))
-
-
-@dataclass(eq=False)
-class StreamEvent:
-    """One thing that happened in the stream (see :data:`EVENT_KINDS`)."""
-
-    kind: str
-    seq: int = -1                               # capture order within this stream (0, 1, ...)
-    frame: Frame | None = None
-    result: FrameResult | None = None
-    error: BaseException | None = None
-    message: str = ""
-    latency_ms: float | None = None             # capture -> result ready
-    t_capture: float | None = None              # time.perf_counter() when the frame was read
-    counted: bool = False                       # its latency went into the tracker (after warm-up)
-    hud: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def index(self) -> int | None:
-        return self.frame.index if self.frame is not None else None
-
-
-@dataclass(frozen=True, eq=False)
-class _Captured:
-    frame: Frame
-    seq: int
-    t_capture: float
-    capture_wait_ms: float
-
-
-class FrameBuffer:
-    """Between capture and inference: ``drop_oldest`` (live: the one latest-frame-wins slot,
-    :class:`~usedge.stream.slot.LatestSlot`, drops counted) or blocking (lossless: a queue of ``capacity``; the
-    writer waits while it is full). ``high_water`` is the most items ever held."""
-
-    def __init__(self, capacity: int, drop_oldest: bool) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ConfigError(f"queue size must be a positive integer, got {capacity!r}.", fix="e.g. 8.")
-        if drop_oldest and capacity != 1:
-            raise ConfigError(f"a latest-frame-wins buffer holds one frame, not {capacity}.",
-                              fix="use capacity 1 with drop_oldest, or a lossless queue (drop_oldest=False).")
-        self.capacity = capacity
-        self.drop_oldest = drop_oldest
-        self.high_water = 0
-        self._slot: LatestSlot = LatestSlot()
-        self._items: deque = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
-
-    def put(self, item: object, stop: threading.Event) -> bool:
-        with self._cond:
-            if self.drop_oldest:
-                self._slot.put(item)
-                self.high_water = 1
-            else:
-                while len(self._items) >= self.capacity and not stop.is_set():
-                    self._cond.wait(0.1)
-                if stop.is_set():
-                    return False
-                self._items.append(item)
-                self.high_water = max(self.high_water, len(self._items))
-            self._cond.notify_all()
-            return True
-
-    def get(self, stop: threading.Event) -> Any:
-        """The oldest item (live: the newest); None once closed and empty, or when stopped."""
-        with self._cond:
-            while not len(self):
-                if self._closed or stop.is_set():
-                    return None
-                self._cond.wait(0.1)
-            item = self._slot.take() if self.drop_oldest else self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def take_ready(self, n: int) -> list:
-        """Up to ``n`` more items already queued, without waiting (lossless batching)."""
-        with self._cond:
-            out = []
-            while self._items and len(out) < n:
-                out.append(self._items.popleft())
-            if out:
-                self._cond.notify_all()
-            return out
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return (0 if self._slot.empty else 1) if self.drop_oldest else len(self._items)
-
 
 #: Lossless mode's default batch: on the echo cine (2 cores, packaged bundle) batch 4 gave 1.2-1.4× the frames/s
 #: of batch 1 and batch 8 no more than 4 (``python benchmarks/bench_stream_batch.py``); results are the same.
@@ -408,7 +276,7 @@ class Stream:
                 return StreamEvent("end", message=f"end of {name}")
             self._failures = 0
             self.tracker.frame_in(t1)
-            self.buffer.put(_Captured(frame, seq, t1, (t1 - t0) * 1e3), self._stop)
+            self.buffer.put(Captured(frame, seq, t1, (t1 - t0) * 1e3), self._stop)
             self.tracker.set_count("dropped", self.buffer.dropped)
             seq += 1
             if not self.live and self.max_frames is not None and seq >= self.max_frames:
@@ -464,7 +332,7 @@ class Stream:
         terminal = terminal or self._capture_terminal or StreamEvent("end", message="stopped")
         self._emit(terminal)
 
-    def _process_batch(self, items: list[_Captured]) -> list[StreamEvent]:
+    def _process_batch(self, items: list[Captured]) -> list[StreamEvent]:
         """One event per item, in order: one model call for the batch, or frame by frame if it fails."""
         if len(items) == 1 or not hasattr(self.predictor, "predict_batch"):
             return [self._process(it) for it in items]
@@ -475,7 +343,7 @@ class Stream:
             return [self._process(it) for it in items]
         return [self._finish(it, res, t_start) for it, res in zip(items, results)]
 
-    def _process(self, item: _Captured) -> StreamEvent:
+    def _process(self, item: Captured) -> StreamEvent:
         t_start = time.perf_counter()
         frame = item.frame
         try:
@@ -487,7 +355,7 @@ class Stream:
                                message=f"frame {frame.index}: {_one_line(exc)}")
         return self._finish(item, result, t_start)
 
-    def _finish(self, item: _Captured, result: Any, t_start: float) -> StreamEvent:
+    def _finish(self, item: Captured, result: Any, t_start: float) -> StreamEvent:
         """Smoothing, timings and the tracker for one frame's result."""
         frame = item.frame
         timings = dict(getattr(result, "timings_ms", {}) or {})

@@ -1,5 +1,5 @@
 """Where stream results go. A sink has ``write(event)`` and ``close()``, optionally ``error(event)`` for
-frames the predictor failed on. ``event`` is a :class:`~usedge.stream.pipeline.StreamEvent`: ``.result``
+frames the predictor failed on. ``event`` is a :class:`~usedge.stream.events.StreamEvent`: ``.result``
 (FrameResult), ``.frame`` (the Frame), ``.seq``, ``.latency_ms``, ``.hud`` (fps / latency for overlays).
 
 Files are written so that nothing is lost and nothing half-written is mistaken for a finished file:
@@ -58,7 +58,7 @@ class WindowSink:
         self._open = False
 
     def write(self, event: Any) -> None:
-        from usedge.stream.pipeline import StopStream
+        from usedge.stream.events import StopStream
 
         try:
             cv2.imshow(self.title, _overlay(event, self.overlay, self.opacity))
