@@ -73,7 +73,7 @@ def test_rank_orders_quantizers_by_error_removed(graphs):
 @pytest.mark.parametrize("threshold,limit,expected", [(1, 64, 1), (5, 64, 5), (33, 64, 33), (64, 64, 64),
                                                      (65, 64, None), (40, 50, 40)])
 def test_fewest_passing_finds_the_smallest_passing_count(threshold, limit, expected):
-    from usedge.export.pipeline import fewest_passing
+    from usedge.quantize.sensitivity import fewest_passing
 
     calls = []
 

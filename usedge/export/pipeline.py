@@ -177,7 +177,7 @@ class ExportRun:
             check_compatible(calib, self.spec)
             return calib
         return cached_calibration(self.data, self.spec, list(self.config.tasks), cfg.per_task, cfg.seed,
-                                  self.meta["model_sha256"], Path.home() / ".cache" / "usedge" / "calibration",
+                                  self.meta["model_sha256"],
                                   allow_small=cfg.allow_small_calibration, log=_log)
 
     def quantize(self) -> None:
@@ -267,7 +267,7 @@ class ExportRun:
         import onnx
 
         from usedge.backends import open_backend
-        from usedge.quantize.sensitivity import activation_pairs, bypass, probe_backend, rank
+        from usedge.quantize.sensitivity import activation_pairs, bypass, fewest_passing, probe_backend, rank
 
         cfg = self.cfg
         bad = failing(self.rows)
@@ -421,33 +421,6 @@ def _qat(cfg, model, config, data, calib, path: Path, weight_bits: int) -> dict:
     qcfg = QATConfig(steps=cfg.qat_steps, seed=cfg.seed, weight_bits=weight_bits)
     result = run_qat(model, config, calib.images, path, data=None if cfg.data is None else data, cfg=qcfg, log=_log)
     return {"float_layers": head_arithmetic_scopes(config.task_specs), "qat": asdict(result) | {"config": asdict(qcfg)}}
-
-
-def fewest_passing(attempt, limit: int, budget: int):
-    """Smallest k in 1..limit with ``attempt(k)`` passing, assuming more float never hurts: doubling until a
-    pass, then bisection, within ``budget`` calls. ``attempt(k) -> (passed, payload)``.
-    Returns (k, payload) of the best pass, or (None, payload of the last try) when none passes."""
-    k, low, best, last, calls = 1, 0, None, ([], {}, []), 0
-    while k <= limit and calls < budget:
-        ok, last = attempt(k)
-        calls += 1
-        if ok:
-            best = (k, last)
-            break
-        low = k
-        k = limit if k < limit < 2 * k else 2 * k
-    if best is None:
-        return None, last
-    high = best[0]
-    while high - low > 1 and calls < budget:
-        mid = (low + high) // 2
-        ok, payload = attempt(mid)
-        calls += 1
-        if ok:
-            high, best = mid, (mid, payload)
-        else:
-            low = mid
-    return best
 
 
 def _check_file(val, config, spec: PreprocessSpec, path: Path) -> bytes:

@@ -114,9 +114,17 @@ def sources_sha256(samples) -> str:
     return h.hexdigest()
 
 
+def calibration_cache_dir() -> Path:
+    """Where built calibration sets are kept: ``~/.cache/usedge/calibration``, one folder per content key
+    (see :func:`cached_calibration`)."""
+    return Path.home() / ".cache" / "usedge" / "calibration"
+
+
 def cached_calibration(data: Path, spec: PreprocessSpec, tasks: Sequence[str], per_task: int, seed: int,
-                       model_sha256: str, cache: Path, allow_small: bool = False, log=lambda msg: None) -> CalibrationSet:
-    """The calibration set of ``data``'s train split, from ``cache`` when one was built from the same content.
+                       model_sha256: str, cache: Path | None = None, allow_small: bool = False,
+                       log=lambda msg: None) -> CalibrationSet:
+    """The calibration set of ``data``'s train split, from ``cache`` (default :func:`calibration_cache_dir`) when
+    one was built from the same content.
 
     The key is the content, never the path: the bytes of the images the selection picks (the same selection
     :func:`build_calibration` makes), the preprocessing, tasks, count, seed and the fp32 model's hash. A set
@@ -126,7 +134,7 @@ def cached_calibration(data: Path, spec: PreprocessSpec, tasks: Sequence[str], p
     chosen = select_samples(load_split(data, "train", list(tasks)), tasks, per_task, seed, allow_small)
     key = hashlib.sha256(json.dumps([sources_sha256(chosen), spec.to_dict(), list(tasks), per_task, seed,
                                      model_sha256, allow_small]).encode()).hexdigest()[:16]
-    folder = cache / key
+    folder = (cache or calibration_cache_dir()) / key
     if (folder / MANIFEST).is_file():
         try:
             return load_calibration(folder)

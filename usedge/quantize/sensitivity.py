@@ -150,3 +150,30 @@ def _progress(items, enabled: bool, label: str):
 
 __all__ = ["QPair", "activation_pairs", "bypass", "candidates", "output_error", "probe_backend", "rank",
            "upstream"]
+
+
+def fewest_passing(attempt, limit: int, budget: int):
+    """Smallest k in 1..limit with ``attempt(k)`` passing, assuming more float never hurts: doubling until a
+    pass, then bisection, within ``budget`` calls. ``attempt(k) -> (passed, payload)``.
+    Returns (k, payload) of the best pass, or (None, payload of the last try) when none passes."""
+    k, low, best, last, calls = 1, 0, None, ([], {}, []), 0
+    while k <= limit and calls < budget:
+        ok, last = attempt(k)
+        calls += 1
+        if ok:
+            best = (k, last)
+            break
+        low = k
+        k = limit if k < limit < 2 * k else 2 * k
+    if best is None:
+        return None, last
+    high = best[0]
+    while high - low > 1 and calls < budget:
+        mid = (low + high) // 2
+        ok, payload = attempt(mid)
+        calls += 1
+        if ok:
+            high, best = mid, (mid, payload)
+        else:
+            low = mid
+    return best
