@@ -24,12 +24,12 @@ import numpy as np
 from usedge._timing import timed
 from usedge.bench.rows import OK, Result, Row
 from usedge.errors import ConfigError
+from usedge.metrics.evaluator import PRIMARY_METRIC
 
 PRECISIONS = ("fp32", "int8")
 KNOWN_PRECISIONS = ("fp32", "int8", "fp16")
-#: task family -> (metric in the evaluator's family summary, column name)
-SCORES = {"segmentation": ("dice", "dice"), "classification": ("accuracy", "accuracy"),
-          "detection": ("iou", "iou"), "regression": ("mre", "mre_px")}
+#: task family -> (its primary metric in the evaluator's family summary, the table column)
+SCORES = {kind.value: (metric, {"mre": "mre_px"}.get(metric, metric)) for kind, metric in PRIMARY_METRIC.items()}
 
 
 @dataclass(frozen=True)

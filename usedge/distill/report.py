@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from usedge._io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from usedge.metrics.evaluator import PRIMARY_METRIC
 from usedge.tasks import TaskKind, get_task
-
-PRIMARY = {TaskKind.SEGMENTATION: "dice", TaskKind.CLASSIFICATION: "accuracy", TaskKind.DETECTION: "iou",
-           TaskKind.REGRESSION: "mre"}
 
 
 @dataclass
@@ -37,7 +35,7 @@ class ModelEntry:
 
 
 def primary(task_id: str, result: dict) -> float:
-    return float(result.get(PRIMARY[get_task(task_id).kind], float("nan")))
+    return float(result.get(PRIMARY_METRIC[get_task(task_id).kind], float("nan")))
 
 
 def retention(task_id: str, student: float, teacher: float) -> float:
@@ -68,7 +66,7 @@ def build_rows(entries: Sequence[ModelEntry], owner: dict[str, str]) -> list[dic
     for task in sorted(owner, key=lambda t: (get_task(t).kind.value, t)):
         teacher = teachers.get(owner[task])
         t_score = primary(task, teacher.results.get(task, {})) if teacher else float("nan")
-        row = {"task": task, "kind": get_task(task).kind.value, "metric": PRIMARY[get_task(task).kind],
+        row = {"task": task, "kind": get_task(task).kind.value, "metric": PRIMARY_METRIC[get_task(task).kind],
                "teacher": owner[task], "teacher_score": t_score}
         for s in students:
             score = primary(task, s.results.get(task, {}))

@@ -35,6 +35,8 @@ FAMILY_METRICS: dict[TaskKind, tuple[str, ...]] = {
     TaskKind.DETECTION: ("iou",),
     TaskKind.REGRESSION: ("mre",),
 }
+#: the headline metric of each kind (the one map every stage reads: gate, training, distillation report, bench)
+PRIMARY_METRIC: dict[TaskKind, str] = {kind: metrics[0] for kind, metrics in FAMILY_METRICS.items()}
 
 
 def _mean(values: list[float] | np.ndarray, axis: int | None = None) -> Any:

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from usedge.tasks import TaskKind, get_task
+from usedge.metrics.evaluator import PRIMARY_METRIC
+from usedge.tasks import get_task
 
-PRIMARY = {TaskKind.SEGMENTATION: "dice", TaskKind.CLASSIFICATION: "accuracy", TaskKind.DETECTION: "iou",
-           TaskKind.REGRESSION: "mre"}
 EPS = 1e-9          # float slack: 100 * (0.95 - 0.94) is 1.0000000000000009, which is one point, not more
 
 
@@ -77,7 +76,7 @@ def paired_loss(fp32: np.ndarray, int8: np.ndarray, higher_is_better: bool, seed
 
 def judge(task: str, fp32: dict, int8: dict, gate: GateConfig, fp32_samples: np.ndarray | None = None,
           int8_samples: np.ndarray | None = None) -> GateRow:
-    metric = PRIMARY[get_task(task).kind]
+    metric = PRIMARY_METRIC[get_task(task).kind]
     a, b = float(fp32.get(metric, math.nan)), float(int8.get(metric, math.nan))
     n = int(fp32.get("n", 0) or 0)
     if not (math.isfinite(a) and math.isfinite(b)):

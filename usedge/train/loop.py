@@ -27,6 +27,7 @@ from usedge.data.fmcuia import Sample, find_splits, load_split
 from usedge.data.transforms import AugmentConfig
 from usedge.errors import ConfigError, UsedgeError
 from usedge.metrics.classification import UndefinedAUCWarning
+from usedge.metrics.evaluator import PRIMARY_METRIC
 from usedge.models.checkpoint import load_train_state, save_checkpoint
 from usedge.models.presets import ModelConfig, build_model, resolve_config
 from usedge.tasks import ALL_TASKS, TaskKind, get_task
@@ -39,8 +40,6 @@ from usedge.train.losses import task_loss
 PHANTOM = "phantom"  # TrainConfig.data value for online phantom data
 LOG_EVERY = 50       # steps between progress lines when the output is not a terminal
 TASK_IDS = frozenset(t.id for t in ALL_TASKS)
-PRIMARY_METRIC = {TaskKind.SEGMENTATION: "dice", TaskKind.CLASSIFICATION: "accuracy", TaskKind.DETECTION: "iou",
-                  TaskKind.REGRESSION: "mre"}
 FAMILIES = {TaskKind.SEGMENTATION: "seg", TaskKind.CLASSIFICATION: "cls", TaskKind.DETECTION: "det",
             TaskKind.REGRESSION: "lmk"}
 
