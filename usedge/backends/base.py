@@ -77,6 +77,7 @@ class Backend(ABC):
     device_kind: ClassVar[str] = "cpu"           #: "cpu" or "gpu"
     preference: ClassVar[int] = 99               #: order in listings (CPU runtimes first, fastest first)
     auto_rank: ClassVar[int | None] = None       #: order in ``usedge.load(backend="auto")``; None: never auto
+    fallback_precision: ClassVar[str] = "fp32"   #: precision="auto" where int8 is absent or failed the gate
 
     @classmethod
     def available(cls) -> bool:
@@ -101,6 +102,17 @@ class Backend(ABC):
     def locate(cls, bundle, precision: str) -> Path:
         """The file (or folder) of ``bundle`` this backend opens for ``precision``."""
         raise NotImplementedError
+
+    @classmethod
+    def auto_precision(cls, bundle) -> tuple[str, str] | None:
+        """(precision, why) this backend always takes under ``usedge.load(precision="auto")``; None: the shared
+        rule (int8 where it passed the gate and is not slower here, else :attr:`fallback_precision`)."""
+        return None
+
+    @classmethod
+    def bench_options(cls, precision: str, threads: int | None) -> dict:
+        """The options ``usedge bench`` opens ``precision`` with (a thread count where the backend takes one)."""
+        return {"threads": threads} if threads else {}
 
     @classmethod
     def open_for(cls, bundle, precision: str, **options) -> Backend:
@@ -227,6 +239,10 @@ class OnnxBackend(Backend):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8")
     device_kind: ClassVar[str] = "cpu"
     extra: ClassVar[str] = "cpu"
+
+    @classmethod
+    def auto_precision(cls, bundle) -> tuple[str, str] | None:
+        return (bundle.precisions[0], "the only precision in this bundle") if len(bundle.precisions) == 1 else None
 
     @classmethod
     def skip_reason(cls, bundle, precision: str) -> str | None:

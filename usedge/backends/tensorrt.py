@@ -60,6 +60,11 @@ class TensorRTBackend(Backend):
     device_kind = "gpu"
     preference = 2
     auto_rank = 0           # an engine built on this machine beats every CPU runtime
+    fallback_precision = "fp16"
+
+    @classmethod
+    def bench_options(cls, precision: str, threads: int | None) -> dict:
+        return {}           # the engine fixes its own parallelism
 
     @classmethod
     def usable(cls, bundle) -> bool:

@@ -39,6 +39,14 @@ class TorchBackend(Backend):
         return Path(bundle.path)
 
     @classmethod
+    def auto_precision(cls, bundle) -> tuple[str, str] | None:
+        return "fp32", "torch reference"
+
+    @classmethod
+    def bench_options(cls, precision: str, threads: int | None) -> dict:
+        return {**super().bench_options(precision, threads), **({"device": "cuda"} if precision == "fp16" else {})}
+
+    @classmethod
     def open_for(cls, bundle, precision: str, **options) -> Backend:
         if precision == "fp16":
             options = {"half": True, **options}

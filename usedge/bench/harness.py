@@ -193,10 +193,13 @@ def peak_rss_mb() -> float:
 
 
 def _size_mb(bundle, backend: str, predictor) -> float:
+    from usedge.backends import backend_class
+
     files = bundle.meta.files
-    if backend == "torch":
+    artefact = backend_class(backend).artefact
+    if artefact == "checkpoint":
         total = sum(e.bytes for n, e in files.items() if n.startswith("torch/"))
-    elif backend_kind(backend) == "cpu" and backend != "torch":
+    elif artefact == "onnx":
         entry = files.get(Path(predictor.backend.path).name)
         total = entry.bytes if entry else Path(predictor.backend.path).stat().st_size
     else:
@@ -259,19 +262,27 @@ def _measure(predictor, batch: int, runs: int, warmup: int) -> dict[str, float]:
             "fps": batch * 1e3 / p50 if p50 > 0 else math.inf, "predictor_p50_ms": float(np.median(full))}
 
 
+def open_predictor(bundle, backend: str, precision: str, threads: int | None):
+    """The Predictor one bench row times: ``usedge.load`` with the options the backend declares for the bench
+    (:meth:`usedge.backends.Backend.bench_options`)."""
+    import usedge
+    from usedge.backends import backend_class
+
+    if backend == "auto":       # usedge.load chooses; a thread count is what every CPU runtime takes
+        options = {"threads": threads} if threads else {}
+    else:
+        options = backend_class(backend).bench_options(precision, threads)
+    return usedge.load(bundle, backend=backend, precision=precision, **options)
+
+
 def _bench_pair(bundle, backend: str, precision: str, batches: list[int], threads: int | None, runs: int,
                 warmup: int, samples: list | None) -> list[BenchRow]:
     """The rows of one (backend, precision): skipped, failed to open, or measured per batch."""
-    import usedge
-
     reason = skip_reason(bundle, backend, precision)
     if reason:
         return [BenchRow(backend, precision, b, status=reason) for b in batches]
-    options = {"threads": threads} if threads and backend != "tensorrt" else {}
-    if backend == "torch" and precision == "fp16":
-        options["device"] = "cuda"
     try:
-        predictor = usedge.load(bundle, backend=backend, precision=precision, **options)
+        predictor = open_predictor(bundle, backend, precision, threads)
     except Exception as exc:  # noqa: BLE001 - any failure becomes the row's status
         return [BenchRow(backend, precision, b, status=_error_status(exc)) for b in batches]
     try:

@@ -24,6 +24,7 @@ from usedge.bench.harness import (
     _check_counts,
     _error_status,
     machine_info,
+    open_predictor,
     parse_backends,
     parse_precisions,
     precisions_for,
@@ -113,17 +114,12 @@ def profile_predictor(predictor, frame: np.ndarray, region=None, tasks: Sequence
 
 def _profile_pair(bundle, backend: str, precision: str, threads: int | None, runs: int, warmup: int,
                   tasks: Sequence[str] | None) -> list[ProfileRow]:
-    import usedge
-
     labels = list(profile_frames(bundle.preprocess.size))
     reason = skip_reason(bundle, backend, precision)
     if reason:
         return [ProfileRow(backend, precision, label, status=reason) for label in labels]
-    options = {"threads": threads} if threads and backend != "tensorrt" else {}
-    if backend == "torch" and precision == "fp16":
-        options["device"] = "cuda"
     try:
-        predictor = usedge.load(bundle, backend=backend, precision=precision, **options)
+        predictor = open_predictor(bundle, backend, precision, threads)
     except Exception as exc:  # noqa: BLE001 - any failure becomes the row's status
         return [ProfileRow(backend, precision, label, status=_error_status(exc)) for label in labels]
     rows = []

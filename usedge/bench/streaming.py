@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from usedge.bench.harness import _error_status, machine_info, parse_batches
+from usedge.bench.harness import _error_status, machine_info, open_predictor, parse_batches
 from usedge.bench.rows import OK, Result, Row
 from usedge.errors import ConfigError, SourceError
 
@@ -104,7 +104,6 @@ def run_stream_bench(bundle, sources: Sequence[str] = tuple(SOURCES), fps: str |
         tasks: tasks decoded per frame (None: all the bundle's).
         threads: pin the backend's threads.
     """
-    import usedge
 
     rates = parse_batches(fps)
     unknown = [s for s in sources if s not in SOURCES]
@@ -114,7 +113,7 @@ def run_stream_bench(bundle, sources: Sequence[str] = tuple(SOURCES), fps: str |
     if not (math.isfinite(seconds) and math.isfinite(warmup_s) and 0 <= warmup_s < seconds):
         raise ConfigError(f"seconds={seconds}, warmup_s={warmup_s}.",
                           fix="give a row length longer than its warm-up, e.g. seconds=4, warmup_s=1.")
-    predictor = usedge.load(bundle, backend=backend, precision=precision, **({"threads": threads} if threads else {}))
+    predictor = open_predictor(bundle, backend, precision, threads)
     rows = []
     try:
         for name in sources:

@@ -111,11 +111,9 @@ def time_student_row(bundle: str, backend: str, precision: str, runs: int, warmu
                      threads: int | None) -> dict:
     """The bundle's backend on one preprocessed batch-1 frame (what the bench's p50 column times), in THIS
     process (what the student child runs)."""
-    from usedge.bench.harness import bench_inputs
-    from usedge.runtime.predictor import load
+    from usedge.bench.harness import bench_inputs, open_predictor
 
-    options = {"threads": threads} if threads and backend != "tensorrt" else {}
-    with load(bundle, backend=backend, precision=precision, **options) as predictor:
+    with open_predictor(bundle, backend, precision, threads) as predictor:
         x, _ = bench_inputs(predictor, 1)
         return _row(f"student: {backend} {precision}", timed(lambda: predictor.backend.infer(x), runs, warmup))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usedge.backends import Backend
+from usedge.backends import Backend, backend_class
 from usedge.data.decode import decode
 from usedge.data.preprocess import PreprocessSpec, preprocess
 from usedge.errors import ConfigError, DataError
@@ -318,18 +318,15 @@ def _auto_precision(bundle, backend: str, refused: dict[str, str]) -> tuple[str,
             raise ConfigError(f"this bundle has only int8 and {refused[backend]}.",
                               fix="re-export with --target cpu (7-bit weights, exact on every x86 CPU), or ship fp32")
         return "fp32", f"int8 not used: {refused[backend]}"
-    if backend in ("openvino", "onnxruntime") and len(bundle.precisions) == 1:
-        return bundle.precisions[0], "the only precision in this bundle"
-    if backend == "onnxruntime":
-        return "fp32", "ONNX Runtime int8 measured slower than fp32 on x86 CPUs"
-    if backend == "torch":
-        return "fp32", "torch reference"
+    cls = backend_class(backend)
+    if (own := cls.auto_precision(bundle)) is not None:
+        return own
     if "int8" in bundle.precisions and bundle.meta.int8_gate_passed:
         slow = _int8_slow_here(bundle, backend)
         if slow and "fp32" in bundle.precisions:
             return "fp32", slow
         return _faster(bundle.meta.latency, backend)
-    return ("fp16" if backend == "tensorrt" else "fp32"), "int8 absent or failed the accuracy gate"
+    return cls.fallback_precision, "int8 absent or failed the accuracy gate"
 
 
 def _int8_slow_here(bundle, backend: str) -> str | None:
