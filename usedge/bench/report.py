@@ -3,7 +3,6 @@
 and :func:`write_outputs` serve the profile, scaling and streaming reports too."""
 from __future__ import annotations
 
-import csv
 import importlib
 import io
 from dataclasses import asdict
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from usedge.bench.harness import (
     _DIGITS,
-    COLUMNS,
     HEADERS,
     TABLE_ORDER,
     BenchResult,
@@ -41,15 +39,6 @@ def to_markdown(result: BenchResult) -> str:
               "p50: the full Predictor on model-sized frames. Warm-up excluded. Peak RSS: the bench process's "
               "peak so far (monotone)."]
     return "\n".join(lines) + "\n"
-
-
-def to_csv(result: BenchResult) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for row in result.rows:
-        writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    return buf.getvalue()
 
 
 def new_figure(width: float, height: float):
@@ -146,7 +135,7 @@ def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
     """bench.md, bench.csv, bench.json in ``out``, atomically; with matplotlib also bench.png (p50 bars) and,
     when rows were scored, bench_scatter.png (latency vs accuracy)."""
     folder = Path(out)
-    paths = write_outputs(folder, {"md": ("bench.md", to_markdown(result)), "csv": ("bench.csv", to_csv(result)),
+    paths = write_outputs(folder, {"md": ("bench.md", to_markdown(result)), "csv": ("bench.csv", result.to_csv()),
                                    "json": ("bench.json", result.to_dict())})
     for key, write, name in (("png", write_chart, "bench.png"), ("scatter", write_scatter, "bench_scatter.png")):
         png = write(result, folder / name)
@@ -155,5 +144,5 @@ def write_reports(result: BenchResult, out: str | Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["new_figure", "save_png", "scatter_rows", "to_csv", "to_markdown", "write_chart", "write_outputs",
+__all__ = ["new_figure", "save_png", "scatter_rows", "to_markdown", "write_chart", "write_outputs",
            "write_reports", "write_scatter"]

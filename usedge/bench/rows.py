@@ -3,6 +3,8 @@ machine, the command and the settings next to its rows (``usedge bench`` and its
 and ``--stream`` tables all build on these two)."""
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -39,6 +41,15 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
         return {**head, "columns": list(self.row_type.columns()), "rows": [r.to_dict() for r in self.rows]}
+
+    def to_csv(self) -> str:
+        """The rows as CSV, one column per row field (None as an empty cell)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(self.row_type.columns()), lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+        return buf.getvalue()
 
 
 __all__ = ["OK", "Result", "Row"]

@@ -16,14 +16,12 @@ mixes them. Needs the ``train`` extra (torch) to export.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -377,15 +375,6 @@ def scaling_markdown(result: ScalingResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scaling_csv(result: ScalingResult) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(SCALING_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for row in result.rows:
-        writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    return buf.getvalue()
-
-
 def write_scaling_chart(result: ScalingResult, path: str | Path) -> Path | None:
     """ms vs size, ms vs batch (and per-frame ms), ms vs tasks; one colour per backend, solid = bare inference,
     dashed = Predictor. None when matplotlib is missing or no point ran."""
@@ -428,7 +417,7 @@ def write_scaling_reports(result: ScalingResult, out: str | Path) -> dict[str, P
 
     folder = Path(out)
     paths = write_outputs(folder, {"scaling_md": ("scaling.md", scaling_markdown(result)),
-                                   "scaling_csv": ("scaling.csv", scaling_csv(result)),
+                                   "scaling_csv": ("scaling.csv", result.to_csv()),
                                    "scaling_json": ("scaling.json", result.to_dict())})
     png = write_scaling_chart(result, folder / "scaling.png")
     if png is not None:
@@ -437,5 +426,5 @@ def write_scaling_reports(result: ScalingResult, out: str | Path) -> dict[str, P
 
 
 __all__ = ["AXES", "SCALING_COLUMNS", "ScalingResult", "ScalingRow", "run_scaling", "scaling_backends",
-           "scaling_csv", "scaling_markdown", "scaling_model", "task_order", "write_scaling_chart",
+           "scaling_markdown", "scaling_model", "task_order", "write_scaling_chart",
            "write_scaling_reports"]
