@@ -87,6 +87,18 @@ class Sample:
             raise DataError(f"{self.csv_file}:{self.line}: task {self.task_id} has no mask.")
         return read_image(self.mask_path, grayscale=True)
 
+    def target(self) -> object:
+        """The ground truth as the metrics and the training transforms take it, in original pixels: the class map
+        (H×W uint8), the class index, the box (4, float64 xyxy) or the points (K×2 float64)."""
+        kind = self.task.kind
+        if kind is TaskKind.SEGMENTATION:
+            return self.load_mask()
+        if kind is TaskKind.CLASSIFICATION:
+            return self.label
+        if kind is TaskKind.DETECTION:
+            return np.asarray(self.box, np.float64)
+        return np.asarray(self.points, np.float64)
+
 
 @dataclass
 class SplitReport:

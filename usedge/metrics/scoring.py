@@ -24,17 +24,6 @@ from usedge.tasks import TaskKind, get_task
 Predict = Callable[[np.ndarray, str], dict[str, np.ndarray]]
 
 
-def target_of(s: Sample) -> object:
-    kind = s.task.kind
-    if kind is TaskKind.SEGMENTATION:
-        return s.load_mask()
-    if kind is TaskKind.CLASSIFICATION:
-        return s.label
-    if kind is TaskKind.DETECTION:
-        return np.asarray(s.box, np.float64)
-    return np.asarray(s.points, np.float64)
-
-
 def evaluate_predictor(predict: Predict, spec: PreprocessSpec, samples: Sequence[Sample], tasks: Sequence[str],
                        submission: str | Path | None = None, batch_size: int = 16, auc: str = "official") -> EvalReport:
     """Run ``predict`` on every sample of ``tasks`` and return the EvalReport (optionally write a submission;
@@ -66,7 +55,7 @@ def _score_batch(predict: Predict, pre: PreprocessSpec, batch: list[Sample], rep
     for n, (s, im) in enumerate(zip(batch, images)):
         h, w = im.shape[:2]
         pred = decode(spec, out, n, w, h, pre.seg_decode)
-        report.update(s.task_id, pred[0] if spec.kind is TaskKind.DETECTION else pred, target_of(s))
+        report.update(s.task_id, pred[0] if spec.kind is TaskKind.DETECTION else pred, s.target())
         if writer:
             write_prediction(writer, spec, s, pred, w, h)
 
@@ -82,4 +71,4 @@ def write_prediction(writer: SubmissionWriter, spec, s: Sample, pred, w: int, h:
         writer.add_regression(s, pred, (w, h))
 
 
-__all__ = ["Predict", "evaluate_predictor", "setup", "target_of", "write_prediction"]
+__all__ = ["Predict", "evaluate_predictor", "setup", "write_prediction"]

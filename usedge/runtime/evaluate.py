@@ -8,7 +8,7 @@ from pathlib import Path
 
 from usedge.data.fmcuia import Sample
 from usedge.metrics.evaluator import EvalReport
-from usedge.metrics.scoring import setup, target_of, write_prediction
+from usedge.metrics.scoring import setup, write_prediction
 from usedge.tasks import TaskKind
 
 
@@ -22,7 +22,7 @@ def evaluate_with_predictor(predictor, samples: Sequence[Sample], tasks: Sequenc
         images = [s.load_image() for s in batch]
         for s, im, res in zip(batch, images, predictor.predict_batch(images, tasks=[task_id])):
             pred = _as_metric_input(res[task_id])
-            report.update(task_id, pred, target_of(s))
+            report.update(task_id, pred, s.target())
             if writer:
                 h, w = im.shape[:2]
                 write_prediction(writer, s.task, s, (pred, 0.0) if s.task.kind is TaskKind.DETECTION else pred, w, h)

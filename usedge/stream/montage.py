@@ -17,7 +17,6 @@ import numpy as np
 
 from usedge._io import atomic_write_bytes
 from usedge.data.fmcuia import Sample
-from usedge.metrics.scoring import target_of
 from usedge.runtime.results import FrameResult, make_result
 from usedge.stream.overlay import draw
 from usedge.tasks import TaskKind
@@ -27,7 +26,7 @@ TILE = 224
 
 def truth_result(s: Sample, width: int, height: int) -> FrameResult:
     """The label of one sample as a FrameResult (class: one-hot probabilities; box: score 1)."""
-    spec, target = s.task, target_of(s)
+    spec, target = s.task, s.target()
     if spec.kind is TaskKind.CLASSIFICATION:
         decoded: object = np.eye(spec.num_classes)[int(target)]  # type: ignore[call-overload]
     elif spec.kind is TaskKind.DETECTION:

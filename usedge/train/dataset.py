@@ -9,7 +9,7 @@ import numpy as np
 
 from usedge.data.fmcuia import Sample
 from usedge.data.transforms import resize_sample, to_gray_or_bgr_uint8, to_rgb
-from usedge.tasks import TaskKind, TaskSpec
+from usedge.tasks import TaskSpec
 
 
 @dataclass
@@ -28,18 +28,8 @@ def load_items(samples: Sequence[Sample], size: int, resize: str = "area") -> li
     items = []
     for i, s in enumerate(samples):
         image = to_rgb(to_gray_or_bgr_uint8(s.load_image()))
-        label = _raw_label(s)
+        label = s.target()
         image, label = resize_sample(image, label, s.task, size, resize)
         items.append(Item(s.task, image, label, i))
     return items
 
-
-def _raw_label(s: Sample) -> object:
-    kind = s.task.kind
-    if kind is TaskKind.SEGMENTATION:
-        return s.load_mask()
-    if kind is TaskKind.CLASSIFICATION:
-        return s.label
-    if kind is TaskKind.DETECTION:
-        return s.box
-    return s.points

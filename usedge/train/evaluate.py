@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from usedge.data.fmcuia import Sample
-from usedge.data.preprocess import PreprocessSpec, preprocess
+from usedge.data.preprocess import PreprocessSpec
 from usedge.metrics import EvalReport
-from usedge.metrics.scoring import evaluate_predictor, target_of
+from usedge.metrics.scoring import evaluate_predictor
 from usedge.models.presets import ModelConfig
 
 
@@ -37,4 +37,4 @@ def evaluate_model(model: torch.nn.Module, config: ModelConfig, samples: Sequenc
                               list(model.task_ids), submission, batch_size, auc)
 
 
-__all__ = ["evaluate_model", "preprocess", "target_of", "torch_predictor"]
+__all__ = ["evaluate_model", "torch_predictor"]
