@@ -15,26 +15,26 @@ from __future__ import annotations
 from usedge.stream.events import EVENT_KINDS, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
 from usedge.stream.overlay import draw
 from usedge.stream.pipeline import Stream, stream
-from usedge.stream.sinks import CallbackSink, ImageFolderSink, JsonlSink, VideoSink, WindowSink
+from usedge.stream.sinks import CallbackSink, ImageFolderSink, JsonlSink, Sink, VideoSink, WindowSink
 from usedge.stream.smoothing import Smoother, SmoothingConfig, TaskSmoothing
 from usedge.stream.sources import (
-                                   CameraSource,
-                                   DicomSource,
-                                   ImageFolderSource,
-                                   PacedReplay,
-                                   PhantomSource,
-                                   PushSource,
-                                   ReaderSource,
-                                   Source,
-                                   UrlSource,
-                                   VideoFileSource,
-                                   echo_cine_path,
-                                   open_source,
+    CameraSource,
+    DicomSource,
+    ImageFolderSource,
+    PacedReplay,
+    PhantomSource,
+    PushSource,
+    ReaderSource,
+    Source,
+    UrlSource,
+    VideoFileSource,
+    echo_cine_path,
+    open_source,
 )
 from usedge.stream.tracker import Tracker
 
 __all__ = ["EVENT_KINDS", "CallbackSink", "CameraSource", "DicomSource", "FrameBuffer", "ImageFolderSink",
            "ImageFolderSource", "JsonlSink", "PacedReplay", "PhantomSource", "PushSource", "ReaderSource",
-           "ReconnectPolicy", "Smoother", "SmoothingConfig", "Source", "StopStream", "Stream", "StreamEvent",
+           "ReconnectPolicy", "Sink", "Smoother", "SmoothingConfig", "Source", "StopStream", "Stream", "StreamEvent",
            "TaskSmoothing", "Tracker", "UrlSource", "VideoFileSource", "VideoSink", "WindowSink", "draw",
            "echo_cine_path", "open_source", "stream"]

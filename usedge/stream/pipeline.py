@@ -25,6 +25,7 @@ from typing import Any
 from usedge.errors import ConfigError, SourceError
 from usedge.runtime.results import FrameResult
 from usedge.stream.events import MODES, TERMINAL, Captured, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
+from usedge.stream.sinks import as_sink
 from usedge.stream.smoothing import Smoother, SmoothingConfig
 from usedge.stream.sources import Source, open_source
 from usedge.stream.tracker import Tracker
@@ -63,7 +64,7 @@ class Stream:
         tasks: tasks to decode (None: the model's default selection).
         mode: "auto", "live" or "lossless" (module doc).
         smoothing: None (off) or a :class:`SmoothingConfig`.
-        sinks: objects with ``write(event)`` and ``close()`` (optional ``error(event)``), see ``sinks.py``.
+        sinks: :class:`~usedge.stream.sinks.Sink` s (or any object with ``write(event)``; see ``sinks.py``).
         reconnect: what to do when a live source faults.
         warmup: processed frames left out of the latency statistics.
         max_frames: stop after this many processed frames (results + frame errors); None: until the end.
@@ -99,7 +100,7 @@ class Stream:
         self.live = self.source.live if mode == "auto" else mode == "live"
         self.mode = "live" if self.live else "lossless"
         self.smoother = Smoother(smoothing) if smoothing is not None else None
-        self.sinks = list(sinks)
+        self.sinks = [as_sink(s) for s in sinks]
         self.reconnect = reconnect or ReconnectPolicy()
         self.max_frames = max_frames
         self.tracker = Tracker(warmup=warmup)
@@ -142,7 +143,7 @@ class Stream:
     def run(self, sinks: Sequence[Any] | None = None) -> dict:
         """Run to the end (callback form); returns the tracker summary. Raises on a stream error."""
         if sinks is not None:
-            self.sinks = list(sinks)
+            self.sinks = [as_sink(s) for s in sinks]
         for _ in self.iter_events():
             pass
         self.raise_for_error()
@@ -183,8 +184,8 @@ class Stream:
             self.terminal = StreamEvent("end", message="stopped")
         failed = self.terminal.kind == "error"
         # a stream that failed before any frame leaves no empty output file behind (and an earlier one intact)
-        errors = [exc for exc in (_safe_abort(s) if failed and getattr(s, "records", 1) == 0 and hasattr(s, "abort")
-                                  else _safe_close(s) for s in self.sinks) if exc is not None]
+        errors = [exc for exc in (_safe_abort(s) if failed and s.empty else _safe_close(s) for s in self.sinks)
+                  if exc is not None]
         if self._owns_predictor:
             _safe_close(self.predictor)
         if errors:
@@ -228,7 +229,7 @@ class Stream:
             for sink in self.sinks:
                 if ev.kind == "result":
                     sink.write(ev)
-                elif hasattr(sink, "error"):
+                else:
                     sink.error(ev)
         except StopStream:
             self.terminal = StreamEvent("end", message="stopped by a sink")

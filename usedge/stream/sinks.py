@@ -1,6 +1,7 @@
-"""Where stream results go. A sink has ``write(event)`` and ``close()``, optionally ``error(event)`` for
-frames the predictor failed on. ``event`` is a :class:`~usedge.stream.events.StreamEvent`: ``.result``
-(FrameResult), ``.frame`` (the Frame), ``.seq``, ``.latency_ms``, ``.hud`` (fps / latency for overlays).
+"""Where stream results go: subclasses of :class:`Sink` (``write(event)``, ``error(event)`` for frames the
+predictor failed on, ``close()``, ``abort()`` when the stream failed before anything was written).
+``event`` is a :class:`~usedge.stream.events.StreamEvent`: ``.result`` (FrameResult), ``.frame`` (the Frame),
+``.seq``, ``.latency_ms``, ``.hud`` (fps / latency for overlays).
 
 Files are written so that nothing is lost and nothing half-written is mistaken for a finished file:
 videos and JSON-lines go to a temporary name next to the target and are renamed on ``close()``; JSON-lines
@@ -22,7 +23,59 @@ from usedge._io import publish
 from usedge.errors import ConfigError, DataError
 from usedge.stream.overlay import draw, to_bgr8
 
-__all__ = ["CallbackSink", "ImageFolderSink", "JsonlSink", "VideoSink", "WindowSink"]
+__all__ = ["CallbackSink", "ImageFolderSink", "JsonlSink", "Sink", "VideoSink", "WindowSink", "as_sink"]
+
+
+class Sink:
+    """The sink contract the stream calls: :meth:`write` per result, :meth:`error` per failed frame (ignored
+    unless overridden), then :meth:`close` at the end, or :meth:`abort` instead when the stream failed and
+    :attr:`empty` says nothing was written (a sink drops its partial output there; by default it closes)."""
+
+    def write(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def error(self, event: Any) -> None:
+        """A frame the predictor failed on (``event.message``); nothing by default."""
+
+    def close(self) -> None:
+        """The stream ended: finish and publish the output."""
+
+    def abort(self) -> None:
+        """The stream failed before this sink wrote anything: leave no output behind (default: close)."""
+        self.close()
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing was written yet (then a failed stream aborts instead of closing)."""
+        return False
+
+
+class _Adapted(Sink):
+    """Any object with ``write(event)`` (and optionally ``error``, ``close``) used as a sink."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def write(self, event: Any) -> None:
+        self.obj.write(event)
+
+    def error(self, event: Any) -> None:
+        if callable(getattr(self.obj, "error", None)):
+            self.obj.error(event)
+
+    def close(self) -> None:
+        if callable(getattr(self.obj, "close", None)):
+            self.obj.close()
+
+
+def as_sink(obj: Any) -> Sink:
+    """``obj`` itself when it is a :class:`Sink`; else wrapped, when it has ``write(event)``."""
+    if isinstance(obj, Sink):
+        return obj
+    if not callable(getattr(obj, "write", None)):
+        raise ConfigError(f"{type(obj).__name__} is not a sink: it has no write(event).",
+                          fix="subclass usedge.stream.Sink, or pass an object with write(event) and close().")
+    return _Adapted(obj)
 
 
 def _overlay(event: Any, overlay: bool, opacity: float) -> np.ndarray:
@@ -30,7 +83,7 @@ def _overlay(event: Any, overlay: bool, opacity: float) -> np.ndarray:
     return draw(image, event.result, opacity=opacity, hud=event.hud) if overlay else to_bgr8(image)
 
 
-class CallbackSink:
+class CallbackSink(Sink):
     """Calls ``fn(event)`` for every result (and ``on_error(event)`` for failed frames, if given)."""
 
     def __init__(self, fn: Callable[[Any], Any], on_error: Callable[[Any], Any] | None = None) -> None:
@@ -48,7 +101,7 @@ class CallbackSink:
         pass
 
 
-class WindowSink:
+class WindowSink(Sink):
     """Shows the overlay in an OpenCV window; 'q' or Esc ends the stream. Needs a display."""
 
     def __init__(self, title: str = "usedge", overlay: bool = True, opacity: float = 0.4) -> None:
@@ -84,7 +137,7 @@ FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
 MIN_VIDEO_SIDE = 2
 
 
-class VideoSink:
+class VideoSink(Sink):
     """Writes overlays (or raw frames) to a video: mp4v for .mp4, MJPG for .avi, VP8 for .webm (plays in
     browsers); atomic on close.
 
@@ -140,7 +193,7 @@ class VideoSink:
         publish(self._tmp, self.path)
 
 
-class ImageFolderSink:
+class ImageFolderSink(Sink):
     """One image per result, ``<folder>/frame_<index>.png`` (atomic per file)."""
 
     def __init__(self, folder: str | os.PathLike, overlay: bool = True, opacity: float = 0.4, ext: str = ".png") -> None:
@@ -167,7 +220,7 @@ class ImageFolderSink:
         pass
 
 
-class JsonlSink:
+class JsonlSink(Sink):
     """One JSON object per line per processed frame, in order; flushed per line; renamed into place on close.
 
     Result records: ``{"event": "result", "seq", "frame_index", "timestamp_s", "latency_ms", "width",
@@ -211,6 +264,10 @@ class JsonlSink:
         frame = event.frame
         self._line({"event": "frame_error", "seq": event.seq, "frame_index": frame.index if frame else None,
                     "timestamp_s": frame.timestamp_s if frame else None, "error": event.message})
+
+    @property
+    def empty(self) -> bool:
+        return self.records == 0
 
     def abort(self) -> None:
         """The stream failed: drop what was written, leave any existing file at ``path`` untouched."""
