@@ -313,3 +313,19 @@ def test_a_region_of_infinities_is_a_clear_error(predictor, phantom_frames):
     for region in ((0, 0, float("inf"), 100), (0, 0, float("nan"), 100)):
         with pytest.raises(DataError, match="is not \\(x0, y0, x1, y1\\)"):
             predictor(phantom_frames[0][0], region=region)
+
+
+def test_decode_all_decodes_every_deferred_mask_once():
+    from usedge.runtime.results import FrameResult, SegmentationResult
+
+    calls = []
+
+    def decode():
+        calls.append(1)
+        return np.ones((4, 4), np.uint8)
+
+    r = FrameResult(4, 4, {"a": SegmentationResult("a", decode=decode, class_names=("bg", "x")),
+                           "b": SegmentationResult("b", np.zeros((4, 4), np.uint8), ("bg", "x"))})
+    assert not r["a"].decoded and r.decode_all() is r and r["a"].decoded and len(calls) == 1
+    r.decode_all()
+    assert len(calls) == 1 and r["a"].areas == {"x": 16}

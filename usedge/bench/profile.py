@@ -92,9 +92,7 @@ def profile_predictor(predictor, frame: np.ndarray, region=None, tasks: Sequence
         recorded.append(predictor.predict(frame, region=region, tasks=tasks).timings_ms)
 
     def call_and_read_masks() -> None:
-        result = predictor.predict(frame, region=region, tasks=tasks)
-        for r in result.tasks.values():
-            getattr(r, "mask", None)          # segmentation masks decode on first read
+        predictor.predict(frame, region=region, tasks=tasks).decode_all()
 
     crop = frame if region is None else frame[region[1]:region[3], region[0]:region[2]]
     x = preprocess(crop, predictor.spec)[None]

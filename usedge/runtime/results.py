@@ -157,6 +157,13 @@ class FrameResult:
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task]
 
+    def decode_all(self) -> FrameResult:
+        """Decode every deferred segmentation mask now (the Predictor decodes them on first read); returns self."""
+        for r in self.tasks.values():
+            if isinstance(r, SegmentationResult) and not r.decoded:
+                r.mask  # noqa: B018 - the property decodes and keeps it
+        return self
+
     def to_json(self, contours: bool = True) -> dict[str, Any]:
         out = {"width": self.width, "height": self.height, "region": list(self.region) if self.region else None,
                "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

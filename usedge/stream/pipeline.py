@@ -361,9 +361,8 @@ class Stream:
         frame = item.frame
         timings = dict(getattr(result, "timings_ms", {}) or {})
         t0 = time.perf_counter()     # the Predictor defers masks; a stream's result is decoded when it leaves here
-        for r in getattr(result, "tasks", {}).values():
-            if getattr(r, "decoded", True) is False:
-                r.mask  # noqa: B018 - decodes it
+        if isinstance(result, FrameResult):
+            result.decode_all()
         timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t0) * 1e3
         if self.smoother is not None:
             t0 = time.perf_counter()
