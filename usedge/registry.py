@@ -1,4 +1,5 @@
-"""One registry class for everything that is looked up by name (backbones, heads, backends, sources)."""
+"""One registry class for everything looked up by name: the tasks (``usedge.tasks.TASKS``), the model presets
+(``usedge.models.presets.MODELS``) and the backends (``usedge.backends.BACKENDS``)."""
 from __future__ import annotations
 
 import difflib

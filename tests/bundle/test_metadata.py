@@ -145,3 +145,15 @@ def test_a_damaged_bundle_zip_is_a_clear_error_and_leaves_nothing(tmp_path, dama
         load_bundle(path)
     assert "Fix:" in str(err.value)
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())   # no half extraction
+
+
+def test_write_bundle_refuses_metadata_its_readers_would_refuse(tmp_path):
+    """Issue 27: typed on write too. A NaN, or a section of the wrong type, never reaches metadata.json."""
+    from usedge.bundle import write_bundle
+
+    good = {"tasks": [{"id": "FUGC"}], "input": {"shape": ["N", 3, 64, 64], "preprocess": {"size": 64}}}
+    assert load_bundle(write_bundle(tmp_path / "ok", {"notes.txt": "x"}, good)).tasks == ["FUGC"]
+    for bad in ({**good, "latency": float("nan")}, {**good, "input": "64x64"}):
+        with pytest.raises(DataError, match="refusing to write bundle metadata"):
+            write_bundle(tmp_path / "bad", {"notes.txt": "x"}, bad)
+        assert not (tmp_path / "bad").exists()

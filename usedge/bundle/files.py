@@ -39,8 +39,10 @@ def sha256_file(path: Path) -> str:
 def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata: dict, make_zip: bool = False) -> Path:
     """Write ``files`` (bundle name -> source path, bytes or text) and metadata.json atomically to ``out``.
 
-    ``metadata["files"]`` gets the sha256 and size of every file. An existing bundle at ``out`` is replaced
-    only when complete; anything else at ``out`` is refused.
+    ``metadata["files"]`` gets the sha256 and size of every file. The finished metadata is validated by the same
+    typed schema that loading applies (:class:`BundleMetadata`) before anything is published: a writer never
+    produces a bundle its readers refuse. An existing bundle at ``out`` is replaced only when complete; anything
+    else at ``out`` is refused.
     """
     out = Path(out)
     if out.exists() and not (out / METADATA).is_file() and any(out.iterdir()):
@@ -60,6 +62,7 @@ def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata
                 shutil.copyfile(src, dst)
             listing[name] = {"sha256": sha256_file(dst), "bytes": dst.stat().st_size}
         meta = {**metadata, "schema_version": SCHEMA_VERSION, "files": listing}
+        _check_written(meta, tmp)
         (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
         swap_in_dir(tmp, out)
     except BaseException:
@@ -68,6 +71,16 @@ def write_bundle(out: str | Path, files: dict[str, Path | bytes | str], metadata
     if make_zip:
         zip_bundle(out, out.with_suffix(".zip"))
     return out
+
+
+def _check_written(meta: dict, root: Path) -> BundleMetadata:
+    """The metadata about to be written, through the loader's schema (and strict JSON: no NaN)."""
+    try:
+        json.dumps(meta, allow_nan=False)
+        return BundleMetadata.from_dict(json.loads(json.dumps(meta)), root)
+    except (DataError, ValueError, TypeError) as exc:
+        raise DataError(f"refusing to write bundle metadata its readers would refuse: {exc}",
+                        fix="this is a bug in the code that builds the metadata; please report it.") from None
 
 
 def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = ("int8",),

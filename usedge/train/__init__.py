@@ -1,1 +1,3 @@
-"""Training: data loading, per-kind losses, the loop, safetensors checkpoints. Needs the ``train`` extra."""
+"""Training (``usedge train``): the FMC-UIA / phantom data as mixed-task batches, per-kind losses, the loop with
+resume and validation, distributed data parallel, evaluation of a torch model. Checkpoints are written by
+:mod:`usedge.models.checkpoint`. Needs the ``train`` extra."""
