@@ -119,3 +119,21 @@ def openvino_without_vnni(model, x: np.ndarray, tmp_path, cap: str = "AVX2") -> 
     assert proc.returncode == 0, proc.stderr[-2000:]
     with np.load(dst) as z:
         return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(torch student-s at 64² on the tiny bundle's tasks, its config, its ONNX export info)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from dataclasses import replace
+
+    from usedge.models import build_model
+    from usedge.models.onnx import export_onnx
+    from usedge.models.presets import resolve_config
+
+    config = replace(resolve_config("student-s", TINY_BUNDLE_TASKS), input_size=64)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
+    return model, config, export_onnx(model, config, path)
