@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("quantize",),
     ("export",),
     ("runtime",),         # the Predictor, results, evaluation, verify
+    ("measure",),         # clinical measurements in mm from the results
     ("stream",),
     ("serve", "demo", "bench"),
     ("cli",),

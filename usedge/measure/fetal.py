@@ -1,0 +1,97 @@
+"""Fetal biometry from the model's outputs: head circumference, biparietal and occipito-frontal diameters and the
+cephalic index from the ``fetal_head`` mask (ellipse fit, as HC18 defines HC), abdominal circumference from the
+``fetal_abdomen_multi`` masks, femur length from the two ``fetal_femur`` end points."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from usedge.measure.base import Measurement, Scale
+from usedge.measure.ellipse import MAX_RESIDUAL, EllipseFit, fit_ellipse, outline, touches_edge
+from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
+from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
+
+HC18 = "van den Heuvel et al., HC18 challenge (PLoS ONE 2018): ellipse fitted to the outer skull outline"
+BPD_CONVENTIONS = ("outer-outer", "outer-inner")
+
+
+def _ellipse(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | None, str | None]:
+    """The ellipse of ``task``'s foreground in mm (px without calibration), or (None, why it is withheld)."""
+    r = result.tasks.get(task)
+    if not isinstance(r, SegmentationResult):
+        return None, f"no {task} segmentation in this result"
+    mask = r.mask
+    if not (mask > 0).any():
+        return None, f"{task}: nothing segmented"
+    if touches_edge(mask):
+        return None, f"{task}: the outline touches the image edge (cut off: its ellipse would be a guess)"
+    points = outline(mask) * np.array([scale.sx, scale.sy])
+    fit = fit_ellipse(points)
+    if fit is None:
+        return None, f"{task}: the outline is too small to fit an ellipse"
+    if fit.residual > MAX_RESIDUAL:
+        return None, (f"{task}: the outline is not an ellipse (mean radial residual {fit.residual:.3f} > "
+                      f"{MAX_RESIDUAL}); the segmentation is not trustworthy here")
+    return fit, None
+
+
+def _fit_detail(fit: EllipseFit) -> dict:
+    return {"semi_axes": [round(fit.a, 3), round(fit.b, 3)], "angle_deg": round(fit.angle_deg, 2),
+            "residual": round(fit.residual, 4), "centre": [round(fit.cx, 2), round(fit.cy, 2)]}
+
+
+@measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the least-squares ellipse of the head outline",
+             HC18)
+def head_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("HC").spec
+    fit, why = _ellipse(result, "fetal_head", scale)
+    return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
+
+
+@measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18)
+def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-outer", **_) -> Measurement:
+    spec = MEASUREMENTS.get("BPD").spec
+    if bpd not in BPD_CONVENTIONS:
+        return withheld(spec, scale, f"unknown BPD convention {bpd!r} (use {' or '.join(BPD_CONVENTIONS)})")
+    if bpd == "outer-inner":
+        return withheld(spec, scale, "outer-to-inner BPD needs the skull's inner edge; the fetal_head mask is the "
+                                     "filled outer outline", convention=bpd)
+    fit, why = _ellipse(result, "fetal_head", scale)
+    return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.b, convention=bpd)
+
+
+@measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18)
+def occipitofrontal_diameter(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("OFD").spec
+    fit, why = _ellipse(result, "fetal_head", scale)
+    return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.a)
+
+
+@measurement("CI", ("fetal_head",), "%", "cephalic index: BPD / OFD x 100 (outer-to-outer)",
+             "Hadlock et al., AJR 1981;137:83-85", length=False)
+def cephalic_index(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("CI").spec
+    fit, why = _ellipse(result, "fetal_head", scale)
+    return withheld(spec, scale, why) if fit is None else value(spec, scale, 100.0 * fit.b / fit.a)
+
+
+@measurement("AC", ("fetal_abdomen_multi",), "mm",
+             "Ramanujan perimeter of the least-squares ellipse of the abdomen outline (all its classes)", HC18)
+def abdominal_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("AC").spec
+    fit, why = _ellipse(result, "fetal_abdomen_multi", scale)
+    return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
+
+
+@measurement("FL", ("fetal_femur",), "mm", "distance between the two femur end points", "fetal_femur landmarks")
+def femur_length(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("FL").spec
+    r = result.tasks.get("fetal_femur")
+    if not isinstance(r, LandmarkResult) or len(r.points) != 2:
+        return withheld(spec, scale, "no fetal_femur end points in this result")
+    (x0, y0), (x1, y1) = np.asarray(r.points, np.float64)
+    inside = all(0 <= x <= result.width - 1 and 0 <= y <= result.height - 1 for x, y in ((x0, y0), (x1, y1)))
+    if not inside or not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return withheld(spec, scale, "a femur end point lies outside the image")
+    return value(spec, scale, math.hypot((x1 - x0) * scale.sx, (y1 - y0) * scale.sy))
