@@ -1,9 +1,23 @@
 import numpy as np
 import pytest
 
-from usedge.data.transforms import (AUGMENT_POLICY, CLOCK_FLIP, ORIENTATION_TASKS, AugmentConfig, TaskAugment,
-                                    apply_affine, augment, is_flip, normalize, photometric, random_affine,
-                                    resize_sample, task_policy, to_gray_or_bgr_uint8, to_rgb)
+from usedge.data.transforms import (
+    AUGMENT_POLICY,
+    CLOCK_FLIP,
+    ORIENTATION_TASKS,
+    AugmentConfig,
+    TaskAugment,
+    apply_affine,
+    augment,
+    is_flip,
+    normalize,
+    photometric,
+    random_affine,
+    resize_sample,
+    task_policy,
+    to_gray_or_bgr_uint8,
+    to_rgb,
+)
 from usedge.errors import DataError
 from usedge.tasks import ALL_TASKS, TaskKind, get_task
 

@@ -147,15 +147,13 @@ class TestVideoSink(SinkContract):
         return VideoSink(tmp_path / "out.avi", fps=10)
 
     def written(self, sink, tmp_path):
+        from usedge.data.video import open_video
+
         path = tmp_path / "out.avi"
         if not path.exists():
             return 0
-        cap = cv2.VideoCapture(str(path))
-        n = 0
-        while cap.read()[0]:
-            n += 1
-        cap.release()
-        return n
+        with open_video(path) as video:
+            return sum(1 for _ in video)
 
 
 class TestCallbackSink(SinkContract):

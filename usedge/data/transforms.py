@@ -16,7 +16,6 @@ be clipped, i.e. wrong); the image is then used unmoved.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import cv2

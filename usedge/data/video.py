@@ -1,8 +1,8 @@
 """Read video files, cameras, network streams and images as :class:`~usedge.data.frames.Frame` s.
 
-:func:`open_video` wraps ``cv2.VideoCapture`` (PyAV for files, where installed); :func:`open_frames` picks the right reader for any input
-(DICOM file, image file, folder of images, video file, camera index or URL). Every reader yields the same
-:class:`Frame`: BGR (or grey for grey images/DICOM), with a timestamp in seconds since the first frame.
+:func:`open_video` wraps ``cv2.VideoCapture`` (PyAV for files, where installed); :func:`open_frames` picks the
+right reader for any input (DICOM file, image file, folder of images, video file, camera index or URL). Every
+reader yields the same :class:`Frame`: BGR (or grey for grey images/DICOM), with a timestamp in seconds since the first frame.
 
 Example::
 
@@ -73,6 +73,10 @@ class _AvCapture:
             return
         self._stream.thread_type = "AUTO"
         self._frames = self._container.decode(self._stream)
+        # one reformatter per file: it keeps its scaling context (to_ndarray makes a new one per frame: 2x slower)
+        from av.video.reformatter import VideoReformatter
+
+        self._to_bgr = VideoReformatter()
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
         return self._container is not None
@@ -97,7 +101,7 @@ class _AvCapture:
         except (StopIteration, self._error):   # a damaged tail ends the file, as in OpenCV (then _check_complete)
             return False, None
         self._pos_ms = float(frame.time) * 1000.0 if frame.time is not None else math.nan
-        return True, frame.to_ndarray(format="bgr24")
+        return True, self._to_bgr.reformat(frame, format="bgr24").to_ndarray()
 
     def release(self) -> None:
         if self._container is not None:

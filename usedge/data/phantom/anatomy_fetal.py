@@ -7,9 +7,28 @@ import math
 import cv2
 import numpy as np
 
-from usedge.data.phantom.anatomy_base import (FASCIA, FAT, FETAL_SKULL, MUSCLE, PLACENTA, SKIN, SOFT, Drawn, Scene,
-                                              Tissue, bezier, blob, ellipse, fill, fill_mask, fit, ring_incidence, rot,
-                                              tube, unit)
+from usedge.data.phantom.anatomy_base import (
+    FASCIA,
+    FAT,
+    FETAL_SKULL,
+    MUSCLE,
+    PLACENTA,
+    SKIN,
+    SOFT,
+    Drawn,
+    Scene,
+    Tissue,
+    bezier,
+    blob,
+    ellipse,
+    fill,
+    fill_mask,
+    fit,
+    ring_incidence,
+    rot,
+    tube,
+    unit,
+)
 
 AMNIOTIC = Tissue(3e-5, 0.02, 0.0, 1.0)
 BRAIN = Tissue(0.22, 0.3, 0.0, 0.35)

@@ -6,8 +6,29 @@ import math
 
 import numpy as np
 
-from usedge.data.phantom.anatomy_base import (BLOOD, BONE, FASCIA, FAT, LIVER, MUSCLE, SKIN, SOFT, Drawn, Scene, Tissue,
-                                              bezier, blob, ellipse, fill, fill_mask, fit, rot, smooth_1d, tube, unit)
+from usedge.data.phantom.anatomy_base import (
+    BLOOD,
+    BONE,
+    FASCIA,
+    FAT,
+    LIVER,
+    MUSCLE,
+    SKIN,
+    SOFT,
+    Drawn,
+    Scene,
+    Tissue,
+    bezier,
+    blob,
+    ellipse,
+    fill,
+    fill_mask,
+    fit,
+    rot,
+    smooth_1d,
+    tube,
+    unit,
+)
 
 CARDIAC_BLOOD = Tissue(3e-4, 0.15, 0.0, 0.8)
 MYOCARDIUM = Tissue(0.7, 0.9, 0.0, 0.4)

@@ -6,8 +6,27 @@ import math
 
 import numpy as np
 
-from usedge.data.phantom.anatomy_base import (FASCIA, FAT, MUSCLE, SKIN, SOFT, Drawn, Scene, Tissue, bezier, blob,
-                                              ellipse, fill, fill_mask, fit, ring_incidence, rot, stroke, tube, unit)
+from usedge.data.phantom.anatomy_base import (
+    FASCIA,
+    FAT,
+    MUSCLE,
+    SKIN,
+    SOFT,
+    Drawn,
+    Scene,
+    Tissue,
+    bezier,
+    blob,
+    ellipse,
+    fill,
+    fill_mask,
+    fit,
+    ring_incidence,
+    rot,
+    stroke,
+    tube,
+    unit,
+)
 from usedge.data.phantom.anatomy_fetal import AMNIOTIC, BRAIN, FETAL_SKULL, FETAL_SOFT, MIDLINE
 
 PUBIC_BONE = Tissue(9.0, 3.0, 4.0, 0.3)

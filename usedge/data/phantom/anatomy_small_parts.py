@@ -5,9 +5,31 @@ import math
 
 import numpy as np
 
-from usedge.data.phantom.anatomy_base import (AIR, BLOOD, BONE, CALCIFICATION, FASCIA, FAT, FLUID, GLAND, MUSCLE, SKIN,
-                                              SOFT, Drawn, Scene, Tissue, bezier, blob, ellipse, fill, fill_mask, fit,
-                                              rot, smooth_1d, tube)
+from usedge.data.phantom.anatomy_base import (
+    AIR,
+    BLOOD,
+    BONE,
+    CALCIFICATION,
+    FASCIA,
+    FAT,
+    FLUID,
+    GLAND,
+    MUSCLE,
+    SKIN,
+    SOFT,
+    Drawn,
+    Scene,
+    Tissue,
+    bezier,
+    blob,
+    ellipse,
+    fill,
+    fill_mask,
+    fit,
+    rot,
+    smooth_1d,
+    tube,
+)
 
 CYST = Tissue(2e-4, 0.05, 0.0, 0.5)
 THYROID = Tissue(2.2, 0.6, 0.0, 0.12)
