@@ -1,6 +1,7 @@
 """Clinical measurements from a frame's results (the stage after ``runtime``, before ``stream``): fetal
-biometry (HC, BPD, OFD, CI, AC, FL) in millimetres from the frame's physical scale, each declared in one
-registry with the tasks it reads, its unit, its method and its source. A measurement whose inputs are missing
+biometry (HC, BPD, OFD, CI, AC, FL), the intrapartum angle of progression and head-symphysis distance, cervical
+length, lesion sizes and left-ventricular size, in millimetres from the frame's physical scale, each declared in
+one registry with the tasks it reads, its unit, its method and its source. A measurement whose inputs are missing
 or implausible is withheld with the reason, never guessed; a frame without calibration gets lengths in px.
 
     from usedge.measure import measure
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from usedge.measure import fetal  # noqa: F401 - registers the fetal biometry measurements
+from usedge.measure import cardiac, cervix, fetal, hadlock, intrapartum, lesions  # noqa: F401 - register them
 from usedge.measure.base import Measurement, MeasurementSpec, Scale
 from usedge.measure.registry import MEASUREMENTS
 
@@ -27,7 +28,11 @@ def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = 
     chosen = [MEASUREMENTS.get(n) for n in names] if names is not None else [
         MEASUREMENTS.get(n) for n in MEASUREMENTS.names()
         if all(t in result.tasks for t in MEASUREMENTS.get(n).spec.tasks)]
-    return [entry.fn(result, scale, **options) for entry in chosen]
+    out: list[Measurement] = []
+    for entry in chosen:
+        got = entry.fn(result, scale, **options)
+        out.extend(got if isinstance(got, list) else [got])
+    return out
 
 
 __all__ = ["MEASUREMENTS", "Measurement", "MeasurementSpec", "Scale", "measure"]

@@ -1,5 +1,7 @@
 """The one registry of measurements: each is a :class:`~usedge.measure.base.MeasurementSpec` and the function
-that computes it from a frame's result and scale (``fn(result, scale, **options) -> Measurement``)."""
+that computes it from a frame's result and scale (``fn(result, scale, **options)``, returning one
+:class:`~usedge.measure.base.Measurement`, or a list of them for a measurement made once per structure, such as
+each lesion's sizes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,4 +38,8 @@ def value(spec: MeasurementSpec, scale: Scale, v: float, **detail) -> Measuremen
 
 
 def _unit(spec: MeasurementSpec, scale: Scale) -> str:
-    return scale.length_unit if spec.length else spec.unit
+    if spec.length:
+        return scale.length_unit
+    if spec.unit == "mm2":
+        return "mm2" if scale.calibrated else "px2"
+    return spec.unit

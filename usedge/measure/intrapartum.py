@@ -1,0 +1,156 @@
+"""Intrapartum (transperineal) measurements: the angle of progression and the head-symphysis distance, from the
+``IUGC`` landmarks and from the ``head_symphysis_multi`` masks, and how far the two angles agree.
+
+Angle of progression (AoP), as the FH-PS-AOP (MICCAI 2023) and IUGC challenges define it: the angle between the
+long axis of the pubic symphysis (from its upper to its lower end) and the line from the symphysis' lower end
+tangent to the fetal skull contour, measured at the lower end (obtuse in labour: larger as the head descends).
+From landmarks: the angle upper - lower - head_tangent. From masks: the symphysis' long axis (the major axis
+of the least-squares ellipse of its outline; the end nearer the top of the image is the upper one) and the
+tangent from its lower end to the head outline that is farther from the upper end (the skull's leading edge).
+
+Head-symphysis distance (HSD, Youssef et al. 2013): along the infrapubic line (through the symphysis' lower end,
+perpendicular to its long axis) from that end to the fetal head outline. Masks only: the IUGC landmarks carry one
+point of the skull (the tangent point), not its outline."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from usedge.measure.base import Measurement, Scale
+from usedge.measure.ellipse import fit_ellipse, outline, touches_edge
+from usedge.measure.geometry import angle_at, inside, to_mm
+from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
+from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
+
+AOP_SOURCE = ("Ghi et al., ISUOG Practice Guidelines: intrapartum ultrasound (UOG 2018); FH-PS-AOP challenge "
+              "(Bai et al., MICCAI 2023); IUGC challenge landmarks")
+HSD_SOURCE = ("Youssef et al., Fetal head-symphysis distance: a simple and reliable ultrasound index of fetal head "
+              "station in labor (UOG 2013;41:419-424)")
+#: the shortest symphysis (mm, or px uncalibrated) whose axis is trusted: below it the end points are noise
+MIN_SYMPHYSIS = 5.0
+#: the largest mean radial residual of the symphysis' ellipse fit whose long axis is trusted (drawn ovals: < 0.02)
+MAX_SYMPHYSIS_RESIDUAL = 0.1
+#: the fewest pixels of each structure a mask-based answer is computed from
+MIN_PIXELS = 30
+
+
+def _landmarks(result: FrameResult, scale: Scale) -> tuple[np.ndarray | None, str | None]:
+    r = result.tasks.get("IUGC")
+    if not isinstance(r, LandmarkResult) or len(r.points) != 3:
+        return None, "no IUGC landmarks in this result"
+    if not inside(r.points, result.width, result.height):
+        return None, "an IUGC landmark lies outside the image"
+    p = to_mm(r.points, scale)
+    if np.linalg.norm(p[0] - p[1]) < MIN_SYMPHYSIS:
+        return None, f"the symphysis end points are closer than {MIN_SYMPHYSIS:g} {scale.length_unit}"
+    if np.linalg.norm(p[2] - p[1]) < MIN_SYMPHYSIS:
+        return None, "the head tangent point lies on the symphysis' lower end: no tangent line"
+    return p, None
+
+
+def _masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, str | None]:
+    """(upper, lower, head outline) in mm from the head_symphysis_multi masks, or (None, why)."""
+    r = result.tasks.get("head_symphysis_multi")
+    if not isinstance(r, SegmentationResult):
+        return None, "no head_symphysis_multi segmentation in this result"
+    sym, head = r.mask == 1, r.mask == 2
+    if sym.sum() < MIN_PIXELS or head.sum() < MIN_PIXELS:
+        return None, "the symphysis or the fetal head is not segmented"
+    if touches_edge(sym):
+        return None, "the symphysis touches the image edge (its lower end may be cut off)"
+    fit = fit_ellipse(to_mm(outline(sym), scale))
+    if fit is None or 2 * fit.a < MIN_SYMPHYSIS:
+        return None, f"the symphysis is shorter than {MIN_SYMPHYSIS:g} {scale.length_unit}"
+    if fit.residual > MAX_SYMPHYSIS_RESIDUAL:
+        return None, (f"the symphysis outline is not an oval (mean radial residual {fit.residual:.3f} > "
+                      f"{MAX_SYMPHYSIS_RESIDUAL}): its long axis is not trustworthy")
+    t = math.radians(fit.angle_deg)
+    ends = np.array([[fit.cx, fit.cy]]) + np.array([[-1.0], [1.0]]) * fit.a * np.array([math.cos(t), math.sin(t)])
+    upper, lower = (ends if ends[0, 1] <= ends[1, 1] else ends[::-1])
+    return (upper, lower, to_mm(outline(head), scale)), None
+
+
+def _tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> np.ndarray | None:
+    """Where a line from ``lower`` touches the head outline: of the two tangent points (the extreme directions of
+    the outline seen from ``lower``), the one farther from ``upper`` (the skull's leading edge); None when
+    ``lower`` lies inside the outline."""
+    if cv2.pointPolygonTest(head.astype(np.float32).reshape(-1, 1, 2), (float(lower[0]), float(lower[1])),
+                            False) >= 0:
+        return None
+    dc = head.mean(0) - lower
+    v = head - lower
+    delta = np.arctan2(dc[0] * v[:, 1] - dc[1] * v[:, 0], v @ dc)        # signed, relative to the head's centre
+    ends = head[[int(np.argmin(delta)), int(np.argmax(delta))]]
+    return ends[int(np.argmax(np.linalg.norm(ends - upper, axis=1)))]
+
+
+@measurement("AoP", ("IUGC",), "deg", "angle symphysis upper end - lower end - head tangent point (IUGC landmarks)",
+             AOP_SOURCE, length=False)
+def aop_landmarks(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("AoP").spec
+    p, why = _landmarks(result, scale)
+    return withheld(spec, scale, why) if p is None else value(spec, scale, angle_at(p[1], p[0], p[2]))
+
+
+@measurement("AoP_mask", ("head_symphysis_multi",), "deg",
+             "symphysis long axis (Feret) vs the tangent from its lower end to the head outline (masks)",
+             AOP_SOURCE, length=False)
+def aop_masks(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("AoP_mask").spec
+    got, why = _masks(result, scale)
+    if got is None:
+        return withheld(spec, scale, why)
+    upper, lower, head = got
+    tangent = _tangent(upper, lower, head)
+    if tangent is None:
+        return withheld(spec, scale, "the symphysis' lower end lies on or inside the head outline: no tangent line")
+    return value(spec, scale, angle_at(lower, upper, tangent), tangent=[round(float(t), 2) for t in tangent])
+
+
+@measurement("AoP_agreement", ("IUGC", "head_symphysis_multi"), "deg",
+             "|AoP from landmarks - AoP from masks|: where they disagree, neither is trustworthy", AOP_SOURCE,
+             length=False)
+def aop_agreement(result: FrameResult, scale: Scale, **options) -> Measurement:
+    spec = MEASUREMENTS.get("AoP_agreement").spec
+    a, b = aop_landmarks(result, scale), aop_masks(result, scale)
+    if not (a.ok and b.ok):
+        return withheld(spec, scale, "; ".join(m.withheld for m in (a, b) if m.withheld))
+    return value(spec, scale, abs(a.value - b.value), landmarks=round(a.value, 2), masks=round(b.value, 2))
+
+
+def infrapubic_hsd(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> float | None:
+    """How far along the infrapubic line (through ``lower``, perpendicular to the symphysis axis, towards the head)
+    the head outline (a closed N×2 polygon) is first met; None when the line misses the head."""
+    u = (upper - lower) / np.linalg.norm(upper - lower)
+    n = np.array([-u[1], u[0]])
+    if n @ (head.mean(0) - lower) < 0:
+        n = -n
+    rel = head - lower
+    side = rel @ u                                  # signed distance of each outline point from the line
+    along = rel @ n
+    nxt = np.roll(np.arange(len(head)), -1)
+    cross = np.flatnonzero((side > 0) != (side[nxt] > 0))
+    if len(cross) == 0:
+        return None
+    f = side[cross] / (side[cross] - side[nxt][cross])
+    t = along[cross] + f * (along[nxt][cross] - along[cross])
+    t = t[t >= 0]
+    return float(t.min()) if len(t) else None
+
+
+@measurement("HSD", ("head_symphysis_multi",), "mm",
+             "head-symphysis distance along the infrapubic line: from the symphysis' lower end, perpendicular to "
+             "its long axis, to the fetal head outline (masks)", HSD_SOURCE)
+def head_symphysis_distance(result: FrameResult, scale: Scale, **_) -> Measurement:
+    spec = MEASUREMENTS.get("HSD").spec
+    got, why = _masks(result, scale)
+    if got is None:
+        return withheld(spec, scale, why)
+    upper, lower, head = got
+    d = infrapubic_hsd(upper, lower, head)
+    if d is None:
+        return withheld(spec, scale, "the infrapubic line (perpendicular to the symphysis at its lower end) does not "
+                                     "meet the fetal head")
+    return value(spec, scale, d)
