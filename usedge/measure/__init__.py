@@ -10,29 +10,10 @@ or implausible is withheld with the reason, never guessed; a frame without calib
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from usedge.measure import cardiac, cervix, fetal, hadlock, intrapartum, lesions  # noqa: F401 - register them
 from usedge.measure.base import Measurement, MeasurementSpec, Scale
+from usedge.measure.compute import measure
 from usedge.measure.registry import MEASUREMENTS
+from usedge.measure.tracker import MeasurementTracker, Measurer, Tracked
 
-
-def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = None,
-            **options: Any) -> list[Measurement]:
-    """Every registered measurement whose tasks ``result`` holds (or those ``names``), in registry order.
-
-    ``calibration``: the frame's ScanRegion, a :class:`Scale`, (mm_x, mm_y) or None (lengths in px).
-    ``options``: per-measurement settings, e.g. ``bpd="outer-outer"``."""
-    scale = Scale.of(calibration)
-    chosen = [MEASUREMENTS.get(n) for n in names] if names is not None else [
-        MEASUREMENTS.get(n) for n in MEASUREMENTS.names()
-        if all(t in result.tasks for t in MEASUREMENTS.get(n).spec.tasks)]
-    out: list[Measurement] = []
-    for entry in chosen:
-        got = entry.fn(result, scale, **options)
-        out.extend(got if isinstance(got, list) else [got])
-    return out
-
-
-__all__ = ["MEASUREMENTS", "Measurement", "MeasurementSpec", "Scale", "measure"]
+__all__ = ["MEASUREMENTS", "Measurement", "MeasurementSpec", "MeasurementTracker", "Measurer", "Scale", "Tracked",
+           "measure"]

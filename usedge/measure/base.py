@@ -22,6 +22,8 @@ class MeasurementSpec:
     method: str
     source: str
     length: bool = True          # a length: mm with a calibration, px without; False: unitless (a ratio)
+    #: which frame of a cine is its best: "largest" (the widest section: head and abdomen sizes) or "median"
+    best: str = "median"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Measurement:
     unit: str
     withheld: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    #: the scale it was measured with (:meth:`Scale.describe`): mm per pixel and where they came from
+    calibration: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,6 +49,8 @@ class Measurement:
             out["withheld"] = self.withheld
         if self.detail:
             out["detail"] = self.detail
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
         return out
 
 
@@ -54,15 +60,20 @@ class Scale:
 
     mm_per_px_x: float | None = None
     mm_per_px_y: float | None = None
+    #: where the scale came from: "dicom" (the Sequence of Ultrasound Regions), "user", "phantom", or "none"
+    source: str = "none"
 
     def __post_init__(self) -> None:
         pair = (self.mm_per_px_x, self.mm_per_px_y)
         if (pair[0] is None) != (pair[1] is None):
             raise ConfigError(f"a scale needs both mm per pixel values or neither, got {pair}.",
                               fix="pass Scale(mm_x, mm_y), or Scale() for an uncalibrated frame.")
-        if pair[0] is not None and not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in pair):
+        if pair[0] is not None and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                           and math.isfinite(v) and v > 0 for v in pair):
             raise ConfigError(f"mm per pixel must be positive finite numbers, got {pair}.",
                               fix="read them from the DICOM region (PhysicalDeltaX/Y in cm, times 10).")
+        if pair[0] is not None and self.source == "none":
+            object.__setattr__(self, "source", "user")
 
     @property
     def calibrated(self) -> bool:
@@ -80,16 +91,27 @@ class Scale:
     def length_unit(self) -> str:
         return "mm" if self.calibrated else "px"
 
+    def describe(self) -> dict[str, Any]:
+        """What every reported measurement carries about its calibration."""
+        if not self.calibrated:
+            return {"source": "none", "mm_per_px": None}
+        return {"source": self.source, "mm_per_px": [round(self.mm_per_px_x, 6), round(self.mm_per_px_y, 6)]}
+
     @classmethod
-    def of(cls, calibration: ScanRegion | Scale | tuple[float, float] | None) -> Scale:
-        """From a ScanRegion (its mm per pixel, when calibrated), a Scale, an (mm_x, mm_y) pair, or None."""
+    def of(cls, calibration: ScanRegion | Scale | tuple[float, float] | float | None) -> Scale:
+        """From a ScanRegion (its mm per pixel, when calibrated in cm), a Scale, an (mm_x, mm_y) pair or one mm
+        per pixel for square pixels (the user's), or None (uncalibrated)."""
         if calibration is None:
             return cls()
         if isinstance(calibration, Scale):
             return calibration
         if isinstance(calibration, ScanRegion):
-            return cls(calibration.mm_per_pixel_x, calibration.mm_per_pixel_y)
+            if calibration.mm_per_pixel_x is None or calibration.mm_per_pixel_y is None:
+                return cls()
+            return cls(calibration.mm_per_pixel_x, calibration.mm_per_pixel_y, "dicom")
+        if isinstance(calibration, (int, float)) and not isinstance(calibration, bool):
+            return cls(float(calibration), float(calibration), "user")
         if isinstance(calibration, tuple) and len(calibration) == 2:
-            return cls(*calibration)
-        raise ConfigError(f"calibration must be a ScanRegion, a Scale, (mm_x, mm_y) or None, got "
+            return cls(*calibration, source="user")
+        raise ConfigError(f"calibration must be a ScanRegion, a Scale, mm per pixel, (mm_x, mm_y) or None, got "
                           f"{type(calibration).__name__}.", fix="e.g. frame.region of a DICOM frame.")

@@ -42,14 +42,14 @@ def _fit_detail(fit: EllipseFit) -> dict:
 
 
 @measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the least-squares ellipse of the head outline",
-             HC18)
+             HC18, best="largest")
 def head_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("HC").spec
     fit, why = _ellipse(result, "fetal_head", scale)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
 
 
-@measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18)
+@measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18, best="largest")
 def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-outer", **_) -> Measurement:
     spec = MEASUREMENTS.get("BPD").spec
     if bpd not in BPD_CONVENTIONS:
@@ -61,7 +61,7 @@ def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-out
     return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.b, convention=bpd)
 
 
-@measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18)
+@measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18, best="largest")
 def occipitofrontal_diameter(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("OFD").spec
     fit, why = _ellipse(result, "fetal_head", scale)
@@ -77,7 +77,8 @@ def cephalic_index(result: FrameResult, scale: Scale, **_) -> Measurement:
 
 
 @measurement("AC", ("fetal_abdomen_multi",), "mm",
-             "Ramanujan perimeter of the least-squares ellipse of the abdomen outline (all its classes)", HC18)
+             "Ramanujan perimeter of the least-squares ellipse of the abdomen outline (all its classes)", HC18,
+             best="largest")
 def abdominal_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("AC").spec
     fit, why = _ellipse(result, "fetal_abdomen_multi", scale)

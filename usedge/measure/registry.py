@@ -20,10 +20,11 @@ class Registered:
 MEASUREMENTS: Registry[Registered] = Registry("measurement")
 
 
-def measurement(name: str, tasks: tuple[str, ...], unit: str, method: str, source: str, length: bool = True):
+def measurement(name: str, tasks: tuple[str, ...], unit: str, method: str, source: str, length: bool = True,
+                best: str = "median"):
     """Register the decorated function as the measurement ``name``."""
     def wrap(fn: Callable[..., Measurement]) -> Callable[..., Measurement]:
-        MEASUREMENTS.register(name, Registered(MeasurementSpec(name, tasks, unit, method, source, length), fn))
+        MEASUREMENTS.register(name, Registered(MeasurementSpec(name, tasks, unit, method, source, length, best), fn))
         return fn
     return wrap
 

@@ -153,6 +153,10 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     index: int | None = None
     timestamp_s: float | None = None
+    #: the frame's clinical measurements (``usedge.measure``: objects with ``to_json()``), when it was measured
+    measurements: list[Any] | None = None
+    #: the measurements tracked over the stream up to this frame (name -> object with ``to_json()``)
+    tracked: dict[str, Any] | None = None
 
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task]
@@ -173,6 +177,10 @@ class FrameResult:
             out["frame_index"] = self.index
         if self.timestamp_s is not None:
             out["timestamp_s"] = self.timestamp_s
+        if self.measurements is not None:
+            out["measurements"] = [m.to_json() for m in self.measurements]
+        if self.tracked is not None:
+            out["tracked"] = {k: v.to_json() for k, v in self.tracked.items()}
         return out
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from usedge.errors import ConfigError, SourceError
+from usedge.measure.tracker import Measurer
 from usedge.runtime.results import FrameResult
 from usedge.stream.events import MODES, TERMINAL, Captured, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
 from usedge.stream.sinks import as_sink
@@ -74,12 +75,17 @@ class Stream:
             skipped alone). 1: frame by frame; None: ``LOSSLESS_BATCH`` (4, measured: benchmarks/RESULTS.md), at
             most ``queue_size``.
             Live mode is always one frame (the newest).
+        measure: None / False (off), True (every measurement the tasks allow, the frame's DICOM calibration) or a
+            :class:`~usedge.measure.Measurer` (names, mm per pixel, tracker window): each result then carries
+            ``measurements`` (this frame's) and ``tracked`` (filtered over the stream; ``stream.measurer.tracker``
+            freezes them).
     """
 
     def __init__(self, source: Any, model: Any, tasks: Sequence[str] | str | None = None, *, backend: str = "auto",
                  precision: str = "auto", mode: str = "auto", smoothing: SmoothingConfig | None = None,
                  sinks: Sequence[Any] = (), reconnect: ReconnectPolicy | None = None, warmup: int = 5,
-                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int | None = None) -> None:
+                 max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int | None = None,
+                 measure: Measurer | bool | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown stream mode {mode!r}.", fix=f"use one of: {', '.join(MODES)}.")
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
@@ -100,6 +106,10 @@ class Stream:
         self.live = self.source.live if mode == "auto" else mode == "live"
         self.mode = "live" if self.live else "lossless"
         self.smoother = Smoother(smoothing) if smoothing is not None else None
+        if measure is not None and not isinstance(measure, (bool, Measurer)):
+            raise ConfigError(f"measure must be True, False, None or a Measurer, got {type(measure).__name__}.",
+                              fix="e.g. measure=Measurer(mm_per_pixel=0.2).")
+        self.measurer = Measurer() if measure is True else (measure or None)
         self.sinks = [as_sink(s) for s in sinks]
         self.reconnect = reconnect or ReconnectPolicy()
         self.max_frames = max_frames
@@ -368,6 +378,10 @@ class Stream:
             t0 = time.perf_counter()
             result = self.smoother(result)
             timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t0) * 1e3
+        if self.measurer is not None and isinstance(result, FrameResult):
+            t0 = time.perf_counter()
+            self.measurer(result, frame)
+            timings["measure"] = (time.perf_counter() - t0) * 1e3
         t_ready = time.perf_counter()
         e2e = (t_ready - item.t_capture) * 1e3
         timings.update(capture_wait=item.capture_wait_ms, queue_wait=(t_start - item.t_capture) * 1e3, end_to_end=e2e)

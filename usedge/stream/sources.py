@@ -224,8 +224,10 @@ class PhantomSource:
         sample = next(self._iter, None)
         if sample is None:
             return None
+        from usedge.data.phantom.generator import mm_per_pixel
+
         frame = Frame(image=sample.image, index=self._index, timestamp_s=now - self._t0, source=self.name,
-                      meta={"kind": "phantom", "task": self.task})
+                      meta={"kind": "phantom", "task": self.task, "mm_per_pixel": mm_per_pixel(sample.meta)})
         self._index += 1
         return frame
 

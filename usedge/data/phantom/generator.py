@@ -3,6 +3,7 @@ FMC-UIA layout, train + val, deterministic per (seed, split, task, index))."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -100,6 +101,20 @@ def sample_meta(spec: TaskSpec, drawn: Drawn, acq_meta: dict, label: object) -> 
     if spec.kind is TaskKind.CLASSIFICATION:
         meta["class_name"] = spec.class_names[int(label)]  # type: ignore[call-overload]
     return meta
+
+
+def mm_per_pixel(meta: dict) -> float:
+    """The physical size of one pixel of a phantom image (mm; pixels are square): the imaged depth (the
+    acquisition's ``depth_cm``) over the sector's depth in pixels (skin line to bottom). A cine frame's probe
+    motion (``meta["motion"]``, output -> scene) may zoom: one output pixel then spans ``sqrt(|det|)`` scene
+    pixels, and the scale follows it, as a scanner's calibration follows its zoom."""
+    sector = meta["sector"]
+    depth_px = sector["r1"] - sector["r0"] if sector["type"] == "fan" else sector["y1"] - sector["y0"]
+    mm = float(meta["depth_cm"]) * 10.0 / float(depth_px)
+    if "motion" in meta:
+        (a, b, _), (c, d, _) = meta["motion"]
+        mm *= math.sqrt(abs(a * d - b * c))
+    return mm
 
 
 def generate_sample(task_id: str, rng: np.random.Generator, config: PhantomConfig = PhantomConfig()) -> PhantomSample:
