@@ -108,10 +108,17 @@ def train(model, lr, out, **kw) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--montage", type=click.Path(dir_okay=False), default=None,
               help="With --bundle: also write a PNG of truth vs prediction for one image per task.")
+@click.option("--measure", "measure", is_flag=True, default=False,
+              help="With --bundle: also measure truth and prediction (usedge.measure) and write measure.md, "
+                   "measure.json and a Bland-Altman PNG per measurement (MAE, bias, 95 % limits, withheld).")
+@click.option("--mm-per-pixel", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --measure: the pixel size of every image (default: a phantom set's recorded scale, "
+                   "else lengths in px).")
 @click.option("--auc", type=click.Choice(["official", "defined"]), default="official", show_default=True,
               help="official: the challenge evaluator's AUC (0.0 where a class is missing from the split); "
                    "defined: usedge's variant (NaN / macro over the classes present), labelled in the report.")
-def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, auc) -> None:
+def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, measure, mm_per_pixel,
+             auc) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
     from usedge._io import check_outputs, staged_dir
     from usedge.errors import ConfigError
@@ -119,8 +126,8 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
 
     if (checkpoint is None) == (bundle is None):
         raise ConfigError("pass exactly one of --model CKPT or --bundle DIR.", fix="usedge eval --help")
-    if montage and not bundle:
-        raise ConfigError("--montage draws the runtime's results: use it with --bundle.",
+    if (montage or measure) and not bundle:
+        raise ConfigError("--montage and --measure use the runtime's results: use them with --bundle.",
                           fix="export the checkpoint (usedge export) and pass --bundle.")
     check_outputs({"--out": out, "--montage": montage}, {"--data": data, "--model": checkpoint, "--bundle": bundle})
     task_ids = [t.id for t in parse_tasks(tasks)]
@@ -130,7 +137,8 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         picture = montage
         if montage and Path(out).resolve() in Path(montage).resolve().parents:   # inside --out: goes in with it
             picture = stage / Path(montage).resolve().relative_to(Path(out).resolve())
-        report = _score(data, checkpoint, bundle, backend, precision, split, task_ids, stage, device, picture, auc)
+        report = _score(data, checkpoint, bundle, backend, precision, split, task_ids, stage, device, picture, auc,
+                        (measure, mm_per_pixel))
         table = report.to_markdown()
         atomic_write_text(stage / "eval.md", table)
         atomic_write_json(stage / "eval.json", report.to_json())
@@ -138,7 +146,8 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
     click.echo(f"wrote {out}/eval.md, {out}/eval.json and the submission files")
 
 
-def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, device, montage, auc):
+def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, device, montage, auc,
+           measuring=(False, None)):
     """The report of a bundle (through the Predictor) or a checkpoint (torch); submission files into ``out``."""
     from usedge.data.fmcuia import load_split, require_samples
 
@@ -155,6 +164,8 @@ def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, d
                 from usedge.stream.montage import prediction_montage
 
                 click.echo(f"wrote {prediction_montage(predictor, samples, montage)}")
+            if measuring[0]:
+                _measure_agreement(predictor, samples, data, split, out, measuring[1])
     else:
         from usedge.models.checkpoint import load_checkpoint
         from usedge.train.evaluate import evaluate_model
@@ -166,3 +177,15 @@ def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, d
         report = evaluate_model(model, config, samples, submission=out, device=dev,
                                 auc=auc)
     return report
+
+
+def _measure_agreement(predictor, samples, data, split, out, mm_per_pixel) -> None:
+    from usedge.data.phantom.generator import phantom_scales
+    from usedge.measure.agreement import agreement_on, to_markdown, write_agreement
+
+    scales = None if mm_per_pixel else phantom_scales(data)
+    where = (f"{mm_per_pixel} mm per pixel (--mm-per-pixel)" if mm_per_pixel else
+             "each image's recorded phantom scale" if scales else "no calibration: lengths in px")
+    results = agreement_on(predictor, samples, mm_per_pixel, scales, split)
+    write_agreement(results, Path(out) / "measure")
+    click.echo(f"measurements, truth vs prediction ({where}):\n{to_markdown(results)}")

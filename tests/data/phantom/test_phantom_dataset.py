@@ -70,3 +70,21 @@ def test_rerun_replaces_a_phantom_set_but_not_other_folders(tmp_path, dataset):
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         generate_dataset(tmp_path / "x", progress=False, **kwargs)
+
+
+def test_a_phantom_set_records_each_images_physical_scale(tmp_path):
+    """mm per pixel = imaged depth / sector depth in px, per image, as the measurements need it."""
+    from usedge.data.phantom.generator import generate_sample, mm_per_pixel, phantom_scales, sample_rng
+
+    generate_dataset(tmp_path / "s", per_task=2, seed=7, tasks=["fetal_head"], val_per_task=2, progress=False)
+    scales = phantom_scales(tmp_path / "s")
+    assert set(scales) == {"train", "val"} and set(scales["val"]) == {"fetal_head_00000", "fetal_head_00001"}
+    sample = generate_sample("fetal_head", sample_rng(7, "val", "fetal_head", 1))
+    meta = sample.meta
+    depth_px = meta["sector"]["r1"] - meta["sector"]["r0"] if meta["sector"]["type"] == "fan" else (
+        meta["sector"]["y1"] - meta["sector"]["y0"])
+    assert scales["val"]["fetal_head_00001"] == pytest.approx(meta["depth_cm"] * 10 / depth_px, abs=1e-6)
+    assert 0.05 < mm_per_pixel(meta) < 2.0
+    zoomed = {**meta, "motion": [[1.1, 0.0, 0.0], [0.0, 1.1, 0.0]]}        # a cine frame zoomed out by 10 %
+    assert mm_per_pixel(zoomed) == pytest.approx(mm_per_pixel(meta) * 1.1)
+    assert phantom_scales(tmp_path) is None

@@ -103,6 +103,10 @@ def sample_meta(spec: TaskSpec, drawn: Drawn, acq_meta: dict, label: object) -> 
     return meta
 
 
+#: the file of a phantom set that records each image's physical scale (mm per pixel)
+SCALES = "phantom-scale.json"
+
+
 def mm_per_pixel(meta: dict) -> float:
     """The physical size of one pixel of a phantom image (mm; pixels are square): the imaged depth (the
     acquisition's ``depth_cm``) over the sector's depth in pixels (skin line to bottom). A cine frame's probe
@@ -209,15 +213,27 @@ def _write_splits(root: Path, specs: Sequence[TaskSpec], counts: dict[str, int],
     jobs = [(split, spec.id, i) for split, n in counts.items() for spec in specs for i in range(n)]
     written: dict[str, dict[str, int]] = {split: {} for split in counts}
     writers = {split: SplitWriter(root, split) for split in counts if counts[split]}
+    scales: dict[str, dict[str, float]] = {split: {} for split in counts}
     with _progress(progress, len(jobs)) as advance:
         for split, task_id, i in jobs:
             sample = generate_sample(task_id, sample_rng(seed, split, task_id, i), config)
             writers[split].add(task_id, sample.image, sample.label, name=f"{task_id}_{i:05d}")
+            scales[split][f"{task_id}_{i:05d}"] = round(mm_per_pixel(sample.meta), 6)
             written[split][task_id] = written[split].get(task_id, 0) + 1
             advance()
     for writer in writers.values():
         writer.close()
+    (root / SCALES).write_text(json.dumps(scales, indent=1) + "\n")
     return written
+
+
+def phantom_scales(root: str | os.PathLike) -> dict[str, dict[str, float]] | None:
+    """A phantom set's mm per pixel of every image (``{split: {image stem: mm}}``), or None for a set written
+    before the phantom recorded its scale (or any other set)."""
+    path = Path(root) / SCALES
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
 
 
 class _progress:
