@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Triton's Python-backend stub needs this interpreter's libpython (usedge.serve.triton.stub_library_dir).
 TRITON_VENV := .venv-triton
 
-.PHONY: run test bench browser demo triton clean help
+.PHONY: run test bench browser dicomtools demo triton clean help
 
 help:
 	@echo "make run    install the scanner runtime and run the main job on the built-in default"
@@ -41,7 +41,7 @@ run: $(VENV)/.installed-$(RUN_EXTRAS)
 # Tests need the training stack too (torch from the machine's wheel cache, timm, smp, OpenVINO, ORT).
 TEST_EXTRAS := dev,train,cpu
 
-test: $(VENV)/.installed-$(TEST_EXTRAS) browser $(TRITON_VENV)/.installed
+test: $(VENV)/.installed-$(TEST_EXTRAS) browser dicomtools $(TRITON_VENV)/.installed
 	USEDGE_TRITON_PYTHON=$(abspath $(TRITON_VENV))/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(TRITON_VENV)/.installed: pyproject.toml
@@ -60,6 +60,14 @@ browser:
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 	  echo "note: Debian's chromium could not be installed; tests/demo's real-browser test will skip"
+
+# The DICOM SR / SEG tests validate what they write with dciodvfy (Debian's dicom3tools), installed the same way;
+# without it those checks skip and say why.
+dicomtools:
+	@command -v dciodvfy >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q dicom3tools >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dicom3tools >/dev/null 2>&1; }; }; } || \
+	  echo "note: Debian's dicom3tools could not be installed; the dciodvfy checks of tests/measure will skip"
 
 demo: $(VENV)/.installed-demo,cpu
 	$(BIN)/usedge demo

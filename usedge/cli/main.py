@@ -12,6 +12,7 @@ from usedge.cli import data as data_cli
 from usedge.cli import demo as demo_cli
 from usedge.cli import distill as distill_cli
 from usedge.cli import export as export_cli
+from usedge.cli import measure as measure_cli
 from usedge.cli import serve as serve_cli
 from usedge.cli import stream as stream_cli
 from usedge.cli import tasks as tasks_cli
@@ -58,6 +59,7 @@ cli.add_command(export_cli.calibrate)
 cli.add_command(export_cli.export)
 cli.add_command(export_cli.verify)
 cli.add_command(build_cli.build)
+cli.add_command(measure_cli.measure)
 cli.add_command(stream_cli.stream)
 cli.add_command(serve_cli.serve)
 cli.add_command(serve_cli.triton_repo)

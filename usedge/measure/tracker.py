@@ -16,6 +16,7 @@ import numpy as np
 
 from usedge.errors import ConfigError
 from usedge.measure.base import Measurement, Scale
+from usedge.measure.cardiac import ejection_fraction
 from usedge.measure.compute import measure
 from usedge.measure.hadlock import HC_FOR_AGE_CM, age_from_size, centile_band, efw_hadlock, weeks_days
 from usedge.measure.registry import MEASUREMENTS
@@ -143,9 +144,10 @@ class MeasurementTracker:
                     h.frozen = None
 
     def exam(self) -> list[Measurement]:
-        """Exam-level answers from the tracked biometry: gestational age from HC and the Hadlock estimated fetal
+        """Exam-level answers from the tracked measurements: gestational age from HC and the Hadlock estimated fetal
         weight (with its Hadlock 1991 centile band at that age) from HC, AC, FL and BPD, each withheld with the
-        reason when its inputs are not tracked in mm."""
+        reason when its inputs are not tracked in mm; the single-plane LV ejection fraction over the window's LV
+        volumes when the cine has them (the window must span a whole beat)."""
         state = self.summary()
         mm = {n: t.value for n, t in state.items() if t.value is not None and t.unit == "mm"}
         out = []
@@ -164,6 +166,11 @@ class MeasurementTracker:
             if weeks is not None:
                 detail["centile"] = centile_band(weeks, grams)
             out.append(Measurement("EFW", grams, "g", None, detail))
+        with self._lock:
+            lv = self._h.get("LV_volume")
+            volumes = [v for _, v, _ in lv.window] if lv is not None else []
+        if lv is not None:
+            out.append(ejection_fraction(volumes))
         return out
 
 
