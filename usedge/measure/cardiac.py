@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.ellipse import touches_edge
-from usedge.measure.geometry import components, outer_outline, to_mm
+from usedge.measure.geometry import components, memo, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, SegmentationResult
 
@@ -27,57 +26,75 @@ MIN_PIXELS = 50
 PLANE_BAND = 2.0
 
 
-def _lv(result: FrameResult, scale: Scale) -> tuple[dict | None, str | None]:
+def _lv(result: FrameResult, scale: Scale, options: dict) -> tuple[dict | None, str | None]:
+    """The LV cavity's area and length (mm), or (None, why it is withheld); once per frame."""
+    return memo(options, ("lv", scale), lambda: _measure_lv(result, scale))
+
+
+def _measure_lv(result: FrameResult, scale: Scale) -> tuple[dict | None, str | None]:
     r = result.tasks.get("cardiac_multi")
     if not isinstance(r, SegmentationResult):
         return None, "no cardiac_multi segmentation in this result"
-    parts = components(r.mask == 1, MIN_PIXELS)
-    atrium = components(r.mask == 3, MIN_PIXELS)
+    mask = r.mask
+    parts = components(mask, MIN_PIXELS, value=1)
+    atrium = components(mask, MIN_PIXELS, value=3)
     if not parts:
         return None, "no LV cavity segmented"
     if not atrium:
         return None, "no left atrium segmented: the mitral plane is not known"
-    cavity = parts[0]
-    if touches_edge(cavity):
+    cavity, la = parts[0], atrium[0]
+    if cavity.touches_edge:
         return None, "the LV cavity touches the image edge (cut off)"
-    edge = outer_outline(cavity)
-    away = cv2.distanceTransform((~atrium[0]).astype(np.uint8), cv2.DIST_L2, 5)
-    xi = np.clip(np.round(edge[:, 0]).astype(int), 0, cavity.shape[1] - 1)
-    yi = np.clip(np.round(edge[:, 1]).astype(int), 0, cavity.shape[0] - 1)
-    d = away[yi, xi]
-    plane = edge[d <= d.min() + PLANE_BAND]
-    if d.min() > 0.15 * max(cavity.shape):
+    edge = cavity.outline()
+    d = _distance_to(la, edge)
+    if d.min() > 0.15 * max(mask.shape):
         return None, "the left atrium does not border the LV cavity: the mitral plane is not known"
+    plane = edge[d <= d.min() + PLANE_BAND * cavity.step]
     mm = to_mm(edge, scale)
     base = to_mm(plane, scale).mean(0)
     length = float(np.linalg.norm(mm - base, axis=1).max())
-    area = float(cavity.sum()) * scale.sx * scale.sy
-    return {"area": area, "length": length, "plane_points": len(plane)}, None
+    return {"area": cavity.area * scale.sx * scale.sy, "length": length, "plane_points": len(plane)}, None
+
+
+def _distance_to(part, points: np.ndarray) -> np.ndarray:
+    """Each point's (frame px) distance in frame px to the nearest cell of ``part``, from a distance transform
+    of the grid box that holds both (not of the whole frame)."""
+    g = points / part.step
+    lo = np.floor(np.minimum(g.min(0), [part.x0, part.y0])).astype(int) - 2
+    hi = np.ceil(np.maximum(g.max(0), [part.x0 + part.mask.shape[1], part.y0 + part.mask.shape[0]])).astype(int) + 2
+    w, h = hi - lo
+    inside = np.zeros((h, w), np.uint8)
+    oy, ox = part.y0 - lo[1], part.x0 - lo[0]
+    inside[oy:oy + part.mask.shape[0], ox:ox + part.mask.shape[1]] = part.mask
+    away = cv2.distanceTransform((inside == 0).astype(np.uint8), cv2.DIST_L2, 5)
+    xi = np.clip(np.round(g[:, 0] - lo[0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(g[:, 1] - lo[1]).astype(int), 0, h - 1)
+    return away[yi, xi] * part.step
 
 
 @measurement("LV_area", ("cardiac_multi",), "mm2", "LV cavity area (pixel count)", LV_SOURCE, length=False)
-def lv_area(result: FrameResult, scale: Scale, **_) -> Measurement:
+def lv_area(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_area").spec
-    lv, why = _lv(result, scale)
+    lv, why = _lv(result, scale, options)
     if lv is None:
         return withheld(spec, scale, why)
     return value(spec, scale, lv["area"])
 
 
 @measurement("LV_length", ("cardiac_multi",), "mm", "apex to the middle of the mitral plane", LV_SOURCE)
-def lv_length(result: FrameResult, scale: Scale, **_) -> Measurement:
+def lv_length(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_length").spec
-    lv, why = _lv(result, scale)
+    lv, why = _lv(result, scale, options)
     return withheld(spec, scale, why) if lv is None else value(spec, scale, lv["length"])
 
 
 @measurement("LV_volume", ("cardiac_multi",), "ml", "single-plane area-length volume 8 A^2 / (3 pi L)", LV_SOURCE,
              length=False)
-def lv_volume(result: FrameResult, scale: Scale, **_) -> Measurement:
+def lv_volume(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_volume").spec
     if not scale.calibrated:
         return withheld(spec, scale, "a volume needs a calibrated frame (mm per pixel)")
-    lv, why = _lv(result, scale)
+    lv, why = _lv(result, scale, options)
     if lv is None:
         return withheld(spec, scale, why)
     return value(spec, scale, area_length_volume(lv["area"], lv["length"]), single_plane=True)

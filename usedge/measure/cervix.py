@@ -3,10 +3,11 @@ cervical length is usually measured) and from the ``cervix_multi`` masks (the ca
 posterior lips meet: traced along it, and its straight end-to-end length)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.geometry import inside, to_mm
+from usedge.measure.geometry import grid_step, inside, subsample, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
@@ -29,9 +30,13 @@ def cervical_length(result: FrameResult, scale: Scale, **_) -> Measurement:
 
 
 def canal(mask: np.ndarray) -> np.ndarray:
-    """The pixels where the anterior lip (1) touches the posterior lip (2), as N×2 (x, y), ordered along the
-    canal's principal direction (empty when the lips do not meet)."""
-    a, b = mask == 1, mask == 2
+    """The pixels where the anterior lip (1) touches the posterior lip (2), as N×2 (x, y) frame pixels (found on
+    the measurement grid), ordered along the canal's principal direction (empty when the lips do not meet)."""
+    step = grid_step(mask.shape)
+    grid = subsample(mask, step)
+    x, y, w, h = cv2.boundingRect((grid > 0).astype(np.uint8))
+    grid = grid[y:y + h, x:x + w]
+    a, b = grid == 1, grid == 2
     near_b = np.zeros_like(b)
     near_b[1:] |= b[:-1]
     near_b[:-1] |= b[1:]
@@ -40,7 +45,7 @@ def canal(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(a & near_b)
     if len(xs) == 0:
         return np.zeros((0, 2), np.float64)
-    p = np.stack([xs, ys], 1).astype(np.float64)
+    p = (np.stack([xs, ys], 1).astype(np.float64) + [x, y]) * step
     centred = p - p.mean(0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0]
     return p[np.argsort(centred @ direction)]
@@ -61,7 +66,7 @@ def cervical_length_masks(result: FrameResult, scale: Scale, **_) -> Measurement
     if not isinstance(r, SegmentationResult):
         return withheld(spec, scale, "no cervix_multi segmentation in this result")
     px = canal(r.mask)
-    if len(px) < MIN_CANAL:
+    if len(px) * grid_step(r.mask.shape) < MIN_CANAL:
         return withheld(spec, scale, "the anterior and posterior lips do not meet: no canal to measure")
     p = to_mm(px, scale)
     straight = float(np.linalg.norm(p[-1] - p[0]))

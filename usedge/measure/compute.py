@@ -23,8 +23,9 @@ def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = 
         if all(t in result.tasks for t in MEASUREMENTS.get(n).spec.tasks)]
     out: list[Measurement] = []
     calibration = scale.describe()
+    shared = {**options, "_cache": {}}        # what several measurements read (an ellipse fit) is computed once
     for entry in chosen:
-        got = entry.fn(result, scale, **options)
+        got = entry.fn(result, scale, **shared)
         out.extend(replace(m, calibration=calibration) for m in (got if isinstance(got, list) else [got]))
     return out
 

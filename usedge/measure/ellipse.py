@@ -1,10 +1,10 @@
 """Least-squares ellipse fit of an outline (as the HC18 challenge measures the fetal head) and its perimeter.
 
-The outline is the outer contour of a mask's foreground; its points are scaled to millimetres *before* the fit,
-so non-square pixels give the right ellipse. The fit is OpenCV's direct least-squares fit (Fitzgibbon, Pilu and
-Fisher 1999: ``cv2.fitEllipseDirect``). Its quality is the mean relative radial residual of the outline points
-(0 for a perfect ellipse); a fit is trusted only when the outline is whole (the mask does not touch the frame
-edge) and the residual is small."""
+The outline is the outer contour of a mask's foreground (:meth:`usedge.measure.geometry.Part.outline`); its points
+are scaled to millimetres *before* the fit, so non-square pixels give the right ellipse. The fit is OpenCV's direct
+least-squares fit (Fitzgibbon, Pilu and Fisher 1999: ``cv2.fitEllipseDirect``). Its quality is the mean relative
+radial residual of the outline points (0 for a perfect ellipse); a fit is trusted only when the outline is whole
+(the mask does not touch the frame edge) and the residual is small."""
 from __future__ import annotations
 
 import math
@@ -41,20 +41,6 @@ def ramanujan_perimeter(a: float, b: float) -> float:
     """Ramanujan's first approximation of an ellipse's perimeter from its semi-axes (relative error < 1e-4 for
     the eccentricities of heads and abdomens): pi [3(a + b) - sqrt((3a + b)(a + 3b))]."""
     return math.pi * (3 * (a + b) - math.sqrt((3 * a + b) * (a + 3 * b)))
-
-
-def outline(mask: np.ndarray) -> np.ndarray:
-    """The largest outer contour of ``mask > 0`` as N×2 float (x, y) pixels (empty when there is none)."""
-    contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not contours:
-        return np.zeros((0, 2), np.float64)
-    return max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-
-
-def touches_edge(mask: np.ndarray) -> bool:
-    """Whether the foreground reaches the frame's border (the outline is cut: its ellipse is a guess)."""
-    m = mask > 0
-    return bool(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
 
 
 def fit_ellipse(points: np.ndarray) -> EllipseFit | None:

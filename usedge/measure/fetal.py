@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.ellipse import MAX_RESIDUAL, EllipseFit, fit_ellipse, outline, touches_edge
+from usedge.measure.ellipse import MAX_RESIDUAL, EllipseFit, fit_ellipse
+from usedge.measure.geometry import memo, part_of, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
@@ -16,18 +17,22 @@ HC18 = "van den Heuvel et al., HC18 challenge (PLoS ONE 2018): ellipse fitted to
 BPD_CONVENTIONS = ("outer-outer", "outer-inner")
 
 
-def _ellipse(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | None, str | None]:
-    """The ellipse of ``task``'s foreground in mm (px without calibration), or (None, why it is withheld)."""
+def _ellipse(result: FrameResult, task: str, scale: Scale, options: dict) -> tuple[EllipseFit | None, str | None]:
+    """The ellipse of ``task``'s foreground in mm (px without calibration), or (None, why it is withheld); fitted
+    once per frame however many measurements read it."""
+    return memo(options, ("ellipse", task, scale), lambda: _fit(result, task, scale))
+
+
+def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | None, str | None]:
     r = result.tasks.get(task)
     if not isinstance(r, SegmentationResult):
         return None, f"no {task} segmentation in this result"
-    mask = r.mask
-    if not (mask > 0).any():
+    part = part_of(r.mask)
+    if part is None:
         return None, f"{task}: nothing segmented"
-    if touches_edge(mask):
+    if part.touches_edge:
         return None, f"{task}: the outline touches the image edge (cut off: its ellipse would be a guess)"
-    points = outline(mask) * np.array([scale.sx, scale.sy])
-    fit = fit_ellipse(points)
+    fit = fit_ellipse(to_mm(part.outline(), scale))
     if fit is None:
         return None, f"{task}: the outline is too small to fit an ellipse"
     if fit.residual > MAX_RESIDUAL:
@@ -43,45 +48,45 @@ def _fit_detail(fit: EllipseFit) -> dict:
 
 @measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the least-squares ellipse of the head outline",
              HC18, best="largest")
-def head_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
+def head_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("HC").spec
-    fit, why = _ellipse(result, "fetal_head", scale)
+    fit, why = _ellipse(result, "fetal_head", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
 
 
 @measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18, best="largest")
-def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-outer", **_) -> Measurement:
+def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-outer", **options) -> Measurement:
     spec = MEASUREMENTS.get("BPD").spec
     if bpd not in BPD_CONVENTIONS:
         return withheld(spec, scale, f"unknown BPD convention {bpd!r} (use {' or '.join(BPD_CONVENTIONS)})")
     if bpd == "outer-inner":
         return withheld(spec, scale, "outer-to-inner BPD needs the skull's inner edge; the fetal_head mask is the "
                                      "filled outer outline", convention=bpd)
-    fit, why = _ellipse(result, "fetal_head", scale)
+    fit, why = _ellipse(result, "fetal_head", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.b, convention=bpd)
 
 
 @measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18, best="largest")
-def occipitofrontal_diameter(result: FrameResult, scale: Scale, **_) -> Measurement:
+def occipitofrontal_diameter(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("OFD").spec
-    fit, why = _ellipse(result, "fetal_head", scale)
+    fit, why = _ellipse(result, "fetal_head", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.a)
 
 
 @measurement("CI", ("fetal_head",), "%", "cephalic index: BPD / OFD x 100 (outer-to-outer)",
              "Hadlock et al., AJR 1981;137:83-85", length=False)
-def cephalic_index(result: FrameResult, scale: Scale, **_) -> Measurement:
+def cephalic_index(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("CI").spec
-    fit, why = _ellipse(result, "fetal_head", scale)
+    fit, why = _ellipse(result, "fetal_head", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, 100.0 * fit.b / fit.a)
 
 
 @measurement("AC", ("fetal_abdomen_multi",), "mm",
              "Ramanujan perimeter of the least-squares ellipse of the abdomen outline (all its classes)", HC18,
              best="largest")
-def abdominal_circumference(result: FrameResult, scale: Scale, **_) -> Measurement:
+def abdominal_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AC").spec
-    fit, why = _ellipse(result, "fetal_abdomen_multi", scale)
+    fit, why = _ellipse(result, "fetal_abdomen_multi", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
 
 

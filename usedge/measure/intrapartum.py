@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.ellipse import fit_ellipse, outline, touches_edge
-from usedge.measure.geometry import angle_at, inside, to_mm
+from usedge.measure.ellipse import fit_ellipse
+from usedge.measure.geometry import angle_at, inside, memo, part_of, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
@@ -32,6 +32,9 @@ HSD_SOURCE = ("Youssef et al., Fetal head-symphysis distance: a simple and relia
 MIN_SYMPHYSIS = 5.0
 #: the largest mean radial residual of the symphysis' ellipse fit whose long axis is trusted (drawn ovals: < 0.02)
 MAX_SYMPHYSIS_RESIDUAL = 0.1
+#: how much farther from the symphysis' upper end the leading-edge tangent must be than the other one (relative):
+#: below it a one-pixel change of the masks can swap them and the angle by tens of degrees
+MIN_TANGENT_MARGIN = 0.05
 #: the fewest pixels of each structure a mask-based answer is computed from
 MIN_PIXELS = 30
 
@@ -50,17 +53,22 @@ def _landmarks(result: FrameResult, scale: Scale) -> tuple[np.ndarray | None, st
     return p, None
 
 
-def _masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, str | None]:
-    """(upper, lower, head outline) in mm from the head_symphysis_multi masks, or (None, why)."""
+def _masks(result: FrameResult, scale: Scale, options: dict):
+    """(upper, lower, head outline) in mm from the head_symphysis_multi masks, or (None, why); once per frame."""
+    return memo(options, ("intrapartum", scale), lambda: _from_masks(result, scale))
+
+
+def _from_masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                                                               str | None]:
     r = result.tasks.get("head_symphysis_multi")
     if not isinstance(r, SegmentationResult):
         return None, "no head_symphysis_multi segmentation in this result"
-    sym, head = r.mask == 1, r.mask == 2
-    if sym.sum() < MIN_PIXELS or head.sum() < MIN_PIXELS:
+    sym, head = part_of(r.mask, 1), part_of(r.mask, 2)
+    if sym is None or head is None or sym.area < MIN_PIXELS or head.area < MIN_PIXELS:
         return None, "the symphysis or the fetal head is not segmented"
-    if touches_edge(sym):
+    if sym.touches_edge:
         return None, "the symphysis touches the image edge (its lower end may be cut off)"
-    fit = fit_ellipse(to_mm(outline(sym), scale))
+    fit = fit_ellipse(to_mm(sym.outline(), scale))
     if fit is None or 2 * fit.a < MIN_SYMPHYSIS:
         return None, f"the symphysis is shorter than {MIN_SYMPHYSIS:g} {scale.length_unit}"
     if fit.residual > MAX_SYMPHYSIS_RESIDUAL:
@@ -69,7 +77,7 @@ def _masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np.ndar
     t = math.radians(fit.angle_deg)
     ends = np.array([[fit.cx, fit.cy]]) + np.array([[-1.0], [1.0]]) * fit.a * np.array([math.cos(t), math.sin(t)])
     upper, lower = (ends if ends[0, 1] <= ends[1, 1] else ends[::-1])
-    return (upper, lower, to_mm(outline(head), scale)), None
+    return (upper, lower, to_mm(head.outline(), scale)), None
 
 
 def _tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> np.ndarray | None:
@@ -86,6 +94,16 @@ def _tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> np.ndarr
     return ends[int(np.argmax(np.linalg.norm(ends - upper, axis=1)))]
 
 
+def tangent_ambiguity(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> float:
+    """How clearly one of the two tangent points is the leading edge: the relative difference of their distances
+    from the symphysis' upper end (0: the head lies straight along the symphysis axis and either could be)."""
+    dc = head.mean(0) - lower
+    v = head - lower
+    delta = np.arctan2(dc[0] * v[:, 1] - dc[1] * v[:, 0], v @ dc)
+    d = np.linalg.norm(head[[int(np.argmin(delta)), int(np.argmax(delta))]] - upper, axis=1)
+    return float(abs(d[0] - d[1]) / max(d.max(), 1e-9))
+
+
 @measurement("AoP", ("IUGC",), "deg", "angle symphysis upper end - lower end - head tangent point (IUGC landmarks)",
              AOP_SOURCE, length=False)
 def aop_landmarks(result: FrameResult, scale: Scale, **_) -> Measurement:
@@ -97,15 +115,19 @@ def aop_landmarks(result: FrameResult, scale: Scale, **_) -> Measurement:
 @measurement("AoP_mask", ("head_symphysis_multi",), "deg",
              "symphysis long axis (Feret) vs the tangent from its lower end to the head outline (masks)",
              AOP_SOURCE, length=False)
-def aop_masks(result: FrameResult, scale: Scale, **_) -> Measurement:
+def aop_masks(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AoP_mask").spec
-    got, why = _masks(result, scale)
+    got, why = _masks(result, scale, options)
     if got is None:
         return withheld(spec, scale, why)
     upper, lower, head = got
     tangent = _tangent(upper, lower, head)
     if tangent is None:
         return withheld(spec, scale, "the symphysis' lower end lies on or inside the head outline: no tangent line")
+    margin = tangent_ambiguity(upper, lower, head)
+    if margin < MIN_TANGENT_MARGIN:
+        return withheld(spec, scale, f"the head lies along the symphysis axis: the two tangents are almost equally "
+                                     f"far from its upper end ({margin:.1%}), so which skull edge leads is unclear")
     return value(spec, scale, angle_at(lower, upper, tangent), tangent=[round(float(t), 2) for t in tangent])
 
 
@@ -114,7 +136,7 @@ def aop_masks(result: FrameResult, scale: Scale, **_) -> Measurement:
              length=False)
 def aop_agreement(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AoP_agreement").spec
-    a, b = aop_landmarks(result, scale), aop_masks(result, scale)
+    a, b = aop_landmarks(result, scale), aop_masks(result, scale, **options)
     if not (a.ok and b.ok):
         return withheld(spec, scale, "; ".join(m.withheld for m in (a, b) if m.withheld))
     return value(spec, scale, abs(a.value - b.value), landmarks=round(a.value, 2), masks=round(b.value, 2))
@@ -143,9 +165,9 @@ def infrapubic_hsd(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> fl
 @measurement("HSD", ("head_symphysis_multi",), "mm",
              "head-symphysis distance along the infrapubic line: from the symphysis' lower end, perpendicular to "
              "its long axis, to the fetal head outline (masks)", HSD_SOURCE)
-def head_symphysis_distance(result: FrameResult, scale: Scale, **_) -> Measurement:
+def head_symphysis_distance(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("HSD").spec
-    got, why = _masks(result, scale)
+    got, why = _masks(result, scale, options)
     if got is None:
         return withheld(spec, scale, why)
     upper, lower, head = got

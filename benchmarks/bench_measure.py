@@ -1,0 +1,82 @@
+"""What measuring costs per frame (issue 28 target: <= 10 % of the Predictor's per-frame time at 640x480).
+
+Side by side in one process, rows interleaved over rounds: the packaged default on 640x480 frames (phantom
+images of each measured task, upscaled) with every task decoded, (a) the Predictor alone with its masks decoded
+(what the stream does for every frame), (b) the same plus ``usedge.measure.measure`` of every measurement the
+tasks allow. Median per-frame milliseconds over rounds.
+
+    python benchmarks/bench_measure.py --rounds 5 --frames 40
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def frames(n: int) -> list[np.ndarray]:
+    from usedge.data.phantom import generate_sample, sample_rng
+    from usedge.measure.agreement import measured_tasks
+
+    tasks = sorted(measured_tasks())
+    out = []
+    for i in range(n):
+        s = generate_sample(tasks[i % len(tasks)], sample_rng(9000, "val", tasks[i % len(tasks)], i))
+        out.append(cv2.resize(s.image, (640, 480), interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import usedge
+    from usedge._cpu import native_isa
+    from usedge.measure import measure
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--tasks", default="all")
+    args = ap.parse_args(argv)
+    images = frames(args.frames)
+    predictor = usedge.load(tasks=args.tasks)
+    for im in images[:5]:
+        measure(predictor(im).decode_all(), 0.3)
+    rows: dict[str, list[float]] = {"predictor": [], "predictor + measure": [], "measure alone": []}
+    for _ in range(args.rounds):
+        t = [0.0, 0.0, 0.0]
+        for im in images:
+            t0 = time.perf_counter()
+            predictor(im).decode_all()
+            t1 = time.perf_counter()
+            r = predictor(im).decode_all()
+            t2 = time.perf_counter()
+            measure(r, 0.3)
+            t3 = time.perf_counter()
+            t[0] += t1 - t0
+            t[1] += t3 - t1
+            t[2] += t3 - t2
+        for k, v in zip(rows, t):
+            rows[k].append(v / len(images) * 1e3)
+    med = {k: float(np.median(v)) for k, v in rows.items()}
+    print(f"packaged default ({predictor.choice.backend} {predictor.choice.precision}), tasks {args.tasks}, "
+          f"640x480, {args.frames} frames x {args.rounds} rounds; CPU: {native_isa().label}\n")
+    print("| row | per-frame ms (median of rounds) | per round |")
+    print("|---|---|---|")
+    for k, v in rows.items():
+        print(f"| {k} | {med[k]:.2f} | {min(v):.2f}-{max(v):.2f} |")
+    ratio = [b / a for a, b in zip(rows["predictor"], rows["predictor + measure"])]
+    print(f"\nmeasuring adds {100 * (med['predictor + measure'] / med['predictor'] - 1):.1f} % "
+          f"(per round {100 * (min(ratio) - 1):.1f} to {100 * (max(ratio) - 1):.1f} %)")
+    predictor.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
