@@ -66,8 +66,12 @@ def cervical_length_masks(result: FrameResult, scale: Scale, **_) -> Measurement
     if not isinstance(r, SegmentationResult):
         return withheld(spec, scale, "no cervix_multi segmentation in this result")
     px = canal(r.mask)
-    if len(px) * grid_step(r.mask.shape) < MIN_CANAL:
+    step = grid_step(r.mask.shape)
+    if len(px) * step < MIN_CANAL:
         return withheld(spec, scale, "the anterior and posterior lips do not meet: no canal to measure")
+    ends = px[-1] - px[0]
+    half = 0.5 * step * ends / max(float(np.linalg.norm(ends)), 1e-9)
+    px = np.concatenate([[px[0] - half], px, [px[-1] + half]])    # cell centres -> the canal's ends
     p = to_mm(px, scale)
     straight = float(np.linalg.norm(p[-1] - p[0]))
     traced = _traced(p, max(1, len(p) // 8))

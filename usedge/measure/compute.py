@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from usedge.measure import cardiac, cervix, fetal, hadlock, intrapartum, lesions  # noqa: F401 - registers them
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.registry import MEASUREMENTS
+from usedge.measure.registry import MEASUREMENTS, Registered
 
 
 def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = None,
@@ -18,9 +19,7 @@ def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = 
     ``calibration``: the frame's ScanRegion, a :class:`Scale`, (mm_x, mm_y) or None (lengths in px).
     ``options``: per-measurement settings, e.g. ``bpd="outer-outer"``."""
     scale = Scale.of(calibration)
-    chosen = [MEASUREMENTS.get(n) for n in names] if names is not None else [
-        MEASUREMENTS.get(n) for n in MEASUREMENTS.names()
-        if all(t in result.tasks for t in MEASUREMENTS.get(n).spec.tasks)]
+    chosen = _chosen(tuple(result.tasks), None if names is None else tuple(names))
     out: list[Measurement] = []
     calibration = scale.describe()
     shared = {**options, "_cache": {}}        # what several measurements read (an ellipse fit) is computed once
@@ -29,3 +28,11 @@ def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = 
         out.extend(replace(m, calibration=calibration) for m in (got if isinstance(got, list) else [got]))
     return out
 
+
+@lru_cache(maxsize=64)
+def _chosen(tasks: tuple[str, ...], names: tuple[str, ...] | None) -> tuple[Registered, ...]:
+    """The measurements to run for a result with ``tasks`` (a stream asks the same question every frame)."""
+    if names is not None:
+        return tuple(MEASUREMENTS.get(n) for n in names)
+    have = set(tasks)
+    return tuple(MEASUREMENTS.get(n) for n in MEASUREMENTS.names() if set(MEASUREMENTS.get(n).spec.tasks) <= have)

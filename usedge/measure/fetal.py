@@ -4,6 +4,7 @@ cephalic index from the ``fetal_head`` mask (ellipse fit, as HC18 defines HC), a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -33,6 +34,9 @@ def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | Non
     if part.touches_edge:
         return None, f"{task}: the outline touches the image edge (cut off: its ellipse would be a guess)"
     fit = fit_ellipse(to_mm(part.outline(), scale))
+    if fit is not None:      # the boundary cells' centres lie half a cell inside the edge the skull is measured at
+        half = 0.25 * part.step * (scale.sx + scale.sy)
+        fit = replace(fit, a=fit.a + half, b=fit.b + half)
     if fit is None:
         return None, f"{task}: the outline is too small to fit an ellipse"
     if fit.residual > MAX_RESIDUAL:
