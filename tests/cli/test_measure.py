@@ -63,3 +63,18 @@ def test_sr_needs_a_dicom_and_a_live_source_needs_an_end(tmp_path):
     assert res.exit_code != 0 and "not a DICOM file" in res.output
     res = CliRunner().invoke(cli, ["measure", "phantom"])
     assert res.exit_code != 0 and "--max-frames" in res.output
+
+
+def test_stream_measure_writes_measurements_in_every_record(tmp_path):
+    out = tmp_path / "s.jsonl"
+    res = CliRunner().invoke(cli, ["stream", "phantom", "--tasks", "fetal_head", "--max-frames", "8", "--fps", "400",
+                                   "--measure", "--jsonl", str(out)])
+    assert res.exit_code == 0, res.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    results = [r for r in records if r["event"] == "result"]
+    assert len(results) == 8 and all("measurements" in r and "tracked" in r for r in results)
+    hc = {m["name"]: m for m in results[0]["measurements"]}["HC"]
+    assert hc["unit"] == "mm" and hc["calibration"]["source"] == "phantom"
+    assert "HC: " in res.output
+    bad = CliRunner().invoke(cli, ["stream", "phantom", "--max-frames", "2", "--mm-per-pixel", "0.2"])
+    assert bad.exit_code != 0 and "with --measure" in bad.output

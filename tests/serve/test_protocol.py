@@ -127,7 +127,11 @@ def test_server_messages_are_json():
     assert msg == {"frame": 3, "result": {"tasks": {}, "x": 1.5}, "latency_ms": {"infer": 1.235}, "dropped": 2}
     assert json.loads(p.encode_error("bad", frame=4, fix="do this")) == {"error": "bad", "fix": "do this", "frame": 4}
     assert json.loads(p.encode_options(p.ClientOptions(("a",)))) == {
-        "options": {"tasks": ["a"], "overlay": False, "contours": False}}
+        "options": {"tasks": ["a"], "overlay": False, "contours": False, "measure": False, "mm_per_pixel": None}}
+    assert p.parse_options('{"measure": true, "mm_per_pixel": [0.2, 0.3]}').mm_per_pixel == (0.2, 0.3)
+    for bad in ('{"mm_per_pixel": -1}', '{"mm_per_pixel": [1]}', '{"mm_per_pixel": true}', '{"measure": 1}'):
+        with pytest.raises(p.ProtocolError):
+            p.parse_options(bad)
 
 
 def test_protocol_does_not_import_fastapi():

@@ -225,13 +225,31 @@ def test_burst_drops_old_frames_and_keeps_the_newest(addr):
 def test_overlay_and_contours_on_request(addr):
     with client(addr) as ws:
         ws.send('{"overlay": true, "contours": true, "tasks": ["fetal_head"]}')
-        assert recv_json(ws)["options"] == {"tasks": ["fetal_head"], "overlay": True, "contours": True}
+        assert recv_json(ws)["options"] == {"tasks": ["fetal_head"], "overlay": True, "contours": True,
+                                            "measure": False, "mm_per_pixel": None}
         ws.send(jpeg(frame(5)))
         msg = recv_json(ws)
         assert "contours" in msg["result"]["tasks"]["fetal_head"]
         overlay = ws.recv(timeout=WAIT_S)
         assert isinstance(overlay, bytes) and overlay[:3] == p.JPEG_MAGIC
         assert cv2.imdecode(np.frombuffer(overlay, np.uint8), cv2.IMREAD_COLOR).shape == (64, 64, 3)
+
+
+def test_measurements_on_request_in_mm_and_tracked_over_the_connection(addr):
+    with client(addr) as ws:
+        ws.send('{"measure": true, "mm_per_pixel": 0.25, "tasks": ["fetal_head"]}')
+        assert recv_json(ws)["options"]["mm_per_pixel"] == [0.25, 0.25]
+        for seq in range(3):
+            ws.send(jpeg(frame(seq)))
+            msg = recv_json(ws)
+        got = {m["name"]: m for m in msg["result"]["measurements"]}
+        assert set(got) >= {"HC", "BPD", "OFD", "CI", "GA_HC"}
+        assert got["HC"]["unit"] == "mm" and got["HC"]["calibration"] == {"source": "user", "mm_per_px": [0.25, 0.25]}
+        assert msg["result"]["tracked"]["HC"]["seen"] == 3
+        ws.send('{"mm_per_pixel": [0.5, 1.0]}')
+        recv_json(ws)
+        ws.send('{"mm_per_pixel": "wide"}')
+        assert "mm_per_pixel" in recv_json(ws)["error"]
 
 
 def test_health_and_metrics(addr, predictor):
@@ -309,6 +327,34 @@ def test_a_huge_frame_is_analysed_downscaled_and_answered_in_its_own_pixels(pred
     # the same frame analysed at 300 px gives the same normalised answer
     np.testing.assert_allclose(res["thyroid_nodule_det"]["bbox_normalized"],
                                small["tasks"]["thyroid_nodule_det"]["bbox_normalized"], atol=0.02)
+
+
+def test_a_downscaled_frame_is_measured_in_the_sent_frames_pixel_size():
+    """The packaged default on a phantom head sent at 2560 px and analysed at 256: lengths in the sent frame's
+    pixel size (mm) or pixels, not the analysed copy's."""
+    import usedge
+    from usedge.data.phantom import generate_sample, sample_rng
+    from usedge.measure import measure
+
+    predictor = usedge.load(tasks="fetal_head")
+    head = generate_sample("fetal_head", sample_rng(4242, "val", "fetal_head", 0)).image
+    big = cv2.resize(head, (2560, 2560), interpolation=cv2.INTER_LINEAR)
+    with predictor, running(predictor, max_side=256) as a, client(a) as ws:
+        ws.send('{"measure": true, "mm_per_pixel": 0.1, "tasks": ["fetal_head"]}')
+        recv_json(ws)
+        ws.send(jpeg(big))
+        msg = recv_json(ws)
+        ws.send('{"mm_per_pixel": null}')
+        recv_json(ws)
+        ws.send(jpeg(big))
+        px = recv_json(ws)
+        small = predictor(cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA), tasks=["fetal_head"])
+    hc = {m["name"]: m for m in msg["result"]["measurements"]}["HC"]
+    hc_px = {m["name"]: m for m in px["result"]["measurements"]}["HC"]
+    want = measure(small, None, ["HC"])[0].value
+    assert hc["calibration"]["mm_per_px"] == [1.0, 1.0]                   # 0.1 mm per sent px x 10
+    assert hc["unit"] == "mm" and hc["value"] == pytest.approx(want, rel=0.01)
+    assert hc_px["unit"] == "px" and hc_px["value"] == pytest.approx(want * 10, rel=0.01)   # the sent frame's px
 
 
 # -- issue 26, class 7 ----------------------------------------------------------------------------------------

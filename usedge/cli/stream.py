@@ -44,11 +44,18 @@ def default_bundle() -> Path:
 @click.option("--opacity", type=click.FloatRange(0, 1), default=0.4, show_default=True, help="Mask overlay opacity.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Save a latency histogram PNG.")
 @click.option("--summary-json", type=click.Path(dir_okay=False), default=None, help="Save the tracker summary.")
+@click.option("--measure", "measuring", is_flag=True,
+              help="Clinical measurements on every frame (in --jsonl), tracked over the stream; printed at the end.")
+@click.option("--mm-per-pixel", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --measure: the pixel size (default: the DICOM's region, a phantom's own scale, else px).")
 def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, show, save, frames_dir, jsonl,
-           lossless, batch, max_frames, smooth, alpha, warmup, opacity, plot, summary_json) -> None:
+           lossless, batch, max_frames, smooth, alpha, warmup, opacity, plot, summary_json, measuring,
+           mm_per_pixel) -> None:
     """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
     a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
     from usedge._io import check_outputs
+    from usedge.errors import ConfigError
+    from usedge.measure import Measurer
     from usedge.stream import ImageFolderSink, JsonlSink, SmoothingConfig, Stream, VideoSink, WindowSink, open_source
 
     check_outputs({"--save": save, "--frames-dir": frames_dir, "--jsonl": jsonl, "--plot": plot,
@@ -59,12 +66,14 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
                                                                if save else [])
     sinks += ([ImageFolderSink(frames_dir, opacity=opacity)] if frames_dir else [])
     sinks += ([JsonlSink(jsonl)] if jsonl else [])
+    if mm_per_pixel is not None and not measuring:
+        raise ConfigError("--mm-per-pixel sets the scale of the measurements: use it with --measure.")
     mode = "auto" if lossless is None else ("lossless" if lossless else "live")
     if not bundle:
         click.echo(f"no --bundle: the packaged INT8 default ({default_bundle()})", err=True)
     s = Stream(src, bundle or str(default_bundle()), tasks, backend=backend, precision=precision, mode=mode,
                smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
-               max_frames=max_frames, batch=batch)
+               max_frames=max_frames, batch=batch, measure=Measurer(mm_per_pixel=mm_per_pixel) if measuring else None)
     click.echo(f"streaming {src.name} ({s.mode}) through {s.predictor!r}", err=True)
     _sigterm_as_interrupt()
     try:
@@ -74,7 +83,17 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
         click.echo("interrupted", err=True)
     finally:
         _report(s, plot, summary_json)
+        if s.measurer is not None:
+            _report_measurements(s.measurer)
     check_outcome(s)
+
+
+def _report_measurements(measurer) -> None:
+    """The tracked measurements at the end of the stream (stderr, like the latency table)."""
+    for name, t in measurer.tracker.summary().items():
+        value = f"{t.value:.2f} {t.unit} (SD {t.spread:.2f}, {t.accepted}/{t.seen} frames, best frame " \
+                f"{t.best_frame})" if t.value is not None else f"withheld: {t.withheld}"
+        click.echo(f"{name}: {value}", err=True)
 
 
 def _sigterm_as_interrupt() -> None:

@@ -56,12 +56,16 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Scale:
-    """mm per pixel along x and y (pixels need not be square), or uncalibrated (``None``: lengths stay px)."""
+    """mm per pixel along x and y (pixels need not be square), or uncalibrated (``None``: lengths stay px).
+
+    ``unit="px"`` with factors: an uncalibrated frame measured on a resized copy (a server analysing a downscaled
+    frame): the factors map the copy's pixels to the frame's, and lengths are in the frame's px."""
 
     mm_per_px_x: float | None = None
     mm_per_px_y: float | None = None
     #: where the scale came from: "dicom" (the Sequence of Ultrasound Regions), "user", "phantom", or "none"
     source: str = "none"
+    unit: str = "mm"
 
     def __post_init__(self) -> None:
         pair = (self.mm_per_px_x, self.mm_per_px_y)
@@ -72,24 +76,33 @@ class Scale:
                                            and math.isfinite(v) and v > 0 for v in pair):
             raise ConfigError(f"mm per pixel must be positive finite numbers, got {pair}.",
                               fix="read them from the DICOM region (PhysicalDeltaX/Y in cm, times 10).")
-        if pair[0] is not None and self.source == "none":
+        if self.unit not in ("mm", "px"):
+            raise ConfigError(f"a scale's unit is mm or px, got {self.unit!r}.")
+        if pair[0] is not None and self.unit == "mm" and self.source == "none":
             object.__setattr__(self, "source", "user")
 
     @property
     def calibrated(self) -> bool:
-        return self.mm_per_px_x is not None
+        """Whether lengths come out in mm (a physical calibration)."""
+        return self.mm_per_px_x is not None and self.unit == "mm"
 
     @property
     def sx(self) -> float:
-        return self.mm_per_px_x if self.calibrated else 1.0
+        return self.mm_per_px_x if self.mm_per_px_x is not None else 1.0
 
     @property
     def sy(self) -> float:
-        return self.mm_per_px_y if self.calibrated else 1.0
+        return self.mm_per_px_y if self.mm_per_px_y is not None else 1.0
 
     @property
     def length_unit(self) -> str:
         return "mm" if self.calibrated else "px"
+
+    def resized(self, kx: float, ky: float) -> Scale:
+        """The scale of a copy of the frame resized by ``kx`` x ``ky`` (copy pixels per frame pixel)."""
+        if self.mm_per_px_x is None:
+            return Scale(1.0 / kx, 1.0 / ky, "none", "px")
+        return Scale(self.mm_per_px_x / kx, self.mm_per_px_y / ky, self.source, self.unit)
 
     def describe(self) -> dict[str, Any]:
         """What every reported measurement carries about its calibration."""

@@ -200,10 +200,10 @@ class Measurer:
             return Scale(float(phantom), float(phantom), "phantom")
         return scale
 
-    def __call__(self, result: Any, frame: Any = None) -> list[Measurement]:
-        """Measure ``result`` (of ``frame``), update the tracker and attach both to the result
-        (``result.measurements``, ``result.tracked``)."""
-        found = measure(result, self.scale_for(frame), self.names, **self.options)
+    def __call__(self, result: Any, frame: Any = None, scale: Scale | None = None) -> list[Measurement]:
+        """Measure ``result`` (of ``frame``; ``scale`` overrides the calibration choice), update the tracker and
+        attach both to the result (``result.measurements``, ``result.tracked``)."""
+        found = measure(result, scale or self.scale_for(frame), self.names, **self.options)
         index = getattr(frame, "index", None)
         if index is None:
             index = getattr(result, "index", None)

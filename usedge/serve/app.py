@@ -186,6 +186,7 @@ class _Connection:
         self.server = server
         self.ws = ws
         self.options = p.ClientOptions()
+        self.measurer = None          # usedge.measure.Measurer while the client asks for measurements
         self.slot = _LatestSlot()
         self.seq = 0
         self._send_lock = asyncio.Lock()
@@ -256,6 +257,13 @@ class _Connection:
         except UsedgeError as exc:
             await self.send_text(p.encode_error(exc.message, fix=exc.fix))
             return
+        if options.measure and (self.measurer is None or options.mm_per_pixel != self.options.mm_per_pixel
+                                or not self.options.measure):
+            from usedge.measure import Measurer
+
+            self.measurer = Measurer()          # a new calibration or a new start: a new track
+        elif not options.measure:
+            self.measurer = None
         self.options = options
         await self.send_text(p.encode_options(options))
 
@@ -278,7 +286,7 @@ class _Connection:
             t_ready = time.perf_counter()
             # serialising (contours) runs off the event loop, so one big result cannot stall other clients
             payload = await loop.run_in_executor(self.server.decode_pool, _payload, result, options.contours,
-                                                 item.width, item.height)
+                                                 item.width, item.height, self.measurer, options.mm_per_pixel)
             latency = self._latency(item, result, t_start, t_ready)
             text = p.encode_result(item.seq, payload, latency, self.slot.dropped)
         except (UsedgeError, ValueError) as exc:
@@ -306,8 +314,17 @@ class _Connection:
         return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
-def _payload(result: Any, contours: bool, width: int, height: int) -> dict:
-    """The result's JSON in the pixels of the frame as sent (see protocol.rescale_result)."""
+def _payload(result: Any, contours: bool, width: int, height: int, measurer: Any = None,
+             mm_per_pixel: tuple[float, float] | None = None) -> dict:
+    """The result's JSON in the pixels of the frame as sent (see protocol.rescale_result), measured first when
+    the connection asked: on the analysed (possibly downscaled) frame, with the sent frame's pixel size carried
+    over, so lengths come out in mm (or in the sent frame's px)."""
+    if measurer is not None:
+        from usedge.measure import Scale
+
+        base = Scale.of(mm_per_pixel)
+        kx, ky = result.width / width, result.height / height
+        measurer(result, scale=base if (kx, ky) == (1.0, 1.0) else base.resized(kx, ky))
     return p.rescale_result(result.to_json(contours=contours), width, height)
 
 

@@ -55,7 +55,7 @@ CLOSE_INTERNAL = 1011        # unexpected server failure
 CLOSE_TRY_LATER = 1013       # too many clients connected
 CLOSE_IDLE = 4000            # no message within the server's idle timeout (the slot goes to the next client)
 
-OPTION_KEYS = ("tasks", "overlay", "contours")
+OPTION_KEYS = ("tasks", "overlay", "contours", "measure", "mm_per_pixel")
 
 
 class ProtocolError(DataError):
@@ -282,15 +282,20 @@ def _check_pixels(w: int, h: int, max_pixels: int) -> None:
 # -- options -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ClientOptions:
-    """Per-connection options: tasks to decode (None: the model's default), overlay JPEG, segmentation contours."""
+    """Per-connection options: tasks to decode (None: the model's default), overlay JPEG, segmentation contours,
+    clinical measurements (``usedge.measure``, tracked over the connection's frames) and the pixel size of the
+    frames as sent (mm; one value or [x, y]; None: lengths in px)."""
 
     tasks: tuple[str, ...] | None = None
     overlay: bool = False
     contours: bool = False
+    measure: bool = False
+    mm_per_pixel: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["tasks"] = list(self.tasks) if self.tasks is not None else None
+        d["mm_per_pixel"] = list(self.mm_per_pixel) if self.mm_per_pixel is not None else None
         return d
 
 
@@ -311,13 +316,27 @@ def parse_options(text: str, current: ClientOptions | None = None) -> ClientOpti
     changes: dict[str, Any] = {}
     if "tasks" in obj:
         changes["tasks"] = _tasks(obj["tasks"])
-    for key in ("overlay", "contours"):
+    if "mm_per_pixel" in obj:
+        changes["mm_per_pixel"] = _mm_per_pixel(obj["mm_per_pixel"])
+    for key in ("overlay", "contours", "measure"):
         if key in obj:
             if not isinstance(obj[key], bool):
                 raise ProtocolError(f"option {key!r} must be true or false, got {obj[key]!r}.",
                                     fix=f'e.g. {{"{key}": true}}.')
             changes[key] = obj[key]
     return replace(current, **changes)
+
+
+def _mm_per_pixel(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    pair = [value, value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if (not isinstance(pair, Sequence) or isinstance(pair, (str, bytes)) or len(pair) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                       for v in pair)):
+        raise ProtocolError(f"option 'mm_per_pixel' must be a positive number, [x, y] or null, got {value!r}.",
+                            fix='e.g. {"mm_per_pixel": 0.2} (the scanner\'s pixel size of the frames you send).')
+    return float(pair[0]), float(pair[1])
 
 
 def _tasks(value: Any) -> tuple[str, ...] | None:
