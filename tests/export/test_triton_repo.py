@@ -49,7 +49,7 @@ def test_every_config_is_valid_and_names_the_bundles_tensors(bundle):
         params = {k: v.string_value for k, v in config.parameters.items()}
         assert json.loads(params["usedge.tasks"]) == list(bundle.tasks)
         if m.name == "usedge":
-            assert config.backend == "python" and [i.name for i in config.input] == ["frame", "tasks", "region"]
+            assert config.backend == "python" and [i.name for i in config.input] == ["frame", "tasks", "region", "mm_per_pixel"]
             assert config.input[1].optional and config.input[2].optional and config.output[0].name == "result"
             continue
         assert config.max_batch_size == 8                                     # the cpu profile's batch max

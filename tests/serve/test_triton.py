@@ -91,6 +91,33 @@ def test_a_scan_region_is_cropped_as_the_predictor_crops_it(predictor):
 
 
 @needs_backend
+def test_a_pixel_size_makes_the_answer_carry_the_frames_measurements(predictor):
+    """mm_per_pixel present: the frame's measurements in mm (downscaled frames: in the sent frame's pixel size);
+    absent: none; a bad one is refused with what to send."""
+    import cv2
+
+    from usedge.measure import measure
+    from usedge.serve.triton import FrameHandler
+
+    frame = np.full((1, 200, 200, 1), 30, np.uint8)
+    cv2.ellipse(frame[0], (100, 100), (60, 45), 10, 0, 360, 220, -1)
+    handler = FrameHandler(predictor)
+    plain = json.loads(handler.answer(frame, None, None)[0])
+    assert "measurements" not in plain
+    got = json.loads(handler.answer(frame, None, None, np.array([[0.2, 0.2]], np.float32))[0])
+    want = {m.name: m for m in measure(predictor(frame[0, :, :, 0]), (0.2, 0.2))}
+    names = {m["name"]: m for m in got["measurements"]}
+    assert set(names) == set(want) and {m["calibration"]["source"] for m in got["measurements"]} == {"user"}
+    for name, m in names.items():
+        assert m["value"] == (None if want[name].value is None else pytest.approx(want[name].value, abs=1e-3))
+    big = FrameHandler(predictor, max_side=100).answer(frame, None, None, np.array([[0.2, 0.2]], np.float32))
+    assert {m["calibration"]["mm_per_px"][0] for m in json.loads(big[0])["measurements"]} == {0.4}
+    for bad in (np.array([[0.2]]), np.array([[0.2, -1.0]]), np.array([[np.nan, 0.2]])):
+        with pytest.raises(DataError, match="mm_per_pixel"):
+            handler.answer(frame, None, None, bad)
+
+
+@needs_backend
 def test_a_frame_above_max_side_is_analysed_downscaled_and_answered_in_its_own_pixels(predictor):
     from usedge.serve.protocol import rescale_result
     from usedge.serve.triton import FrameHandler
@@ -261,7 +288,7 @@ def triton_server():
 
 
 def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = None, dtype: str = "UINT8",
-           region: tuple[int, int, int, int] | None = None) -> dict:
+           region: tuple[int, int, int, int] | None = None, mm: tuple[float, float] | None = None) -> dict:
     client = client_module.InferenceServerClient(url)
     inputs = [client_module.InferInput("frame", list(frame.shape), dtype)]
     inputs[0].set_data_from_numpy(frame)
@@ -271,6 +298,9 @@ def _infer(client_module, url: str, frame: np.ndarray, tasks: bytes | None = Non
     if region is not None:
         inputs.append(client_module.InferInput("region", [frame.shape[0], 4], "INT32"))
         inputs[-1].set_data_from_numpy(np.array([region] * frame.shape[0], dtype=np.int32))
+    if mm is not None:
+        inputs.append(client_module.InferInput("mm_per_pixel", [frame.shape[0], 2], "FP32"))
+        inputs[-1].set_data_from_numpy(np.array([mm] * frame.shape[0], dtype=np.float32))
     out = client.infer("usedge", inputs, outputs=[client_module.InferRequestedOutput("result")])
     return [_untimed(json.loads(t)) for t in out.as_numpy("result")[:, 0]]
 
@@ -290,6 +320,9 @@ def test_triton_answers_over_http_and_grpc_as_the_predictor_does(triton_server, 
     _close(one, _json(predictor(frames[0, :, :, 0], tasks=["cardiac_multi"])))
     cropped = _infer(http, triton_server["http"], frames[:1], region=(20, 10, 300, 230))[0]
     _close(cropped, _json(predictor(frames[0], region=(20, 10, 300, 230))))
+    measured = _infer(grpc, triton_server["grpc"], frames[:1], tasks=b"fetal_head", mm=(0.3, 0.3))[0]
+    assert {m["name"] for m in measured["measurements"]} >= {"HC", "BPD"}
+    assert {m["calibration"]["source"] for m in measured["measurements"]} == {"user"}
     big = rng.integers(0, 255, (1, 600, 800, 3), np.uint8)          # above --max-side 512: analysed at 512×384
     answered = _infer(http, triton_server["http"], big)[0]
     assert answered["width"] == 800 and answered["analysed"] == {"width": 512, "height": 384}

@@ -37,6 +37,8 @@ TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_
                  "int64": "TYPE_INT64", "bool": "TYPE_BOOL", "bytes": "TYPE_STRING"}
 #: the pre/post model's tensors (also what ``usedge serve --triton`` binds)
 FRAME_INPUT, TASKS_INPUT, REGION_INPUT, RESULT_OUTPUT = "frame", "tasks", "region", "result"
+#: optional FP32 [batch, 2]: the frame's pixel size in mm (x, y); present, the answer carries its measurements
+MM_INPUT = "mm_per_pixel"
 #: microseconds a request may wait for others to form a batch
 QUEUE_DELAY_US = 500
 
@@ -209,7 +211,8 @@ def _predictor_model(bundle, target, name: str, precision: str) -> TritonModel:
         "name": name, "backend": "python", "max_batch_size": max_batch,
         "input": [{"name": FRAME_INPUT, "data_type": Enum("TYPE_UINT8"), "dims": [-1, -1, -1]},
                   {"name": TASKS_INPUT, "data_type": Enum("TYPE_STRING"), "dims": [1], "optional": True},
-                  {"name": REGION_INPUT, "data_type": Enum("TYPE_INT32"), "dims": [4], "optional": True}],
+                  {"name": REGION_INPUT, "data_type": Enum("TYPE_INT32"), "dims": [4], "optional": True},
+                  {"name": MM_INPUT, "data_type": Enum("TYPE_FP32"), "dims": [2], "optional": True}],
         "output": [{"name": RESULT_OUTPUT, "data_type": Enum("TYPE_STRING"), "dims": [1]}],
         "dynamic_batching": dynamic,
         "instance_group": [{"count": 1, "kind": Enum("KIND_CPU")}],
@@ -325,16 +328,18 @@ class TritonPythonModel:
         for request in requests:
             tasks = pb_utils.get_input_tensor_by_name(request, "tasks")
             region = pb_utils.get_input_tensor_by_name(request, "region")
+            mm = pb_utils.get_input_tensor_by_name(request, "mm_per_pixel")
             inputs.append((pb_utils.get_input_tensor_by_name(request, "frame").as_numpy(),
                            None if tasks is None else tasks.as_numpy(),
-                           None if region is None else region.as_numpy()))
+                           None if region is None else region.as_numpy(),
+                           None if mm is None else mm.as_numpy()))
         try:            # every request in one Predictor batch per task selection
             answers = self.handler.answer_requests(inputs)
         except Exception:  # a bad request among them: answer each on its own, so only it gets the error
             answers = []
-            for frames, tasks, region in inputs:
+            for frames, tasks, region, mm in inputs:
                 try:
-                    answers.append(self.handler.answer(frames, tasks, region))
+                    answers.append(self.handler.answer(frames, tasks, region, mm))
                 except Exception as exc:
                     answers.append(exc)
         return [pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(a)))
@@ -348,5 +353,6 @@ class TritonPythonModel:
 '''
 
 
-__all__ = ["FRAME_INPUT", "REGION_INPUT", "RESULT_OUTPUT", "TASKS_INPUT", "TRITON_DTYPES", "TritonModel", "plan_repository",
+__all__ = ["FRAME_INPUT", "MM_INPUT", "REGION_INPUT", "RESULT_OUTPUT", "TASKS_INPUT", "TRITON_DTYPES", "TritonModel",
+           "plan_repository",
            "to_pbtxt", "validate_config", "write_repository"]

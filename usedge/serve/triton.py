@@ -10,7 +10,9 @@
 Tensors (the same names in the repository's ``usedge`` model): ``frame`` UINT8 [batch, H, W, C] (C = 1 grey,
 3 BGR, 4 BGRA), optional ``tasks`` BYTES [batch, 1] ("fetal_head,organ_cls"; empty: the model's tasks),
 optional ``region`` INT32 [batch, 4] (the scan region x0, y0, x1, y1 in frame pixels: cropped, as
-``Predictor(frame, region=...)``), ``result`` BYTES [batch, 1]: the JSON of ``FrameResult.to_json()``.
+``Predictor(frame, region=...)``), optional ``mm_per_pixel`` FP32 [batch, 2] (the frame's pixel size, x and y:
+the answer then carries the frame's clinical measurements, ``usedge.measure``; no tracking across requests),
+``result`` BYTES [batch, 1]: the JSON of ``FrameResult.to_json()``.
 docs/triton.md.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from usedge.errors import ConfigError, DataError, SourceError
-from usedge.export.triton import FRAME_INPUT, QUEUE_DELAY_US, REGION_INPUT, RESULT_OUTPUT, TASKS_INPUT
+from usedge.export.triton import FRAME_INPUT, MM_INPUT, QUEUE_DELAY_US, REGION_INPUT, RESULT_OUTPUT, TASKS_INPUT
 from usedge.runtime.predictor import MAX_FRAME_PIXELS
 from usedge.serve.protocol import MAX_SIDE, _jsonable, fit_side, rescale_result
 
@@ -52,21 +54,24 @@ class FrameHandler:
         self.max_pixels = max_pixels
         self._lock = threading.Lock()
 
-    def answer(self, frames: Sequence[np.ndarray] | np.ndarray, tasks: Any = None, regions: Any = None) -> list[bytes]:
+    def answer(self, frames: Sequence[np.ndarray] | np.ndarray, tasks: Any = None, regions: Any = None,
+               mm_per_pixel: Any = None) -> list[bytes]:
         """One request: every frame's JSON, in order."""
-        return self.answer_requests([(frames, tasks, regions)])[0]
+        return self.answer_requests([(frames, tasks, regions, mm_per_pixel)])[0]
 
     def answer_requests(self, requests: Sequence[tuple[Any, ...]]) -> list[list[bytes]]:
-        """Several requests ``(frames, tasks[, regions])``, run as one Predictor batch per task selection.
-        ``tasks`` has one row per frame (or one row for all of them); ``regions`` one (x0, y0, x1, y1) scan region
-        per frame in its pixels (or one for all; absent: the whole frame). Raises DataError / ConfigError naming
-        each bad request (and nothing is answered: PyTriton reports errors per model call)."""
-        checked, problems = [], []
+        """Several requests ``(frames, tasks[, regions[, mm_per_pixel]])``, run as one Predictor batch per task
+        selection. ``tasks`` has one row per frame (or one row for all of them); ``regions`` one (x0, y0, x1, y1)
+        scan region per frame in its pixels (or one for all; absent: the whole frame); ``mm_per_pixel`` one
+        (x, y) pixel size per frame (or one for all; absent: no measurements). Raises DataError / ConfigError
+        naming each bad request (and nothing is answered: PyTriton reports errors per model call)."""
+        checked, problems, scales = [], [], []
         for i, (frames, tasks, *rest) in enumerate(requests):
             try:
                 images = self._frames(frames)
                 checked.append((images, self._tasks(tasks, len(images)),
                                 self._regions(rest[0] if rest else None, images)))
+                scales.append(self._scales(rest[1] if len(rest) > 1 else None, len(images)))
             except (DataError, ConfigError) as exc:
                 problems.append((i, exc))
         if problems:
@@ -83,7 +88,7 @@ class FrameHandler:
             with self._lock:
                 results = self.predictor.predict_batch(analysed, regions=regions, tasks=selection)
             for (i, j), frame, image, result in zip(places, sent, analysed, results):
-                out[i][j] = self._text(result, frame, image)
+                out[i][j] = self._text(result, frame, image, scales[i][j])
         return out  # type: ignore[return-value]  # every place was filled
 
     @staticmethod
@@ -136,7 +141,27 @@ class FrameHandler:
         return chosen * n if len(rows) == 1 else chosen
 
     @staticmethod
-    def _text(result, sent: np.ndarray, analysed: np.ndarray) -> bytes:
+    def _scales(mm: Any, n: int) -> list[tuple[float, float] | None]:
+        """One (x, y) pixel size in mm per frame, or None for every frame when the input is absent."""
+        if mm is None:
+            return [None] * n
+        arr = np.asarray(mm, dtype=np.float64)
+        if arr.size == 0 or arr.size % 2 or len(arr.reshape(-1, 2)) not in (1, n) or not (
+                np.isfinite(arr).all() and (arr > 0).all()):
+            raise DataError(f"mm_per_pixel {list(arr.shape)} {arr.reshape(-1)[:4].tolist()}: expected one positive "
+                            f"(x, y) pixel size in mm per frame ({n} frames).", fix="send FP32 [batch, 2].")
+        rows = [(float(x), float(y)) for x, y in arr.reshape(-1, 2)]
+        return rows * n if len(rows) == 1 else rows
+
+    @staticmethod
+    def _text(result, sent: np.ndarray, analysed: np.ndarray, mm: tuple[float, float] | None = None) -> bytes:
+        if mm is not None:
+            from usedge.measure import Scale, measure
+
+            scale = Scale.of(mm)
+            if analysed.shape[:2] != sent.shape[:2]:
+                scale = scale.resized(analysed.shape[1] / sent.shape[1], analysed.shape[0] / sent.shape[0])
+            result.measurements = measure(result, scale)
         payload = result.to_json()
         if analysed.shape[:2] != sent.shape[:2]:
             payload = rescale_result(payload, sent.shape[1], sent.shape[0])
@@ -274,8 +299,8 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
     handler = FrameHandler(predictor, max_side=config.max_side)
 
     def infer(requests):
-        texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT), r.data.get(REGION_INPUT))
-                                         for r in requests])
+        texts = handler.answer_requests([(r.data[FRAME_INPUT], r.data.get(TASKS_INPUT), r.data.get(REGION_INPUT),
+                                          r.data.get(MM_INPUT)) for r in requests])
         return [{RESULT_OUTPUT: np.array(t, dtype=object).reshape(-1, 1)} for t in texts]
 
     # Triton logs every INFO line to stdout: to a file unless --verbose (its path is in the ready message; the
@@ -298,7 +323,8 @@ def serve_triton(predictor, config: TritonServeConfig | None = None,
                 triton.bind(model_name=MODEL_NAME, infer_func=infer,
                             inputs=[Tensor(name=FRAME_INPUT, dtype=np.uint8, shape=(-1, -1, -1)),
                                     Tensor(name=TASKS_INPUT, dtype=bytes, shape=(1,), optional=True),
-                                    Tensor(name=REGION_INPUT, dtype=np.int32, shape=(4,), optional=True)],
+                                    Tensor(name=REGION_INPUT, dtype=np.int32, shape=(4,), optional=True),
+                                    Tensor(name=MM_INPUT, dtype=np.float32, shape=(2,), optional=True)],
                             outputs=[Tensor(name=RESULT_OUTPUT, dtype=bytes, shape=(1,))],
                             config=ModelConfig(max_batch_size=config.max_batch, batcher=batcher), strict=True)
                 triton.run()
