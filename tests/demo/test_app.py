@@ -3,6 +3,7 @@ Debian's headless Chromium)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -54,9 +55,14 @@ def test_handlers_outputs(engine, demo_examples, tmp_path):
     from usedge.demo.app import DemoHandlers
 
     h = DemoHandlers(engine, tmp_path)
-    overlay, rows, latency, status, json_path = h.analyze_image(str(demo_examples.images[0].path), ["fetal_head"],
-                                                                 "auto", "auto", 0.5)
+    overlay, rows, latency, status, json_path, measured = h.analyze_image(str(demo_examples.images[0].path),
+                                                                           ["fetal_head"], "auto", "auto", 0.5)
     assert overlay.dtype == np.uint8 and rows[0][0] == "fetal_head" and Path(json_path).is_file()
+    assert "<td>HC</td>" in measured and "calibration" in measured
+    # an image file has no calibration: lengths in px, and gestational age (which needs mm) greyed with its reason
+    assert "none: lengths in px" in measured and "class='usedge-withheld'" in measured and "calibrated frame" in measured
+    saved = json.loads(Path(json_path).read_text())["result"]["measurements"]
+    assert {m["name"] for m in saved} >= {"HC", "BPD"}
     assert status.startswith("**") and "1 task(s)" in status
     assert h.tasks("all tasks") == [] and "fetal_head" in h.tasks("organ: fetus")
     frame = np.zeros((96, 96, 3), np.uint8)
@@ -83,7 +89,7 @@ def test_named_endpoints_over_gradio_client(served, demo_examples, request):
     assert {"/analyze_image", "/analyze_video", "/live_frame", "/tasks"} <= set(endpoints)
 
     assert "thyroid_nodule_det" in client.predict("kind: detection", api_name="/tasks")
-    overlay, results, latency, status, result_json = client.predict(
+    overlay, results, latency, status, result_json, measured = client.predict(
         handle_file(str(demo_examples.images[0].path)), ["fetal_head", "breast_2cls"], "auto", "auto", 0.4,
         api_name="/analyze_image")
     assert Path(overlay).is_file() and Path(result_json).is_file()

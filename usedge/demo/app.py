@@ -32,6 +32,8 @@ TITLE = "usedge: multi-task ultrasound at the point of care"
 SUMMARY_COLUMNS = ("stage / counter", "p50 ms / value", "p99 ms")
 CSS = """
 #usedge-header h1 {margin-bottom: 0}
+.usedge-measurements td, .usedge-measurements th {padding: 2px 8px; text-align: left}
+.usedge-withheld td {color: #888; font-style: italic}
 #usedge-status {min-height: 2.2em}
 footer {display: none !important}
 """
@@ -99,7 +101,7 @@ class DemoHandlers:
         image, region, info = read_image(file, self.engine.config)
         a = self.engine.analyze(image, region, tasks or None, backend, precision, opacity, info=info)
         status = f"**{a.ran}** · {len(a.rows)} task(s) · {info} · {a.latency[-2][1]:.1f} ms"
-        return a.overlay_rgb, a.rows, a.latency, status, str(write_json(a, self.out))
+        return a.overlay_rgb, a.rows, a.latency, status, str(write_json(a, self.out)), a.measurements_html
 
     def analyze_video(self, file: str | None, tasks: list[str] | None, backend: str, precision: str,
                       opacity: float, smooth: bool, progress: Callable | None = None) -> tuple:
@@ -134,15 +136,16 @@ class DemoHandlers:
             session = LiveSession(self.engine, tasks or None, backend, precision, bool(smooth))
         event = session.push(image)
         if event is None:  # the model has not answered the first frame yet
-            return frame, [], session.stats(), f"**{session.ran}** · starting…", session
+            return frame, [], session.stats(), f"**{session.ran}** · starting…", "", session
         from usedge.demo.core import _opacity, draw_for_display
-        from usedge.demo.tables import latency_rows, result_rows
+        from usedge.demo.tables import latency_rows, measurement_html, result_rows
 
         overlay = draw_for_display(event.frame.image, event.result, _opacity(opacity), hud=event.hud)[..., ::-1]
         fps, lat = event.hud.get("fps", 0.0), event.latency_ms or 0.0
         status = (f"**{session.ran}** · live, latest frame wins · {fps:.1f} fps · capture→result {lat:.1f} ms · "
                   f"frames skipped {session.stream.tracker.summary().get('dropped', 0)}")
-        return overlay, result_rows(event.result), latency_rows(event.result.timings_ms), status, session
+        measured = measurement_html(event.result.measurements, event.result.tracked)
+        return overlay, result_rows(event.result), latency_rows(event.result.timings_ms), status, measured, session
 
 
 def _close_session(session: LiveSession | None) -> None:
@@ -188,6 +191,7 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
                         img_btn = gr.Button("Analyze image", variant="primary", elem_id="analyze-image")
                         gr.Examples([[str(e.path)] for e in examples.images], inputs=[img_in],
                                     example_labels=[e.label for e in examples.images], label="Examples (offline)")
+                        measurements = gr.HTML(label="Measurements", elem_id="measurements")
                         results = gr.Dataframe(headers=list(RESULT_COLUMNS), label="Per-task results",
                                                interactive=False, wrap=True, elem_id="results")
                         with gr.Row():
@@ -214,6 +218,8 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
                                            elem_id="camera")
                             live_out = gr.Image(label="Live overlay", type="numpy", interactive=False,
                                                 elem_id="live-overlay")
+                        live_measure = gr.HTML(label="Measurements (latest, and over the stream)",
+                                               elem_id="live-measurements")
                         live_results = gr.Dataframe(headers=list(RESULT_COLUMNS), label="Per-task results (latest)",
                                                     interactive=False, wrap=True)
                         live_latency = gr.Dataframe(headers=list(LATENCY_COLUMNS), label="Latency (latest)",
@@ -223,7 +229,7 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
         common = [tasks, backend, precision, opacity]
         group.change(user_errors(h.tasks), group, tasks, api_name="tasks")
         img_btn.click(user_errors(h.analyze_image), [img_in, *common],
-                      [img_out, results, latency, status, img_json], api_name="analyze_image")
+                      [img_out, results, latency, status, img_json, measurements], api_name="analyze_image")
 
         @user_errors
         def analyze_video_ui(file, tasks_, backend_, precision_, opacity_, smooth_, progress=gr.Progress()):
@@ -232,7 +238,7 @@ def build_app(config: DemoConfig = DemoConfig(), examples: Examples | None = Non
         vid_btn.click(analyze_video_ui, [vid_in, *common, smooth], [vid_out, vid_jsonl, vid_summary, status],
                       api_name="analyze_video", concurrency_limit=2)
         cam.stream(user_errors(h.live_frame), [cam, *common, smooth, session],
-                   [live_out, live_results, live_latency, status, session], api_name="live_frame",
+                   [live_out, live_results, live_latency, status, live_measure, session], api_name="live_frame",
                    stream_every=1.0 / config.live_fps, time_limit=600, concurrency_limit=4)
     return app
 

@@ -18,10 +18,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from usedge.data.frames import ScanRegion
 from usedge.demo.config import ALL, DemoConfig
-from usedge.demo.tables import latency_rows, result_rows
+from usedge.demo.tables import latency_rows, measurement_html, result_rows
 from usedge.demo.uploads import _checked_image
 from usedge.errors import ConfigError
+from usedge.measure import measure
 from usedge.runtime.results import DetectionResult, FrameResult, LandmarkResult, SegmentationResult
 from usedge.tasks import get_task
 
@@ -35,6 +37,7 @@ class Analysis:
     ran: str                                   # "openvino int8"
     result: FrameResult
     info: str = ""
+    measurements_html: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"ran": self.ran, "info": self.info, "latency_ms": {r[0]: r[1] for r in self.latency},
@@ -141,8 +144,11 @@ class DemoEngine:
         overlay = draw_for_display(image, result, _opacity(opacity))
         overlay_ms = (time.perf_counter() - t0) * 1e3
         mm = _mm_per_pixel(region)
+        # a DICOM's calibrated scan region gives mm; an image file (or an uncalibrated region) px, and says so
+        result.measurements = measure(result, region if isinstance(region, ScanRegion) else None)
         return Analysis(overlay[..., ::-1].copy(), result_rows(result, mm), latency_rows(result.timings_ms, overlay_ms),
-                        f"{predictor.choice.backend} {predictor.choice.precision}", result, info)
+                        f"{predictor.choice.backend} {predictor.choice.precision}", result, info,
+                        measurement_html(result.measurements))
 
 
 #: frames smaller than this (shorter side, px) are enlarged for display so labels stay legible

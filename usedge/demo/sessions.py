@@ -80,7 +80,8 @@ def analyze_video(engine: DemoEngine, path: str | Path | None, out_dir: str | Pa
     sinks = [VideoSink(video, fps=fps or 30.0, opacity=_opacity(opacity)), JsonlSink(jsonl), CallbackSink(tick)]
     # the predictor is shared: hold its lock per frame, so live sessions and image requests interleave with a video
     s = Stream(open_source(str(p)), _Locked(predictor, lock), tasks=chosen, mode="lossless",
-               smoothing=smoothing_config(smooth), sinks=sinks, warmup=0, max_frames=engine.config.max_video_frames)
+               smoothing=smoothing_config(smooth), sinks=sinks, warmup=0, max_frames=engine.config.max_video_frames,
+               measure=True)     # every JSON-lines record carries the frame's measurements and the tracked ones
     try:
         summary = s.run()
         if count[0] == 0:
@@ -108,7 +109,8 @@ class LiveSession:
         self._latest: Any = None
         self._cond = threading.Condition()
         self.stream = Stream(self.source, _Locked(predictor, self._predict_lock), tasks=self.key[0], mode="live",
-                             smoothing=smoothing_config(smooth), sinks=[CallbackSink(self._store)], warmup=3)
+                             smoothing=smoothing_config(smooth), sinks=[CallbackSink(self._store)], warmup=3,
+                             measure=True)
         self.ran = f"{predictor.choice.backend} {predictor.choice.precision}"
         self._thread = threading.Thread(target=self._run, name="usedge-demo-live", daemon=True)
         engine.track(self)

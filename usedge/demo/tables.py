@@ -63,3 +63,31 @@ def summary_rows(summary: dict) -> list[list[Any]]:
         if summary.get(key) is not None:
             rows.append([key, summary[key], None])
     return rows
+
+
+def measurement_html(measurements, tracked: dict | None = None) -> str:
+    """The measurements beside the overlay: name, value, unit, calibration and, for a withheld one (greyed), why;
+    with ``tracked`` (a live stream) the value filtered over the recent frames and its spread."""
+    import html
+
+    if not measurements and not tracked:
+        return "<p class='usedge-measure-none'>No measurement for these tasks.</p>"
+    head = "<tr><th>measurement</th><th>value</th><th>unit</th><th>calibration</th><th>note</th></tr>"
+    rows = []
+    for m in measurements or ():
+        t = (tracked or {}).get(m.name)
+        cal = m.calibration or {}
+        where = ("none: lengths in px" if cal.get("source", "none") == "none" else
+                 f"{cal['source']}: {cal['mm_per_px'][0]:.4g} × {cal['mm_per_px'][1]:.4g} mm/px")
+        if m.value is None:
+            value, note, cls = "withheld", m.withheld or "", " class='usedge-withheld'"
+        else:
+            value = "yes" if m.unit == "bool" and m.value else "no" if m.unit == "bool" else f"{m.value:.2f}"
+            note = ", ".join(f"{k} {v}" for k, v in (m.detail or {}).items() if k in ("text", "lesion", "convention"))
+            if t is not None and t.value is not None:
+                note = (note + "; " if note else "") + (f"stream: {t.value:.2f} ± {t.spread:.2f} over "
+                                                        f"{t.accepted}/{t.seen} frames")
+            cls = ""
+        cells = [m.name, value, m.unit, where, note]
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table class='usedge-measurements'>{head}{''.join(rows)}</table>"
