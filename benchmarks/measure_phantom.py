@@ -1,13 +1,13 @@
-"""Fetal biometry of a bundle on held-out phantom images against the generator's truth (usedge.measure).
+"""Clinical measurements of a bundle against the phantom's truth on held-out seeds (usedge.measure).
 
-For every val image of ``fetal_head``, ``fetal_abdomen_multi`` and ``fetal_femur`` of each phantom seed: the
-measurements of the bundle's prediction against the same measurements of the ground truth (the generator's
-filled skull / abdomen ellipse and its femur end points), in pixels (the phantom has no DICOM calibration, so
-errors are relative for circumferences and diameters, px for FL). Withheld answers are counted, never scored.
-Writes a Markdown table and a PNG of predicted (green) vs true (red) ellipses.
+For every val image of every measured task of each phantom seed: the measurements of the bundle's prediction
+against the same measurements of the ground truth (the generator's masks, points and boxes), both in mm with the
+image's recorded physical scale (phantom-scale.json; sets written before it was recorded give px). Per
+measurement and seed: mean absolute error, bias, 95 % limits of agreement, withheld fraction; then mean (range)
+over the seeds, beside the issue-28 targets. Also a PNG of predicted (green) vs true (red) head ellipses.
 
-    python benchmarks/measure_phantom.py --bundle usedge/assets/default_bundle \
-        --data data/phantom-test-4001 data/phantom-test-4002 data/phantom-test-4003 --out out/measure-phantom
+    python benchmarks/measure_phantom.py --data data/phantom-test-4001 data/phantom-test-4002 \
+        data/phantom-test-4003 --out out/measure-phantom
 """
 from __future__ import annotations
 
@@ -23,62 +23,47 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-TASKS = ("fetal_head", "fetal_abdomen_multi", "fetal_femur")
-NAMES = {"fetal_head": ("HC", "BPD", "OFD"), "fetal_abdomen_multi": ("AC",), "fetal_femur": ("FL",)}
+#: issue 28's targets (mean absolute error, mm / deg / weeks)
+TARGETS = {"HC": 2.0, "AC": 3.0, "FL": 1.5, "BPD": 1.5, "CL": 2.0, "AoP": 4.0, "GA_HC": 4 / 7,
+           "thyroid_nodule.long_axis": 1.5, "breast_lesion.long_axis": 1.5, "ovary_tumor.long_axis": 1.5}
+ORDER = ("HC", "BPD", "OFD", "CI", "AC", "FL", "GA_HC", "GA_FL", "AoP", "AoP_mask", "HSD", "CL", "CL_mask",
+         "LV_area", "LV_length", "LV_volume", "thyroid_nodule.long_axis", "thyroid_nodule.short_axis",
+         "breast_lesion.long_axis", "breast_lesion.short_axis", "ovary_tumor.long_axis", "ovary_tumor.short_axis",
+         "thyroid_nodule_det.long_axis", "uterine_fibroid_det.long_axis", "thyroid_nodule.taller_than_wide",
+         "breast_lesion.taller_than_wide")
 
 
-def truth_result(sample):
-    from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
-
-    image = sample.load_image()
-    h, w = image.shape[:2]
-    target = sample.target()
-    spec = sample.task
-    if spec.kind.value == "segmentation":
-        task = SegmentationResult(spec.id, np.asarray(target, np.uint8), spec.class_names)
-    else:
-        task = LandmarkResult(spec.id, np.asarray(target, np.float64), spec.point_names, w, h)
-    return image, FrameResult(w, h, {spec.id: task})
-
-
-def run_seed(predictor, data: Path) -> tuple[dict, list]:
+def head_examples(predictor, data: Path, n: int = 2) -> list[np.ndarray]:
     from usedge.data.fmcuia import load_split
     from usedge.measure import measure
+    from usedge.measure.agreement import truth_result
 
-    rows: dict[str, dict] = {}
-    examples = []
-    for s in load_split(data, "val", list(TASKS)):
-        image, truth = truth_result(s)
-        pred = predictor(image, tasks=[s.task_id])
-        want = {m.name: m for m in measure(truth, None, names=NAMES[s.task_id])}
-        got = {m.name: m for m in measure(pred, None, names=NAMES[s.task_id])}
-        for name in NAMES[s.task_id]:
-            r = rows.setdefault(name, {"n": 0, "truth_withheld": 0, "withheld": 0, "errors": []})
-            r["n"] += 1
-            if not want[name].ok:
-                r["truth_withheld"] += 1
-                continue
-            if not got[name].ok:
-                r["withheld"] += 1
-                continue
-            t, p = want[name].value, got[name].value
-            r["errors"].append(abs(p - t) if name == "FL" else abs(p - t) / t)
-        if s.task_id == "fetal_head" and len(examples) < 6 and want["HC"].ok and got["HC"].ok:
-            examples.append((image, want["HC"].detail, got["HC"].detail))
-    return rows, examples
-
-
-def _draw(image: np.ndarray, truth: dict, pred: dict) -> np.ndarray:
-    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
-    for d, colour in ((truth, (0, 0, 255)), (pred, (0, 255, 0))):
-        (cx, cy), (a, b) = d["centre"], d["semi_axes"]
-        cv2.ellipse(out, (round(cx), round(cy)), (round(a), round(b)), d["angle_deg"], 0, 360, colour, 1, cv2.LINE_AA)
-    return out
+    tiles = []
+    for s in load_split(data, "val", ["fetal_head"]):
+        image = s.load_image()
+        want, got = measure(truth_result(s), None, ["HC"])[0], measure(predictor(image, tasks=["fetal_head"]),
+                                                                        None, ["HC"])[0]
+        if not (want.ok and got.ok):
+            continue
+        out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+        for d, colour in ((want.detail, (0, 0, 255)), (got.detail, (0, 255, 0))):
+            (cx, cy), (a, b) = d["centre"], d["semi_axes"]
+            cv2.ellipse(out, (round(cx), round(cy)), (round(a), round(b)), d["angle_deg"], 0, 360, colour, 1,
+                        cv2.LINE_AA)
+        tiles.append(cv2.resize(out, (256, 256)))
+        if len(tiles) == n:
+            break
+    return tiles
 
 
 def main(argv: list[str] | None = None) -> int:
     import usedge
+    from usedge._cpu import native_isa
     from usedge._io import atomic_write_text, write_png
+    from usedge.assets import shipped_bundle
+    from usedge.data.fmcuia import load_split
+    from usedge.data.phantom.generator import phantom_scales
+    from usedge.measure.agreement import agreement_on, write_agreement
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default=None)
@@ -86,38 +71,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--backend", default="auto")
     args = ap.parse_args(argv)
-    from usedge.assets import shipped_bundle
-
     predictor = usedge.load(args.bundle or str(shipped_bundle()), backend=args.backend)
-    per_seed, examples = {}, []
+    per_seed, tiles = {}, []
     for data in args.data:
-        per_seed[str(data)], ex = run_seed(predictor, data)
-        examples += ex[:2]
-    lines = [f"Bundle {args.bundle or 'packaged default'} ({predictor.choice.backend} {predictor.choice.precision}); "
-             "prediction vs generator truth on the val images of each seed; mean over the seed's images, then mean "
-             "(range) over seeds.", "",
-             "| measurement | images per seed | withheld (prediction) | withheld (truth) | error | mean (range over seeds) |",
-             "|---|---|---|---|---|---|"]
+        results = agreement_on(predictor, load_split(data, "val", None), None, phantom_scales(data))
+        write_agreement(results, args.out / data.name)
+        per_seed[data.name] = {a.name: a for a in results}
+        tiles += head_examples(predictor, data)
+    lines = [f"Bundle {args.bundle or 'packaged default'} ({predictor.choice.backend} {predictor.choice.precision}, "
+             f"CPU {native_isa().label}); prediction vs truth on the val images of {len(per_seed)} seeds "
+             f"({', '.join(per_seed)}); per seed, then mean (range) over seeds.", "",
+             "| measurement | unit | images per seed | withheld (mean, range) | MAE mean (range) | bias mean | "
+             "95 % limits (mean) | target MAE |", "|---|---|---|---|---|---|---|---|"]
     summary = {}
-    for name in ("HC", "BPD", "OFD", "AC", "FL"):
-        seeds = [rows[name] for rows in per_seed.values() if name in rows]
-        if not seeds:
+    for name in ORDER:
+        rows = [seed[name] for seed in per_seed.values() if name in seed and seed[name].mae is not None]
+        if not rows:
             continue
-        means = [float(np.mean(r["errors"])) for r in seeds if r["errors"]]
-        scale, unit = (1.0, "px") if name == "FL" else (100.0, "%")
-        what = "absolute px" if name == "FL" else "relative %"
-        summary[name] = {"per_seed": means, "withheld": [r["withheld"] for r in seeds], "n": [r["n"] for r in seeds]}
-        lines.append(f"| {name} | {seeds[0]['n']} | {', '.join(str(r['withheld']) for r in seeds)} | "
-                     f"{', '.join(str(r['truth_withheld']) for r in seeds)} | {what} | "
-                     f"{np.mean(means) * scale:.2f} {unit} ({min(means) * scale:.2f}–{max(means) * scale:.2f}) |")
+        a0 = rows[0]
+        w = [r.withheld_fraction for r in rows]
+        mae = [r.mae for r in rows]
+        unit = "yes/no" if a0.unit == "bool" else a0.unit
+        err = (f"agrees {1 - np.mean(mae):.0%} ({1 - max(mae):.0%}–{1 - min(mae):.0%})" if a0.unit == "bool" else
+               f"{np.mean(mae):.2f} ({min(mae):.2f}–{max(mae):.2f})")
+        bias = "–" if a0.unit == "bool" else f"{np.mean([r.bias for r in rows]):+.2f}"
+        loa = "–" if a0.unit == "bool" else (f"{np.mean([r.loa[0] for r in rows]):+.2f} to "
+                                             f"{np.mean([r.loa[1] for r in rows]):+.2f}")
+        target = TARGETS.get(name)
+        verdict = "" if target is None else (f"≤ {target:.2f}: " + ("met" if np.mean(mae) <= target else
+                                                                     f"missed by {np.mean(mae) - target:.2f}"))
+        lines.append(f"| {name} | {unit} | {a0.images} | {np.mean(w):.0%} ({min(w):.0%}–{max(w):.0%}) | {err} | "
+                     f"{bias} | {loa} | {verdict} |")
+        summary[name] = {"unit": a0.unit, "mae": mae, "withheld_fraction": w, "bias": [r.bias for r in rows]}
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "measure.md", text)
     atomic_write_text(args.out / "measure.json", json.dumps(summary, indent=2) + "\n")
-    if examples:
-        tiles = [cv2.resize(_draw(*e), (256, 256)) for e in examples[:6]]
-        write_png(args.out / "measure.png", np.hstack(tiles))
+    if tiles:
+        write_png(args.out / "measure.png", np.hstack(tiles[:6]))
     predictor.close()
     return 0
 

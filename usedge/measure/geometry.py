@@ -30,10 +30,10 @@ def angle_at(vertex: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.atan2(abs(u[0] * v[1] - u[1] * v[0]), float(u @ v)))
 
 
-#: masks are measured on a grid whose longer side is about this many pixels: a 640x480 frame every second pixel,
-#: frames up to 480 px every pixel. The model's masks come from a 64x64 map, so finer sampling adds time, not
-#: information: on 640-px phantom images the errors of the packaged default on this grid and at full resolution
-#: agree within 0.03 mm for HC, BPD, AC and lesion axes (docs/measure.md).
+#: masks are measured on a grid whose longer side is about this many pixels: a 640x480 frame every fourth pixel, a
+#: 256-px one every second. The model's masks come from a 64x64 map, so finer sampling adds time, not information:
+#: on 640-px phantom images the packaged default's errors on this grid and at full resolution agree within 0.1 mm
+#: for HC, BPD, AC and lesion axes (benchmarks/measure_grid.py, docs/measure.md).
 GRID_SIDE = 160
 
 
