@@ -80,28 +80,27 @@ def _from_masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np
     return (upper, lower, to_mm(head.outline(), scale)), None
 
 
-def _tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> np.ndarray | None:
-    """Where a line from ``lower`` touches the head outline: of the two tangent points (the extreme directions of
-    the outline seen from ``lower``), the one farther from ``upper`` (the skull's leading edge); None when
-    ``lower`` lies inside the outline."""
+def _tangents(lower: np.ndarray, head: np.ndarray) -> np.ndarray | None:
+    """The two points where a line from ``lower`` touches the head outline (a closed N×2 polygon): its extreme
+    directions seen from ``lower``; None when ``lower`` lies on or inside the outline."""
     if cv2.pointPolygonTest(head.astype(np.float32).reshape(-1, 1, 2), (float(lower[0]), float(lower[1])),
                             False) >= 0:
         return None
     dc = head.mean(0) - lower
     v = head - lower
     delta = np.arctan2(dc[0] * v[:, 1] - dc[1] * v[:, 0], v @ dc)        # signed, relative to the head's centre
-    ends = head[[int(np.argmin(delta)), int(np.argmax(delta))]]
-    return ends[int(np.argmax(np.linalg.norm(ends - upper, axis=1)))]
+    return head[[int(np.argmin(delta)), int(np.argmax(delta))]]
 
 
-def tangent_ambiguity(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> float:
-    """How clearly one of the two tangent points is the leading edge: the relative difference of their distances
-    from the symphysis' upper end (0: the head lies straight along the symphysis axis and either could be)."""
-    dc = head.mean(0) - lower
-    v = head - lower
-    delta = np.arctan2(dc[0] * v[:, 1] - dc[1] * v[:, 0], v @ dc)
-    d = np.linalg.norm(head[[int(np.argmin(delta)), int(np.argmax(delta))]] - upper, axis=1)
-    return float(abs(d[0] - d[1]) / max(d.max(), 1e-9))
+def leading_tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The tangent point on the skull's leading edge (of the two, the one farther from the symphysis' upper end)
+    and how clearly it is that one: the relative difference of the two distances (0: the head lies straight
+    along the symphysis axis and either could be). None when there is no tangent."""
+    ends = _tangents(lower, head)
+    if ends is None:
+        return None
+    d = np.linalg.norm(ends - upper, axis=1)
+    return ends[int(np.argmax(d))], float(abs(d[0] - d[1]) / max(d.max(), 1e-9))
 
 
 @measurement("AoP", ("IUGC",), "deg", "angle symphysis upper end - lower end - head tangent point (IUGC landmarks)",
@@ -113,7 +112,8 @@ def aop_landmarks(result: FrameResult, scale: Scale, **_) -> Measurement:
 
 
 @measurement("AoP_mask", ("head_symphysis_multi",), "deg",
-             "symphysis long axis (Feret) vs the tangent from its lower end to the head outline (masks)",
+             "symphysis long axis (its ellipse's major axis) vs the tangent from its lower end to the skull's "
+             "leading edge (masks)",
              AOP_SOURCE, length=False)
 def aop_masks(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AoP_mask").spec
@@ -121,10 +121,10 @@ def aop_masks(result: FrameResult, scale: Scale, **options) -> Measurement:
     if got is None:
         return withheld(spec, scale, why)
     upper, lower, head = got
-    tangent = _tangent(upper, lower, head)
-    if tangent is None:
+    found = leading_tangent(upper, lower, head)
+    if found is None:
         return withheld(spec, scale, "the symphysis' lower end lies on or inside the head outline: no tangent line")
-    margin = tangent_ambiguity(upper, lower, head)
+    tangent, margin = found
     if margin < MIN_TANGENT_MARGIN:
         return withheld(spec, scale, f"the head lies along the symphysis axis: the two tangents are almost equally "
                                      f"far from its upper end ({margin:.1%}), so which skull edge leads is unclear")
