@@ -32,9 +32,9 @@ HSD_SOURCE = ("Youssef et al., Fetal head-symphysis distance: a simple and relia
 MIN_SYMPHYSIS = 5.0
 #: the largest mean radial residual of the symphysis' ellipse fit whose long axis is trusted (drawn ovals: < 0.02)
 MAX_SYMPHYSIS_RESIDUAL = 0.1
-#: how much farther from the symphysis' upper end the leading-edge tangent must be than the other one (relative):
-#: below it a one-pixel change of the masks can swap them and the angle by tens of degrees
-MIN_TANGENT_MARGIN = 0.05
+#: how many degrees more the leading-edge tangent must make with the symphysis axis than the other tangent: below it
+#: a one-pixel change of the masks can swap them, and the angle by tens of degrees
+MIN_TANGENT_GAP = 5.0
 #: the fewest pixels of each structure a mask-based answer is computed from
 MIN_PIXELS = 30
 
@@ -93,14 +93,15 @@ def _tangents(lower: np.ndarray, head: np.ndarray) -> np.ndarray | None:
 
 
 def leading_tangent(upper: np.ndarray, lower: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The tangent point on the skull's leading edge (of the two, the one farther from the symphysis' upper end)
-    and how clearly it is that one: the relative difference of the two distances (0: the head lies straight
-    along the symphysis axis and either could be). None when there is no tangent."""
+    """The tangent point on the skull's leading edge (of the two tangents, the one at the larger angle from the
+    symphysis axis, i.e. farther round from the symphysis) and how clearly it leads: the two angles' difference in
+    degrees (0: the head lies straight along the symphysis axis and either could be). The angles depend only on
+    the tangents' directions, which the outline's pixels fix well. None when there is no tangent."""
     ends = _tangents(lower, head)
     if ends is None:
         return None
-    d = np.linalg.norm(ends - upper, axis=1)
-    return ends[int(np.argmax(d))], float(abs(d[0] - d[1]) / max(d.max(), 1e-9))
+    angles = [angle_at(lower, upper, p) for p in ends]
+    return ends[int(np.argmax(angles))], abs(angles[0] - angles[1])
 
 
 @measurement("AoP", ("IUGC",), "deg", "angle symphysis upper end - lower end - head tangent point (IUGC landmarks)",
@@ -124,10 +125,10 @@ def aop_masks(result: FrameResult, scale: Scale, **options) -> Measurement:
     found = leading_tangent(upper, lower, head)
     if found is None:
         return withheld(spec, scale, "the symphysis' lower end lies on or inside the head outline: no tangent line")
-    tangent, margin = found
-    if margin < MIN_TANGENT_MARGIN:
-        return withheld(spec, scale, f"the head lies along the symphysis axis: the two tangents are almost equally "
-                                     f"far from its upper end ({margin:.1%}), so which skull edge leads is unclear")
+    tangent, gap = found
+    if gap < MIN_TANGENT_GAP:
+        return withheld(spec, scale, f"the head lies along the symphysis axis: the two tangents make almost equal "
+                                     f"angles with it ({gap:.1f} deg apart), so which skull edge leads is unclear")
     return value(spec, scale, angle_at(lower, upper, tangent), tangent=[round(float(t), 2) for t in tangent])
 
 
