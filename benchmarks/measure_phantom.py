@@ -1,10 +1,12 @@
 """Clinical measurements of a bundle against the phantom's truth on held-out seeds (usedge.measure).
 
 For every val image of every measured task of each phantom seed: the measurements of the bundle's prediction
-against the same measurements of the ground truth (the generator's masks, points and boxes), both in mm with the
-image's recorded physical scale (phantom-scale.json; sets written before it was recorded give px). Per
-measurement and seed: mean absolute error, bias, 95 % limits of agreement, withheld fraction; then mean (range)
-over the seeds, beside the issue-28 targets. Also a PNG of predicted (green) vs true (red) head ellipses.
+against the truth, in mm with the image's recorded physical scale (phantom-truth.json). The truth is the
+generator's exact value from its own geometry where it records one (HC, BPD, OFD, AC, FL, AoP, CL, lesion axes),
+else the same measurement of the ground-truth masks / points / boxes. Per measurement and seed: mean absolute
+error, bias, 95 % limits of agreement, withheld fraction; then mean (range) over the seeds, beside the issue-28
+targets. A second table: the method itself, the measurement of the exact masks against the exact geometry. Also
+a PNG of predicted (green) vs true (red) head ellipses.
 
     python benchmarks/measure_phantom.py --data data/phantom-test-4001 data/phantom-test-4002 \
         data/phantom-test-4003 --out out/measure-phantom
@@ -62,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from usedge._io import atomic_write_text, write_png
     from usedge.assets import shipped_bundle
     from usedge.data.fmcuia import load_split
-    from usedge.data.phantom.generator import phantom_scales
-    from usedge.measure.agreement import agreement_on, write_agreement
+    from usedge.data.phantom.generator import phantom_scales, phantom_truth
+    from usedge.measure.agreement import agreement_on, to_markdown, truth_result, write_agreement
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default=None)
@@ -72,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="auto")
     args = ap.parse_args(argv)
     predictor = usedge.load(args.bundle or str(shipped_bundle()), backend=args.backend)
-    per_seed, tiles = {}, []
+    per_seed, tiles, method = {}, [], []
     for data in args.data:
-        results = agreement_on(predictor, load_split(data, "val", None), None, phantom_scales(data))
+        samples = list(load_split(data, "val", None))
+        results = agreement_on(predictor, samples, None, phantom_scales(data), "val", phantom_truth(data))
         write_agreement(results, args.out / data.name)
         per_seed[data.name] = {a.name: a for a in results}
         tiles += head_examples(predictor, data)
+        if not method:           # the method on the first seed: the exact masks measured, against the geometry
+            method = agreement_on(None, samples, None, phantom_scales(data), "val", phantom_truth(data),
+                                  answer=truth_result)
     lines = [f"Bundle {args.bundle or 'packaged default'} ({predictor.choice.backend} {predictor.choice.precision}, "
              f"CPU {native_isa().label}); prediction vs truth on the val images of {len(per_seed)} seeds "
              f"({', '.join(per_seed)}); per seed, then mean (range) over seeds.", "",
@@ -103,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {unit} | {a0.images} | {np.mean(w):.0%} ({min(w):.0%}–{max(w):.0%}) | {err} | "
                      f"{bias} | {loa} | {verdict} |")
         summary[name] = {"unit": a0.unit, "mae": mae, "withheld_fraction": w, "bias": [r.bias for r in rows]}
+    geometry = [a for a in method if a.truth_source == "geometry"]
+    lines += ["", f"The method on exact masks ({next(iter(per_seed))}): the ground-truth masks and points measured by "
+              "usedge.measure against the generator's exact geometry.", "", to_markdown(geometry)]
     text = "\n".join(lines) + "\n"
     print(text)
     atomic_write_text(args.out / "measure.md", text)

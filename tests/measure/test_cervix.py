@@ -47,7 +47,7 @@ def test_cervical_length_from_the_lips_is_the_canal_between_them(angle):
         cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], label)
     got = by_name(measure(lips(mask), (0.2, 0.2)))["CL_mask"]
     assert got.value == pytest.approx(150 * 0.2, abs=0.6)
-    assert got.detail["traced"] >= got.value - 1e-6
+    assert got.detail["traced"] >= got.value - 1e-3          # traced is rounded to 3 decimals
 
 
 def test_the_phantom_os_landmarks_and_lips_give_the_same_length():

@@ -180,12 +180,13 @@ def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, d
 
 
 def _measure_agreement(predictor, samples, data, split, out, mm_per_pixel) -> None:
-    from usedge.data.phantom.generator import phantom_scales
+    from usedge.data.phantom.generator import phantom_scales, phantom_truth
     from usedge.measure.agreement import agreement_on, to_markdown, write_agreement
 
     scales = None if mm_per_pixel else phantom_scales(data)
     where = (f"{mm_per_pixel} mm per pixel (--mm-per-pixel)" if mm_per_pixel else
-             "each image's recorded phantom scale" if scales else "no calibration: lengths in px")
-    results = agreement_on(predictor, samples, mm_per_pixel, scales, split)
+             "each image's recorded phantom scale; truth from the generator's geometry where recorded" if scales
+             else "no calibration: lengths in px")
+    results = agreement_on(predictor, samples, mm_per_pixel, scales, split, phantom_truth(data))
     write_agreement(results, Path(out) / "measure")
     click.echo(f"measurements, truth vs prediction ({where}):\n{to_markdown(results)}")

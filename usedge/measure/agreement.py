@@ -48,6 +48,7 @@ class _Pairs:
     images: int = 0
     withheld: int = 0
     truth_withheld: int = 0
+    geometry: int = 0                  # images whose truth came from the generator's geometry
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,6 +69,8 @@ class Agreement:
     truth: tuple[float, ...] = ()
     pred: tuple[float, ...] = ()
     reasons: dict[str, int] = field(default_factory=dict)
+    #: "geometry" (the generator's exact values), "mask" (the same measurement of the true masks) or "mixed"
+    truth_source: str = "mask"
 
     @property
     def withheld_fraction(self) -> float:
@@ -80,7 +83,7 @@ class Agreement:
                 "withheld": self.withheld, "withheld_fraction": round(self.withheld_fraction, 4),
                 "truth_withheld": self.truth_withheld, "mae": r(self.mae), "bias": r(self.bias), "sd": r(self.sd),
                 "loa": None if self.loa is None else [r(self.loa[0]), r(self.loa[1])],
-                "withheld_reasons": self.reasons}
+                "withheld_reasons": self.reasons, "truth": self.truth_source}
 
 
 def _rounded(v: float | None) -> float | None:
@@ -95,14 +98,23 @@ class AgreementCollector:
         self.names = list(names) if names is not None else None
         self._pairs: dict[str, _Pairs] = {}
 
-    def add(self, truth: FrameResult, pred: FrameResult, scale: Scale | None = None) -> None:
-        """One image: both measured with the same scale (``scale`` for this image, else the collector's)."""
+    def add(self, truth: FrameResult, pred: FrameResult, scale: Scale | None = None,
+            exact: dict[str, float] | None = None) -> None:
+        """One image: both measured with the same scale (``scale`` for this image, else the collector's).
+        ``exact``: the true values from the generator's geometry (name -> mm or degrees); where given they are
+        the truth instead of the same measurement of the truth's masks."""
         s = scale or self.scale
         want = {k: m for m in measure(truth, s, self.names) if (k := _key(m)) is not None}
         got = {k: m for m in measure(pred, s, self.names) if (k := _key(m)) is not None}
+        for name, v in (exact or {}).items():
+            unit = (want.get(name) or got.get(name) or Measurement(name, None, "")).unit
+            if unit and (self.names is None or name in self.names):
+                want[name] = Measurement(name, float(v), unit)
         for name, t in want.items():
             p = got.get(name)
             row = self._pairs.setdefault(name, _Pairs(t.unit))
+            if exact and name in exact:
+                row.geometry += 1
             row.images += 1
             if not t.ok:
                 row.truth_withheld += 1
@@ -126,23 +138,26 @@ class AgreementCollector:
                 stats = (float(np.abs(d).mean()), bias, sd, (bias - 1.96 * sd, bias + 1.96 * sd))
             else:
                 stats = (None, None, None, None)
+            source = "geometry" if row.geometry == row.images else "mask" if row.geometry == 0 else "mixed"
             out.append(Agreement(name, row.unit, row.images, len(t), row.withheld, row.truth_withheld, *stats,
-                                 tuple(row.truth), tuple(row.pred), dict(row.reasons)))
+                                 tuple(row.truth), tuple(row.pred), dict(row.reasons), source))
         return out
 
 
 def to_markdown(results: Iterable[Agreement]) -> str:
-    lines = ["| measurement | unit | images | scored | withheld | MAE | bias | 95 % limits of agreement |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| measurement | unit | truth | images | scored | withheld | MAE | bias | 95 % limits of agreement |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for a in results:
         if a.mae is None:
-            lines.append(f"| {a.name} | {a.unit} | {a.images} | 0 | {a.withheld} | – | – | – |")
+            lines.append(f"| {a.name} | {a.unit} | {a.truth_source} | {a.images} | 0 | {a.withheld} | – | – | – |")
             continue
         if a.unit == "bool":           # a yes/no answer: how often it agrees, not an error in units
-            lines.append(f"| {a.name} | yes/no | {a.images} | {a.scored} | {a.withheld} ({a.withheld_fraction:.0%}) | "
+            lines.append(f"| {a.name} | yes/no | {a.truth_source} | {a.images} | {a.scored} | "
+                         f"{a.withheld} ({a.withheld_fraction:.0%}) | "
                          f"agrees on {1 - a.mae:.0%} | – | – |")
             continue
-        lines.append(f"| {a.name} | {a.unit} | {a.images} | {a.scored} | {a.withheld} ({a.withheld_fraction:.0%}) | "
+        lines.append(f"| {a.name} | {a.unit} | {a.truth_source} | {a.images} | {a.scored} | "
+                     f"{a.withheld} ({a.withheld_fraction:.0%}) | "
                      f"{a.mae:.2f} | {a.bias:+.2f} | {a.loa[0]:+.2f} to {a.loa[1]:+.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -185,10 +200,16 @@ def measured_tasks() -> set[str]:
 
 
 def agreement_on(predictor: Any, samples: Iterable[Any], calibration: Any = None,
-                 scales: dict[str, dict[str, float]] | None = None, split: str = "val") -> list[Agreement]:
+                 scales: dict[str, dict[str, float]] | None = None, split: str = "val",
+                 exact: dict[str, dict[str, dict[str, float]]] | None = None,
+                 answer: Any = None) -> list[Agreement]:
     """Measure every sample of a measured task twice, its truth and ``predictor``'s answer, with one scale per
     image: ``calibration`` (the user's) if given, else the phantom set's recorded scale of that image
-    (``scales``, from :func:`usedge.data.phantom.generator.phantom_scales`), else none (px)."""
+    (``scales``, from :func:`usedge.data.phantom.generator.phantom_scales`), else none (px). ``exact``: a phantom
+    set's exact measurements (:func:`~usedge.data.phantom.generator.phantom_truth`), the truth where recorded
+    (with the recorded scale only: a user's ``calibration`` would not be the one they are in). ``answer``: what
+    is scored instead of the predictor's result (sample -> FrameResult; e.g. ``truth_result`` measures the method
+    on the exact masks)."""
     collector = AgreementCollector(calibration)
     wanted = measured_tasks()
     for s in samples:
@@ -198,7 +219,9 @@ def agreement_on(predictor: Any, samples: Iterable[Any], calibration: Any = None
         if calibration is None and scales is not None:
             mm = scales.get(split, {}).get(Path(s.image_path).stem)
             scale = Scale(mm, mm, "phantom") if mm else None
-        collector.add(truth_result(s), predictor(s.load_image(), tasks=[s.task_id]), scale)
+        values = (exact or {}).get(split, {}).get(Path(s.image_path).stem) if calibration is None else None
+        got = answer(s) if answer is not None else predictor(s.load_image(), tasks=[s.task_id])
+        collector.add(truth_result(s), got, scale, values)
     return collector.results()
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.geometry import components, memo, to_mm
+from usedge.measure.geometry import components, extent_mm, memo, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, SegmentationResult
 
@@ -52,7 +52,11 @@ def _measure_lv(result: FrameResult, scale: Scale) -> tuple[dict | None, str | N
     plane = edge[d <= d.min() + PLANE_BAND * cavity.step]
     mm = to_mm(edge, scale)
     base = to_mm(plane, scale).mean(0)
-    length = float(np.linalg.norm(mm - base, axis=1).max())
+    far = mm - base
+    apex = int(np.argmax(np.linalg.norm(far, axis=1)))
+    length = float(np.linalg.norm(far[apex]))
+    towards = far[apex] / np.array([scale.sx, scale.sy])           # the apex's direction in frame px
+    length += extent_mm(towards / max(float(np.linalg.norm(towards)), 1e-9), cavity.inset, scale)   # to its edge
     return {"area": cavity.area * scale.sx * scale.sy, "length": length, "plane_points": len(plane)}, None
 
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.geometry import grid_step, inside, subsample, to_mm
+from usedge.measure.geometry import edge_inset, grid_step, inside, subsample, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
@@ -70,8 +70,8 @@ def cervical_length_masks(result: FrameResult, scale: Scale, **_) -> Measurement
     if len(px) * step < MIN_CANAL:
         return withheld(spec, scale, "the anterior and posterior lips do not meet: no canal to measure")
     ends = px[-1] - px[0]
-    half = 0.5 * step * ends / max(float(np.linalg.norm(ends)), 1e-9)
-    px = np.concatenate([[px[0] - half], px, [px[-1] + half]])    # cell centres -> the canal's ends
+    reach = edge_inset(step) * ends / max(float(np.linalg.norm(ends)), 1e-9)
+    px = np.concatenate([[px[0] - reach], px, [px[-1] + reach]])  # the end cells' centres -> the canal's ends
     p = to_mm(px, scale)
     straight = float(np.linalg.norm(p[-1] - p[0]))
     traced = _traced(p, max(1, len(p) // 8))

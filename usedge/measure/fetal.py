@@ -34,9 +34,9 @@ def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | Non
     if part.touches_edge:
         return None, f"{task}: the outline touches the image edge (cut off: its ellipse would be a guess)"
     fit = fit_ellipse(to_mm(part.outline(), scale))
-    if fit is not None:      # the boundary cells' centres lie half a cell inside the edge the skull is measured at
-        half = 0.25 * part.step * (scale.sx + scale.sy)
-        fit = replace(fit, a=fit.a + half, b=fit.b + half)
+    if fit is not None and part.inset:     # on a coarse grid the boundary cells' centres lie inside the edge
+        grow = part.inset * 0.5 * (scale.sx + scale.sy)
+        fit = replace(fit, a=fit.a + grow, b=fit.b + grow)
     if fit is None:
         return None, f"{task}: the outline is too small to fit an ellipse"
     if fit.residual > MAX_RESIDUAL:

@@ -75,7 +75,8 @@ def _from_masks(result: FrameResult, scale: Scale) -> tuple[tuple[np.ndarray, np
         return None, (f"the symphysis outline is not an oval (mean radial residual {fit.residual:.3f} > "
                       f"{MAX_SYMPHYSIS_RESIDUAL}): its long axis is not trustworthy")
     t = math.radians(fit.angle_deg)
-    ends = np.array([[fit.cx, fit.cy]]) + np.array([[-1.0], [1.0]]) * fit.a * np.array([math.cos(t), math.sin(t)])
+    half = fit.a + sym.inset * 0.5 * (scale.sx + scale.sy)      # to the edge, not the boundary cells' centres
+    ends = np.array([[fit.cx, fit.cy]]) + np.array([[-1.0], [1.0]]) * half * np.array([math.cos(t), math.sin(t)])
     upper, lower = (ends if ends[0, 1] <= ends[1, 1] else ends[::-1])
     return (upper, lower, to_mm(head.outline(), scale)), None
 

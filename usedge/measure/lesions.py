@@ -8,12 +8,13 @@ Each lesion gives four measurements named ``TASK.long_axis``, ``.short_axis``, `
 ``.taller_than_wide`` (1 or 0), with ``detail["lesion"]`` its index (largest first)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.geometry import components, feret_axes, to_mm
+from usedge.measure.geometry import components, extent_mm, feret_axes, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, withheld
 from usedge.runtime.results import DetectionResult, FrameResult, SegmentationResult
 
@@ -53,13 +54,17 @@ def _segmented(task: str) -> Callable[..., list[Measurement]]:
             if part.touches_edge:
                 out.append(withheld(spec, scale, f"{task}: lesion {i} touches the image edge (cut off)", lesion=i))
                 continue
-            mm = to_mm(part.outer_outline(), scale)
+            mm = to_mm(part.hull(), scale)
             axes = feret_axes(mm)
             if axes is None:
                 out.append(withheld(spec, scale, f"{task}: lesion {i} is too small to measure", lesion=i))
                 continue
+            t = math.radians(axes.angle_deg)        # the cell centres lie inside the edge at both ends of an axis
+            along, across = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+            long = axes.long + extent_mm(along, 2 * part.inset, scale)
+            short = axes.short + extent_mm(across, 2 * part.inset, scale)
             tall = float(np.ptp(mm[:, 1])) > float(np.ptp(mm[:, 0]))
-            out += _parts(task, scale, i, axes.long, axes.short, part.area * scale.sx * scale.sy, tall,
+            out += _parts(task, scale, i, long, short, part.area * scale.sx * scale.sy, tall,
                           axis_deg=round(axes.angle_deg, 1))
         return out
     return run

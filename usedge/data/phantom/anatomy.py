@@ -24,7 +24,7 @@ def _fetal_plane(rng: np.random.Generator, size: int) -> Drawn:
     if k == 0:
         sc = Scene(rng, size, "abdominal")
         fetal.maternal_wall(sc)
-        fetal.abdomen_scene(sc)
+        fetal.abdomen_scene(sc)          # the plane only: its label is the class
         return Drawn(sc, k)
     if k == 3:
         sc = Scene(rng, size, "abdominal")

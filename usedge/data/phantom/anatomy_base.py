@@ -8,7 +8,7 @@ sub-pixel precision.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -242,11 +242,13 @@ class Drawn:
     """A drawer's result: the scene and its label source in output pixels, before the sector crop.
 
     ``label`` by kind: segmentation: uint8 class map; classification: int; detection: uint8 mask of the
-    object (the box is its tight bounding box); regression: (K, 2) float array of points.
+    object (the box is its tight bounding box); regression: (K, 2) float array of points. ``truth``: the exact
+    clinical measurements of the drawn geometry (:mod:`usedge.data.phantom.truth`), name -> (value, kind).
     """
 
     scene: Scene
     label: object
+    truth: dict = field(default_factory=dict)
 
 
 def ring_incidence(sc: Scene, c: np.ndarray, a: float, b: float, angle: float, thickness: float,

@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 
+from usedge.data.phantom import truth
 from usedge.data.phantom.anatomy_base import (
     FASCIA,
     FAT,
@@ -101,7 +102,7 @@ def fetal_head(rng: np.random.Generator, size: int) -> Drawn:
     sc = Scene(rng, size, "abdominal")
     maternal_wall(sc)
     c, a, b, ang = _head(sc)
-    return Drawn(sc, fill_mask(size, ellipse(c, a, b, ang)))
+    return Drawn(sc, fill_mask(size, ellipse(c, a, b, ang)), truth.head(ellipse(c, a, b, ang, 1440), a, b))
 
 
 def fetal_femur(rng: np.random.Generator, size: int) -> Drawn:
@@ -122,7 +123,8 @@ def fetal_femur(rng: np.random.Generator, size: int) -> Drawn:
         sc.fill(c + rot(thigh * k * 0.7, rng.uniform(0.5, 1.2)) + n * length * 0.35, sc.tissue(FETAL_SOFT.scaled(0.7)))
     sc.fill(c + tube(rel * k, half * k), sc.tissue(FETAL_BONE, 0.2))
     ends = c + rel[[0, -1]] * k
-    return Drawn(sc, ends[np.argsort(ends[:, 0])])
+    fl = float(np.linalg.norm(ends[1] - ends[0]))
+    return Drawn(sc, ends[np.argsort(ends[:, 0])], {"FL": (fl, truth.LENGTH)})
 
 
 def _body(sc: Scene, size: tuple[float, float] = (0.2, 0.28), depth: tuple[float, float] = (0.4, 0.6),
@@ -157,8 +159,9 @@ def convex_hull(pts: np.ndarray) -> np.ndarray:
     return cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
 
 
-def abdomen_scene(sc: Scene) -> np.ndarray:
-    """Abdominal circumference plane; returns the 5-class label map (abdomen, stomach, umbilical vein, spine)."""
+def abdomen_scene(sc: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """Abdominal circumference plane; returns the 5-class label map (abdomen, stomach, umbilical vein, spine) and
+    the outline of the abdomen (its skin ellipse)."""
     rng = sc.rng
     c, a, b, ang = _body(sc)
     r = (a + b) / 2
@@ -176,13 +179,14 @@ def abdomen_scene(sc: Scene) -> np.ndarray:
     fill(label, stomach, 2)
     fill(label, vein, 3)
     fill(label, hull, 4)
-    return label
+    return label, ellipse(c, a + 2.0, b + 2.0, ang, 1440)
 
 
 def fetal_abdomen_multi(rng: np.random.Generator, size: int) -> Drawn:
     sc = Scene(rng, size, "abdominal")
     maternal_wall(sc)
-    return Drawn(sc, abdomen_scene(sc))
+    label, outline = abdomen_scene(sc)
+    return Drawn(sc, label, {"AC": (truth.perimeter(outline), truth.LENGTH)})
 
 
 def thorax_scene(sc: Scene) -> np.ndarray:

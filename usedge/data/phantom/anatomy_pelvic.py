@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from usedge.data.phantom import truth
 from usedge.data.phantom.anatomy_base import (
     FASCIA,
     FAT,
@@ -128,16 +129,17 @@ def iugc(rng: np.random.Generator, size: int) -> Drawn:
     """IUGC: symphysis upper / lower ends and the head-contour tangent point from the lower end."""
     sc = Scene(rng, size, "abdominal")
     _, ends, _, tangent = _intrapartum(sc)
-    return Drawn(sc, np.array([ends[0], ends[1], tangent]))
+    return Drawn(sc, np.array([ends[0], ends[1], tangent]),
+                 {"AoP": (truth.angle_deg(ends[1], ends[0], tangent), truth.ANGLE)})
 
 
 def head_symphysis_multi(rng: np.random.Generator, size: int) -> Drawn:
     """head_symphysis_multi: 1 = pubic symphysis (filled oval), 2 = fetal head (filled outer skull ellipse)."""
     sc = Scene(rng, size, "abdominal")
-    sym, _, (hc, a, b, h_ang), _ = _intrapartum(sc)
+    sym, ends, (hc, a, b, h_ang), tangent = _intrapartum(sc)
     label = fill_mask(size, sym, 1)
     fill(label, ellipse(hc, a, b, h_ang), 2)
-    return Drawn(sc, label)
+    return Drawn(sc, label, {"AoP_mask": (truth.angle_deg(ends[1], ends[0], tangent), truth.ANGLE)})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ def fugc(rng: np.random.Generator, size: int) -> Drawn:
     """FUGC: internal os (canal end at the amniotic sac), external os (canal end at the vagina)."""
     sc = Scene(rng, size, "endocavity")
     _, _, points = _cervix(sc)
-    return Drawn(sc, points)
+    return Drawn(sc, points, {"CL": (float(np.linalg.norm(points[0] - points[1])), truth.LENGTH)})
 
 
 def cervix(rng: np.random.Generator, size: int) -> Drawn:
@@ -206,10 +208,10 @@ def cervix(rng: np.random.Generator, size: int) -> Drawn:
 def cervix_multi(rng: np.random.Generator, size: int) -> Drawn:
     """cervix_multi: 1 = anterior lip (probe side of the canal), 2 = posterior lip."""
     sc = Scene(rng, size, "endocavity")
-    ant, post, _ = _cervix(sc)
+    ant, post, points = _cervix(sc)
     label = fill_mask(size, ant, 1)
     fill(label, post, 2)
-    return Drawn(sc, label)
+    return Drawn(sc, label, {"CL_mask": (float(np.linalg.norm(points[0] - points[1])), truth.LENGTH)})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -246,7 +248,7 @@ def ovary_tumor(rng: np.random.Generator, size: int) -> Drawn:
     for _ in range(int(rng.integers(0, 4))):
         p = mass[int(rng.integers(len(mass)))]
         sc.fill(blob(rng, c + (p - c) * 0.88, 0.12 * a * k, 0.09 * a * k, rng.uniform(0, math.pi), 0.2), solid)
-    return Drawn(sc, fill_mask(size, mass))
+    return Drawn(sc, fill_mask(size, mass), truth.lesion("ovary_tumor", mass))
 
 
 def uterine_fibroid(rng: np.random.Generator, size: int) -> Drawn:

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from usedge.data.phantom import truth
 from usedge.data.phantom.anatomy_base import (
     AIR,
     BLOOD,
@@ -116,7 +117,7 @@ def breast_scene(sc: Scene, lesion: str | None) -> np.ndarray | None:
 def breast_lesion(rng: np.random.Generator, size: int) -> Drawn:
     sc = Scene(rng, size, "linear")
     poly = breast_scene(sc, "benign" if rng.random() < 0.5 else "malignant")
-    return Drawn(sc, fill_mask(size, poly))
+    return Drawn(sc, fill_mask(size, poly), truth.lesion("breast_lesion", poly))
 
 
 def breast_cls(classes: tuple[str | None, ...]):
@@ -188,7 +189,8 @@ def thyroid_scene(sc: Scene, nodule: bool = True) -> np.ndarray | None:
 
 def thyroid_nodule(rng: np.random.Generator, size: int) -> Drawn:
     sc = Scene(rng, size, "linear")
-    return Drawn(sc, fill_mask(size, thyroid_scene(sc)))
+    poly = thyroid_scene(sc)
+    return Drawn(sc, fill_mask(size, poly), truth.lesion("thyroid_nodule", poly))
 
 
 # ----------------------------------------------------------------------------------------------------

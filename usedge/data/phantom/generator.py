@@ -103,8 +103,8 @@ def sample_meta(spec: TaskSpec, drawn: Drawn, acq_meta: dict, label: object) -> 
     return meta
 
 
-#: the file of a phantom set that records each image's physical scale (mm per pixel)
-SCALES = "phantom-scale.json"
+#: the file of a phantom set that records each image's physical scale (mm per pixel) and exact measurements
+TRUTH = "phantom-truth.json"
 
 
 def mm_per_pixel(meta: dict) -> float:
@@ -130,7 +130,10 @@ def generate_sample(task_id: str, rng: np.random.Generator, config: PhantomConfi
     acq = sample_acquisition(rng, geom, config.acquisition)
     image = render(echo, spec_map, atten, geom, acq, rng)
     label = finish_label(spec, drawn.label, geom)
-    return PhantomSample(spec.id, image, label, sample_meta(spec, drawn, acq.meta(), label))
+    meta = sample_meta(spec, drawn, acq.meta(), label)
+    if drawn.truth:
+        meta["truth_px"] = {k: [round(float(v), 4), kind] for k, (v, kind) in drawn.truth.items()}
+    return PhantomSample(spec.id, image, label, meta)
 
 
 def sample_rng(seed: int, split: str, task_id: str, index: int) -> np.random.Generator:
@@ -213,27 +216,45 @@ def _write_splits(root: Path, specs: Sequence[TaskSpec], counts: dict[str, int],
     jobs = [(split, spec.id, i) for split, n in counts.items() for spec in specs for i in range(n)]
     written: dict[str, dict[str, int]] = {split: {} for split in counts}
     writers = {split: SplitWriter(root, split) for split in counts if counts[split]}
-    scales: dict[str, dict[str, float]] = {split: {} for split in counts}
+    truths: dict[str, dict[str, dict]] = {split: {} for split in counts}
     with _progress(progress, len(jobs)) as advance:
         for split, task_id, i in jobs:
             sample = generate_sample(task_id, sample_rng(seed, split, task_id, i), config)
             writers[split].add(task_id, sample.image, sample.label, name=f"{task_id}_{i:05d}")
-            scales[split][f"{task_id}_{i:05d}"] = round(mm_per_pixel(sample.meta), 6)
+            truths[split][f"{task_id}_{i:05d}"] = image_truth(sample.meta)
             written[split][task_id] = written[split].get(task_id, 0) + 1
             advance()
     for writer in writers.values():
         writer.close()
-    (root / SCALES).write_text(json.dumps(scales, indent=1) + "\n")
+    (root / TRUTH).write_text(json.dumps(truths, indent=1) + "\n")
     return written
+
+
+def image_truth(meta: dict) -> dict:
+    """One image's physical scale and the exact answer to its clinical measurements (lengths in mm, angles in
+    degrees) from the generator's own geometry: ``{"mm_per_px": mm, "truth": {name: value}}``."""
+    mm = mm_per_pixel(meta)
+    values = {k: round(v * mm if kind == "length" else v, 4) for k, (v, kind) in meta.get("truth_px", {}).items()}
+    return {"mm_per_px": round(mm, 6), "truth": values}
+
+
+def _read_truth(root: str | os.PathLike) -> dict | None:
+    path = Path(root) / TRUTH
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def phantom_scales(root: str | os.PathLike) -> dict[str, dict[str, float]] | None:
     """A phantom set's mm per pixel of every image (``{split: {image stem: mm}}``), or None for a set written
-    before the phantom recorded its scale (or any other set)."""
-    path = Path(root) / SCALES
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    before the phantom recorded it (or any other set)."""
+    data = _read_truth(root)
+    return None if data is None else {s: {k: v["mm_per_px"] for k, v in d.items()} for s, d in data.items()}
+
+
+def phantom_truth(root: str | os.PathLike) -> dict[str, dict[str, dict[str, float]]] | None:
+    """A phantom set's exact measurements of every image (``{split: {image stem: {name: value}}}``; mm and
+    degrees), from the generator's geometry, or None for a set written before the phantom recorded them."""
+    data = _read_truth(root)
+    return None if data is None else {s: {k: v["truth"] for k, v in d.items()} for s, d in data.items()}
 
 
 class _progress:
