@@ -59,6 +59,10 @@ class TaskKind(str, Enum):
         raise ConfigError(f"Unknown task_name '{name}'.", fix=f"use one of: {valid}")
 
 
+#: The one output that is not a task's: the pooled backbone feature (N×C) of each frame, what the frame gate
+#: (usedge.runtime.gate) measures the distance to the training data on. Added to a bundle's graphs at export.
+EMBEDDING_OUTPUT = "frame.embedding"
+
 #: Word used for segmentation sub-folders by class count: Segmentation/{Two,Three,Four,Five}/...
 COUNT_WORDS = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}
 

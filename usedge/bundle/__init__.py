@@ -25,6 +25,7 @@ from usedge.bundle.files import (
 )
 from usedge.bundle.metadata import (
                                  FP16_FILE,
+                                 FRAME_GATE_FILE,
                                  INT8_CHECK_FILE,
                                  METADATA,
                                  MODEL_FILES,
@@ -38,7 +39,7 @@ from usedge.bundle.metadata import (
                                  migrate,
 )
 
-__all__ = ["FP16_FILE", "INT8_CHECK_FILE", "MAX_ZIP_BYTES", "MAX_ZIP_MEMBERS", "METADATA", "MODEL_FILES",
+__all__ = ["FP16_FILE", "FRAME_GATE_FILE", "INT8_CHECK_FILE", "MAX_ZIP_BYTES", "MAX_ZIP_MEMBERS", "METADATA", "MODEL_FILES",
            "SCHEMA_VERSION", "ZIP_CACHE", "Bundle", "BundleMetadata", "FileEntry", "InputInfo", "Int8Info",
            "OutputInfo", "TaskInfo", "check_metadata", "extract_zip", "load_bundle", "migrate", "sha256_file",
            "slim_bundle", "write_bundle", "zip_bundle"]

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from usedge._io import swap_in_dir
-from usedge.bundle.metadata import INT8_CHECK_FILE, METADATA, MODEL_FILES, SCHEMA_VERSION, BundleMetadata
+from usedge.bundle.metadata import (
+    FRAME_GATE_FILE,
+    INT8_CHECK_FILE,
+    METADATA,
+    MODEL_FILES,
+    SCHEMA_VERSION,
+    BundleMetadata,
+)
 from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import DataError
 
@@ -94,7 +101,7 @@ def slim_bundle(src: str | Path, out: str | Path, precisions: tuple[str, ...] = 
     if unknown or not precisions:
         raise DataError(f"bundle {bundle.path} has no {', '.join(unknown) or 'precision'} model to keep.",
                         fix=f"keep some of: {', '.join(bundle.precisions)}")
-    keep = {MODEL_FILES[p] for p in precisions} | {"README.md", "report.md"}
+    keep = {MODEL_FILES[p] for p in precisions} | {"README.md", "report.md", FRAME_GATE_FILE}
     if "int8" in precisions:
         keep.add(INT8_CHECK_FILE)   # so each machine can check the int8 graph (usedge.backends.int8_check)
     files = {n: bundle.path / n for n in bundle.metadata["files"] if n in keep}

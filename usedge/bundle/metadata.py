@@ -28,6 +28,8 @@ METADATA = "metadata.json"
 MODEL_FILES = {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
 #: in-domain images and the int8 graph's exact outputs on them, checked on each machine (usedge.backends.int8_check)
 INT8_CHECK_FILE = "int8_check.npz"
+#: the frame gate's statistics: the embeddings of in-distribution images per precision (usedge.runtime.gate)
+FRAME_GATE_FILE = "frame_gate.npz"
 #: the FP16 graph (head arithmetic fp32 behind explicit Casts) TensorRT builds fp16 engines from, strongly typed;
 #: written for targets that run TensorRT (usedge.engine.plan), not a CPU runtime precision
 FP16_FILE = "model.fp16.onnx"

@@ -38,13 +38,17 @@ import click
 @click.option("--range-estimator", type=click.Choice(["default", "minmax", "mean_minmax", "median_minmax",
                                                      "mean_quantile"]), default="default", show_default=True,
               help="PTQ activation range estimation (NNCF); docs/export.md has the measured comparison.")
+@click.option("--gate-frr", type=click.FloatRange(0.001, 0.2), default=0.01, show_default=True,
+              help="Frame gate: the in-distribution false-rejection rate its thresholds are fitted at (held-out images).")
+@click.option("--no-frame-gate", is_flag=True, help="Fit no frame gate (usedge.load then runs the quality checks only).")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bundle", show_default=True)
 @click.option("--triton", "triton_repo", type=click.Path(file_okay=False), default=None,
               help="Also write the bundle as a Triton model repository here (as `usedge triton-repo`: a repository "
                    "usedge wrote earlier is replaced, any other non-empty folder refused; docs/triton.md).")
 def export(int8, model, data, calib, per_task, allow_small_calibration, target, max_drop, max_mre_increase, hard_drop,
-           hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, make_zip, out, triton_repo) -> None:
+           hard_mre_increase, alpha, max_float, qat, qat_steps, range_estimator, gate_frr, no_frame_gate, make_zip, out,
+           triton_repo) -> None:
     """Export a model to a verified, self-describing bundle (fp32 + gated INT8 ONNX)."""
     from usedge._io import check_outputs, check_writable
     from usedge.export.pipeline import ExportConfig, run_export
@@ -57,6 +61,7 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
     cfg = ExportConfig(model=model, data=data, out=out, int8=int8, calib=calib, per_task=per_task,
                        allow_small_calibration=allow_small_calibration, target=target, make_zip=make_zip,
                        max_float=max_float, qat=qat, qat_steps=qat_steps, range_estimator=range_estimator,
+                       gate_frr=None if no_frame_gate else gate_frr,
                        gate=GateConfig(max_drop, max_mre_increase, hard_drop, hard_mre_increase, alpha))
     try:
         run_export(cfg)
@@ -70,6 +75,22 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
         from usedge.cli.serve import triton_repo as write_repo
 
         click.get_current_context().invoke(write_repo, repo=triton_repo, bundle=out, target=target, overwrite=True)
+
+
+@click.command("gate-fit")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Labelled FMC-UIA layout: train split for the statistics, val for the thresholds "
+                   "(default: the phantom the export uses).")
+@click.option("--frr", type=click.FloatRange(0.001, 0.2), default=0.01, show_default=True,
+              help="In-distribution false-rejection rate the thresholds are fitted at.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write here (default: in place).")
+def gate_fit(bundle, data, frr, out) -> None:
+    """Add (or refit) a bundle's frame gate: the embedding output, the statistics and the thresholds."""
+    from usedge.export.frame_gate import refit_bundle
+
+    path = refit_bundle(bundle, data, out, frr, log=lambda m: click.echo(m, err=True))
+    click.echo(f"frame gate fitted: {path}")
 
 
 @click.command()

@@ -84,14 +84,25 @@ class PreprocessSpec:
 
 def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """One stored frame (grey / BGR / BGRA, uint8 or uint16) -> float32 3×S×S."""
-    from usedge.data.transforms import normalize, to_gray_or_bgr_uint8, to_rgb
+    return normalize_input(model_input(image, spec), spec)
+
+
+def model_input(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """One stored frame -> the uint8 S×S grey or BGR image the model sees, before normalisation (what the frame
+    gate's image-quality checks read: usedge.runtime.gate)."""
+    from usedge.data.transforms import to_gray_or_bgr_uint8
 
     img = to_gray_or_bgr_uint8(image)
-    size = spec.size
-    interp = resize_interpolation(spec.resize, img.shape[0], img.shape[1], size)
     # resize first, then the channel order: per-channel resizing commutes with the BGR->RGB swap and the grey
     # replication exactly, and the conversion then touches size² pixels instead of the whole frame
-    return normalize(to_rgb(resize_square(img, size, interp)), spec.mean, spec.std)
+    return resize_square(img, spec.size, resize_interpolation(spec.resize, img.shape[0], img.shape[1], spec.size))
+
+
+def normalize_input(small: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """:func:`model_input`'s image -> float32 3×S×S."""
+    from usedge.data.transforms import normalize, to_rgb
+
+    return normalize(to_rgb(small), spec.mean, spec.std)
 
 
 def resize_square(img: np.ndarray, size: int, interp: int) -> np.ndarray:

@@ -165,3 +165,26 @@ def layout_signature(image: np.ndarray) -> np.ndarray:
     small_max = cv2.resize(cv2.dilate(grey, np.ones((5, 5), np.uint8)), (32, 24), interpolation=cv2.INTER_AREA)
     small_min = cv2.resize(cv2.erode(grey, np.ones((5, 5), np.uint8)), (32, 24), interpolation=cv2.INTER_AREA)
     return (small_max.astype(np.int16) - small_min < 8).astype(np.uint8)
+
+
+class RegionCache:
+    """A stream's scan region without DICOM regions: found on the first frame, kept while the layout holds, found
+    again when :func:`layout_changed` says the screen changed (a menu opened, the depth changed, another scanner).
+    ``searches`` counts the times it looked. Thread-safe (a server's clients share one Predictor)."""
+
+    def __init__(self, min_fraction: float = 0.05) -> None:
+        import threading
+
+        self.min_fraction = min_fraction
+        self.region: ScanRegion | None = None
+        self.searches = 0
+        self._signature: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, image: np.ndarray) -> ScanRegion | None:
+        with self._lock:
+            if layout_changed(self._signature, image):
+                self._signature = layout_signature(image)
+                self.region = find_scan_region(image, self.min_fraction)
+                self.searches += 1
+            return self.region

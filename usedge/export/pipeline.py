@@ -57,6 +57,7 @@ class ExportConfig:
     qat: str = "auto"                    # quantization-aware fine-tuning: auto (when PTQ fails), always, never
     qat_steps: int = 600
     range_estimator: str = "default"     # PTQ activation ranges (usedge.quantize.int8.RANGE_ESTIMATORS)
+    gate_frr: float | None = 0.01        # the frame gate's in-distribution false-rejection rate; None: no gate
 
 
 def _log(msg: str) -> None:
@@ -80,6 +81,7 @@ def run_export(cfg: ExportConfig) -> dict:
             run.export_fp16()
             if cfg.int8:
                 run.quantize()
+            run.frame_gate()
             bundle = run.write()
     except OSError as exc:
         if (err := storage_error(exc, "the export")) is None:
@@ -100,7 +102,8 @@ def run_export(cfg: ExportConfig) -> dict:
 class ExportRun:
     """One ``usedge export``: what it resolved (target, model, data, preprocessing) and what it has built so
     far (files, metadata, parity references, gate rows). Each step is a method; :func:`run_export` runs them
-    in order: :meth:`resolve`, :meth:`export_fp32`, :meth:`quantize` (with ``--int8``), :meth:`write`."""
+    in order: :meth:`resolve`, :meth:`export_fp32`, :meth:`quantize` (with ``--int8``), :meth:`frame_gate`,
+    :meth:`write`."""
 
     cfg: ExportConfig
     tmp: Path
@@ -154,6 +157,23 @@ class ExportRun:
         self.files[FP16_FILE] = path
         self.meta["fp16"] = {"path": FP16_FILE, "converter": how, "fp32_scopes": scopes}
         self.meta["parity"]["fp16"] = _parity(path, self.ref_x, self.ref_out, self.config, "fp16")
+
+    def frame_gate(self) -> None:
+        """The frame gate (usedge.export.frame_gate): each graph gains the ``frame.embedding`` output; the
+        in-distribution embeddings and the thresholds fitted on the held-out images go in the bundle."""
+        from usedge.bundle import FRAME_GATE_FILE
+        from usedge.export.frame_gate import GateUnavailable, fit_files
+
+        if self.cfg.gate_frr is None:
+            self.meta["frame_gate"] = {"unavailable": "not requested (--no-frame-gate)"}
+            return
+        models = {p: Path(self.files[MODEL_FILES[p]]) for p in self.meta["precisions"]}
+        try:
+            self.files[FRAME_GATE_FILE], self.meta["frame_gate"] = fit_files(
+                models, self.spec, list(self.config.tasks), self.data, self.cfg.gate_frr, log=_log)
+        except GateUnavailable as exc:
+            _log(f"frame gate: no distance check: {exc.message}")
+            self.meta["frame_gate"] = {"unavailable": exc.message}
 
     def write(self) -> Path:
         """Latency table, report, model card, PNG, parity inputs; the bundle, atomically."""

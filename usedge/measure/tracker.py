@@ -202,7 +202,11 @@ class Measurer:
 
     def __call__(self, result: Any, frame: Any = None, scale: Scale | None = None) -> list[Measurement]:
         """Measure ``result`` (of ``frame``; ``scale`` overrides the calibration choice), update the tracker and
-        attach both to the result (``result.measurements``, ``result.tracked``)."""
+        attach both to the result (``result.measurements``, ``result.tracked``). A frame the frame gate rejected
+        (``result.accepted`` False) is not measured: no measurements, the tracked values as they were."""
+        if not getattr(result, "accepted", True):
+            result.measurements, result.tracked = [], self.tracker.summary()
+            return []
         found = measure(result, scale or self.scale_for(frame), self.names, **self.options)
         index = getattr(frame, "index", None)
         if index is None:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from usedge._io import atomic_write_bytes
 from usedge.data.preprocess import PreprocessSpec
 from usedge.errors import DataError, require
@@ -192,6 +194,102 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
+#: ops between the pooled feature and a classification head's matrix product (int8 graphs: the Q/DQ pair)
+_PASS_THROUGH = ("DequantizeLinear", "QuantizeLinear", "Flatten", "Reshape", "Squeeze", "Identity", "Dropout")
+_POOLS = ("ReduceMean", "GlobalAveragePool")
+
+
+def pooled_feature(proto, classification_outputs: Sequence[str]) -> str | None:
+    """The float tensor a classification head's linear layer reads, before any Q/DQ: the global average of the
+    backbone's last feature map (``ReduceMean`` / ``GlobalAveragePool``), found by walking back from the first
+    of ``classification_outputs`` through its ``Gemm`` / ``MatMul``; None when the graph has no such path."""
+    made = {o: n for n in proto.graph.node for o in n.output}
+    for name in classification_outputs:
+        node = made.get(name)
+        while node is not None and node.op_type in ("Add", "Identity"):   # MatMul + Add for a bias
+            node = made.get(node.input[0])
+        if node is None or node.op_type not in ("Gemm", "MatMul"):
+            continue
+        node = made.get(node.input[0])
+        while node is not None and node.op_type in _PASS_THROUGH:
+            node = made.get(node.input[0])
+        if node is not None and node.op_type in _POOLS:
+            return node.output[0]
+    return None
+
+
+def feature_taps(proto, classification_outputs: Sequence[str], segmentation_outputs: Sequence[str]) -> list[str]:
+    """The float feature maps an embedding is pooled from, shallow to deep, each once: the backbone stages the
+    neck reads (the inputs of its ``lateral`` convolutions), the dense map the segmentation heads read, and the
+    stride-32 map the classification heads pool (:func:`pooled_feature`'s input)."""
+    made = {o: n for n in proto.graph.node for o in n.output}
+    taps = [n.input[0] for n in proto.graph.node if n.op_type == "Conv" and "lateral" in n.name]
+    for name in segmentation_outputs[:1]:
+        node = made.get(name)
+        if node is not None and node.op_type == "Conv":
+            taps.append(node.input[0])
+    pooled = pooled_feature(proto, classification_outputs)
+    if pooled is not None:
+        taps.append(made[pooled].input[0])
+    return list(dict.fromkeys(taps))
+
+
+def add_embedding_output(proto, classification_outputs: Sequence[str], segmentation_outputs: Sequence[str],
+                         name: str) -> list[tuple[str, int]]:
+    """Make the frame's feature statistics an output ``name`` of ``proto`` (in place): for every
+    :func:`feature_taps` map, the per-channel spatial mean and standard deviation, concatenated (float32, N×D).
+    Returns the segments (tap, channels), in order (each tap's D is 2 × channels: means, then SDs); empty when
+    the graph has no maps to tap or their channel counts cannot be inferred."""
+    onnx = require("onnx", "train", "editing ONNX graphs")
+    helper = onnx.helper
+    taps = feature_taps(proto, classification_outputs, segmentation_outputs)
+    channels = _channels(proto, taps)
+    taps = [t for t in taps if channels.get(t)]
+    if not taps or any(o.name == name for o in proto.graph.output):
+        return [(t, channels[t]) for t in taps] if taps else []
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
+    nodes, parts = [], []
+    axes_name = f"{name}/axes"
+    if opset >= 18:
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2, 3], np.int64), axes_name))
+
+    def reduce_mean(x: str, out: str):
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [x, axes_name], [out], keepdims=0, name=out)
+        return helper.make_node("ReduceMean", [x], [out], axes=[2, 3], keepdims=0, name=out)
+
+    for i, t in enumerate(taps):
+        p = f"{name}/{i}"
+        nodes += [reduce_mean(t, f"{p}/mean"), helper.make_node("Mul", [t, t], [f"{p}/sq"], name=f"{p}/sq"),
+                  reduce_mean(f"{p}/sq", f"{p}/msq"),
+                  helper.make_node("Mul", [f"{p}/mean", f"{p}/mean"], [f"{p}/mean2"], name=f"{p}/mean2"),
+                  helper.make_node("Sub", [f"{p}/msq", f"{p}/mean2"], [f"{p}/var"], name=f"{p}/var"),
+                  helper.make_node("Relu", [f"{p}/var"], [f"{p}/var+"], name=f"{p}/var+"),
+                  helper.make_node("Sqrt", [f"{p}/var+"], [f"{p}/sd"], name=f"{p}/sd")]
+        parts += [f"{p}/mean", f"{p}/sd"]
+    nodes.append(helper.make_node("Concat", parts, [name], axis=1, name=f"{name}/Concat"))
+    proto.graph.node.extend(nodes)
+    proto.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["N", sum(
+        2 * channels[t] for t in taps)]))
+    return [(t, channels[t]) for t in taps]
+
+
+def _channels(proto, tensors: Sequence[str]) -> dict[str, int]:
+    """Channel count (dim 1) of each tensor, from ONNX shape inference; missing where it cannot say."""
+    onnx = require("onnx", "train", "editing ONNX graphs")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception:          # a graph shape inference cannot handle: no taps rather than a failed export
+        return {}
+    out = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.name in tensors:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) == 4 and dims[1].HasField("dim_value"):
+                out[vi.name] = int(dims[1].dim_value)
+    return out
+
+
 def export_onnx(model, config: ModelConfig, path: str | Path, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
                 input_size: int | None = None, simplify_graph: bool = True) -> ExportInfo:
     """Export ``model`` (all its tasks, one pass) to ``path`` atomically and return what was done."""
@@ -207,5 +305,5 @@ def export_onnx(model, config: ModelConfig, path: str | Path, opset: int = DEFAU
     return ExportInfo(str(path), opset, dynamic_batch, size, which, tuple(output_names(model)))
 
 
-__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "ExportInfo", "check", "export_onnx", "model_metadata", "output_names",
-           "read_metadata", "set_metadata", "simplify", "torch_export"]
+__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "ExportInfo", "add_embedding_output", "check", "export_onnx", "feature_taps",
+           "model_metadata", "output_names", "pooled_feature", "read_metadata", "set_metadata", "simplify", "torch_export"]

@@ -5,9 +5,11 @@
     result = predictor(frame)                           # H×W grey or H×W×3 BGR, uint8 or uint16
     result["fetal_head"].mask, result["organ_cls"].label, result.to_json()
 
-Per frame: validate -> crop to the scan region when known -> resize -> normalise (the bundle's recorded
-preprocessing) -> backend -> decode to crop pixels -> shift back to frame pixels. Batches of frames run as
-one backend call (split to the model's batch range).
+Per frame: validate -> crop to the scan region (the frame's DICOM region, one given, or with ``region="auto"``
+one found in the frame: usedge.data.region_finder) -> resize -> normalise (the bundle's recorded preprocessing)
+-> backend -> decode to crop pixels -> shift back to frame pixels; the frame gate (usedge.runtime.gate) judges
+the model's input and its embedding: ``result.gate``. Batches of frames run as one backend call (split to the
+model's batch range).
 """
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ import numpy as np
 
 from usedge.backends import Backend, backend_class
 from usedge.data.decode import decode
-from usedge.data.preprocess import PreprocessSpec, preprocess
+from usedge.data.preprocess import PreprocessSpec, model_input, normalize_input
 from usedge.errors import ConfigError, DataError
+from usedge.runtime.gate import FrameGate
 from usedge.runtime.results import FrameResult, make_result
-from usedge.tasks import TaskKind, get_task
+from usedge.tasks import EMBEDDING_OUTPUT, TaskKind, get_task
 
 log = logging.getLogger("usedge")
 
@@ -33,6 +36,9 @@ MAX_FRAME_PIXELS = 8192 * 8192
 FRAME_DTYPES = (np.uint8, np.uint16)
 
 Region = tuple[int, int, int, int]
+#: what ``region=`` may say besides a box: use the frame's own (DICOM) region or none ("dicom"), find one in frames
+#: that have none ("auto"), or ignore every region ("none")
+REGION_MODES = ("dicom", "auto", "none")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,41 @@ def check_frame(image: object) -> np.ndarray:
     return image
 
 
+def check_region_mode(region) -> str | Region:
+    """``region=`` as the Predictor keeps it: one of :data:`REGION_MODES`, or a box (x0, y0, x1, y1) of ints; a
+    ScanRegion as its box; "x0,y0,x1,y1" text as a box."""
+    if region is None:
+        return "dicom"
+    if isinstance(region, str):
+        text = region.strip().lower()
+        if text in REGION_MODES:
+            return text
+        try:
+            x0, y0, x1, y1 = (int(v) for v in text.split(","))
+        except ValueError:
+            raise ConfigError(f"region {region!r} is not one of {', '.join(REGION_MODES)} nor x0,y0,x1,y1.",
+                              fix="e.g. --region auto, --region none, or --region 80,60,560,420 (pixels, x1/y1 "
+                                  "exclusive)") from None
+        return (x0, y0, x1, y1)
+    if hasattr(region, "x0"):
+        return (int(region.x0), int(region.y0), int(region.x1), int(region.y1))
+    try:
+        x0, y0, x1, y1 = (int(v) for v in region)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"region {region!r} is not (x0, y0, x1, y1).",
+                        fix="pass a ScanRegion, a 4-tuple of pixels (x1/y1 exclusive), or one of "
+                            f"{', '.join(REGION_MODES)}.") from None
+    return (x0, y0, x1, y1)
+
+
+def _fresh_cache(predictor):
+    """A region cache for a call that asked for ``region="auto"`` on a Predictor made without it."""
+    from usedge.data.region_finder import RegionCache
+
+    predictor.region_cache = RegionCache()
+    return predictor.region_cache
+
+
 def _region_of(frame_region, h: int, w: int) -> Region | None:
     if frame_region is None:
         return None
@@ -101,8 +142,17 @@ class Predictor:
     """Frames -> :class:`FrameResult`. Build with :func:`usedge.load` (or from any Backend + spec)."""
 
     def __init__(self, backend: Backend, spec: PreprocessSpec, tasks: Sequence[str],
-                 choice: Choice | None = None, metadata: dict | None = None, lazy_masks: bool = True) -> None:
+                 choice: Choice | None = None, metadata: dict | None = None, lazy_masks: bool = True,
+                 gate: FrameGate | None = None, region: str | Sequence[int] = "dicom") -> None:
         self.backend = backend
+        #: the frame gate (None: off); ``result.gate`` is its verdict on each frame
+        self.gate = gate
+        self.region = check_region_mode(region)
+        self.region_cache = None
+        if self.region == "auto":
+            from usedge.data.region_finder import RegionCache
+
+            self.region_cache = RegionCache()
         #: segmentation masks decode on first read of ``result[task].mask`` (True), or inside ``predict`` (False)
         self.lazy_masks = lazy_masks
         self.spec = spec
@@ -154,21 +204,25 @@ class Predictor:
     def _run(self, frames: Sequence, regions: Sequence, tasks: tuple[str, ...]) -> list[FrameResult]:
         t0 = time.perf_counter()
         items = [self._prepare(f, r) for f, r in zip(frames, regions)]
-        x = np.stack([preprocess(crop, self.spec) for _, crop, _, _ in items])
+        smalls = [model_input(crop, self.spec) for _, crop, _, _, _ in items]
+        x = np.stack([normalize_input(s, self.spec) for s in smalls])
         t1 = time.perf_counter()
         outputs = self.backend.infer(x)
         t2 = time.perf_counter()
+        verdicts = self._judge(smalls, outputs)
+        tg = time.perf_counter()
         results = []
-        for n, (image, crop, box, frame) in enumerate(items):
+        for n, (image, crop, box, source, frame) in enumerate(items):
             h, w = image.shape[:2]
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
             decoded = {t: make_result(t, self._decoder(t, outputs, n, cw, ch), cw, ch, offset, (w, h)) for t in tasks}
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
-                                       timestamp_s=getattr(frame, "timestamp_s", None)))
+                                       timestamp_s=getattr(frame, "timestamp_s", None), gate=verdicts[n],
+                                       region_source=source if box else None))
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,
-                   "total": (t3 - t0) * 1e3, "batch": float(len(items))}
+        timings = {"preprocess": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "gate": (tg - t2) * 1e3,
+                   "postprocess": (t3 - tg) * 1e3, "total": (t3 - t0) * 1e3, "batch": float(len(items))}
         for r in results:
             r.timings_ms = dict(timings)
         return results
@@ -185,16 +239,35 @@ class Predictor:
             return lambda: decode(spec, logits, 0, width, height, mode)
         return decode(spec, outputs, n, width, height, mode)
 
-    @staticmethod
-    def _prepare(frame, region):
-        image = getattr(frame, "image", frame)
-        image = check_frame(image)
-        if region is None:
-            region = getattr(frame, "region", None)
+    def _judge(self, smalls: list[np.ndarray], outputs: dict) -> list:
+        """The gate's verdict on each item (None each when the gate is off)."""
+        if self.gate is None:
+            return [None] * len(smalls)
+        emb = outputs.get(EMBEDDING_OUTPUT)
+        if emb is None or not self.gate.ood_available:
+            return [self.gate.judge(s) for s in smalls]
+        d = self.gate.distance(np.asarray(emb))
+        return [self.gate.judge(s, distance=float(d[n])) for n, s in enumerate(smalls)]
+
+    def _prepare(self, frame, region):
+        """(image, crop, box, where the box came from, frame): ``region`` given for this call, else the
+        Predictor's mode: a box, the frame's own region ("dicom"), one found when the frame has none ("auto")."""
+        image = check_frame(getattr(frame, "image", frame))
         h, w = image.shape[:2]
-        box = _region_of(region, h, w)
+        mode = self.region if region is None else check_region_mode(region)
+        if isinstance(mode, tuple):
+            box, source = _region_of(mode, h, w), "given"
+        elif mode == "none":
+            box, source = None, None
+        else:
+            found = getattr(frame, "region", None)
+            source = "dicom" if found is not None else None
+            if found is None and mode == "auto":
+                found = (self.region_cache or _fresh_cache(self))(image)
+                source = "found"
+            box = _region_of(found, h, w)
         crop = image[box[1]:box[3], box[0]:box[2]] if box else image
-        return image, crop, box, frame
+        return image, crop, box, source, frame
 
     def close(self) -> None:
         self.backend.close()
@@ -214,7 +287,8 @@ class Predictor:
 
 
 def load(bundle: str | Path | None = None, backend: str = "auto", precision: str = "auto", tasks=None,
-         verify: bool = True, **options) -> Predictor:
+         verify: bool = True, gate: bool | dict = True, region: str | Sequence[int] = "dicom",
+         **options) -> Predictor:
     """Open a bundle as a :class:`Predictor`.
 
     Args:
@@ -226,6 +300,11 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
             An explicit "int8" that fails the gate or the check here runs, with a warning.
         tasks: restrict the default task selection (all outputs are still computed in one pass).
         verify: check the bundle's checksums on load.
+        gate: the frame gate (usedge.runtime.gate) with the thresholds the export fitted (True), off (False), or
+            with some thresholds replaced (a dict, e.g. ``{"ood": 0.3}``); each result's ``gate`` is its verdict.
+        region: which part of each frame the model sees: "dicom" (the frame's own scan region, else all of it),
+            "auto" (that, else the ultrasound image found inside the frame, once per layout), "none" (the whole
+            frame), or a box (x0, y0, x1, y1).
         options: passed to the backend (threads, device, hint, providers, ...; docs/runtime.md).
     """
     from usedge.bundle import Bundle, load_bundle
@@ -250,13 +329,28 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         log.warning("usedge.load: not using int8 on %s: %s", choice.backend, why_not)
         refused[choice.backend] = why_not
     log.info("usedge.load: %s %s (%s)", choice.backend, choice.precision, choice.reason)
-    predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata)
     try:
+        predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata, gate=_gate(b, choice, gate),
+                              region=region)
         predictor.tasks = predictor.select(tasks)
     except Exception:
-        predictor.close()      # a bad selection leaves no open session behind
+        be.close()      # a bad selection, gate or region leaves no open session behind
         raise
     return predictor
+
+
+def _gate(bundle, choice: Choice, gate: bool | dict) -> FrameGate | None:
+    if gate is False or gate is None:
+        return None
+    fitted = FrameGate.from_bundle(bundle, choice.precision)
+    if fitted.note:
+        log.info("usedge.load: frame gate: %s", fitted.note)
+    if isinstance(gate, dict):
+        return fitted.with_thresholds(**gate)
+    if gate is not True:
+        raise ConfigError(f"gate must be True, False or a dict of thresholds, got {type(gate).__name__}.",
+                          fix='e.g. gate={"ood": 0.3} (the k-NN distance above which a frame is rejected)')
+    return fitted
 
 
 def _int8_wrong_here(bundle, choice: Choice, backend) -> str | None:
@@ -424,4 +518,5 @@ def _check_model_matches(bundle, choice: Choice, backend: Backend) -> None:
                         fix="re-export the bundle (usedge export); its model and metadata.json come from different exports.")
 
 
-__all__ = ["Choice", "MAX_FRAME_PIXELS", "Predictor", "check_frame", "choose", "load"]
+__all__ = ["Choice", "MAX_FRAME_PIXELS", "REGION_MODES", "Predictor", "check_frame", "check_region_mode", "choose",
+           "load"]

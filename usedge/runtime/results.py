@@ -157,6 +157,15 @@ class FrameResult:
     measurements: list[Any] | None = None
     #: the measurements tracked over the stream up to this frame (name -> object with ``to_json()``)
     tracked: dict[str, Any] | None = None
+    #: the frame gate's verdict (usedge.runtime.gate.GateVerdict; None: the gate is off)
+    gate: Any = None
+    #: where ``region`` came from: "dicom" (the frame's own), "given", "found" (usedge.data.region_finder)
+    region_source: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the frame gate accepted this frame (True when the gate is off)."""
+        return self.gate is None or self.gate.accepted
 
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task]
@@ -173,6 +182,10 @@ class FrameResult:
                "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
                "tasks": {k: (v.to_json(contours) if isinstance(v, SegmentationResult) else v.to_json())
                          for k, v in self.tasks.items()}}
+        if self.region_source is not None:
+            out["region_source"] = self.region_source
+        if self.gate is not None:
+            out["gate"] = self.gate.to_json()
         if self.index is not None:
             out["frame_index"] = self.index
         if self.timestamp_s is not None:

@@ -125,6 +125,7 @@ class Stream:
         self._closed = False
         self.terminal: StreamEvent | None = None
         self.first_frame_error: str | None = None   # the message of the first frame that failed
+        self._frozen = None                          # the frame gate's frozen-screen check (on the first result)
 
     # -- public ---------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
@@ -374,7 +375,11 @@ class Stream:
         if isinstance(result, FrameResult):
             result.decode_all()
         timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t0) * 1e3
-        if self.smoother is not None:
+        if isinstance(result, FrameResult) and result.gate is not None:
+            self._check_frozen(result, frame)
+            if not result.accepted:
+                self.tracker.count("rejected")
+        if self.smoother is not None and getattr(result, "accepted", True):
             t0 = time.perf_counter()
             result = self.smoother(result)
             timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t0) * 1e3
@@ -388,6 +393,17 @@ class Stream:
         result.timings_ms = timings
         counted = self.tracker.frame_out(timings, t_ready)
         return StreamEvent("result", item.seq, frame, result, latency_ms=e2e, t_capture=item.t_capture, counted=counted)
+
+    def _check_frozen(self, result: FrameResult, frame: Any) -> None:
+        """The frame gate's stream check: a frozen screen (the same image several frames in a row) is rejected."""
+        if self._frozen is None:
+            from usedge.data.quality import FrozenCheck
+
+            self._frozen = FrozenCheck(result.gate.thresholds.frozen_frames)
+        if self._frozen(frame.image):
+            result.gate = result.gate.rejected_by(
+                f"frozen screen (the same image {self._frozen.repeats + 1} frames in a row)", "frozen_repeats",
+                float(self._frozen.repeats))
 
     def _emit(self, ev: StreamEvent) -> bool:
         """Put an event for the consumer, waiting while its queue is full (results are never dropped)."""

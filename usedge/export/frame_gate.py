@@ -1,0 +1,191 @@
+"""Fitting the frame gate (usedge.runtime.gate; its format: usedge.bundle.frame_gate) at export: the embedding
+output added to each graph, the in-distribution embeddings stored per precision, and the thresholds fitted on
+held-out images at a stated false-rejection rate.
+
+- **embedding**: per feature map the network has (the backbone stages its neck reads, the dense map, the stride-32
+  map) the channel means and standard deviations over the image (usedge.models.onnx.add_embedding_output);
+- **bank**: the embeddings of the data's train split (task-balanced: up to ``BANK_PER_TASK`` images of every task)
+  through the first precision's graph, each map's part unit length, stored int8 (usedge.bundle.frame_gate);
+- **distance**: per map the k-NN cosine distance to the bank over its held-out 99th percentile, summed; its
+  threshold the ``1 - frr`` quantile of the held-out (val) images' distances, per precision;
+- **quality limits**: the defaults (:class:`~usedge.runtime.gate.GateThresholds`), each relaxed to the
+  ``frr / 4`` quantile of the held-out images where the default would reject more of them than that;
+- the measured in-distribution rejection of each check and of the whole gate is recorded in ``metadata.json``.
+
+:func:`fit_files` runs inside ``usedge export``; :func:`refit_bundle` adds the gate to an existing bundle
+(``usedge gate-fit``), the shipped default included.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from usedge.bundle.frame_gate import GateThresholds, knn_distance, pack_bank, quality_reasons, unit_segments
+from usedge.bundle.metadata import FRAME_GATE_FILE, MODEL_FILES
+from usedge.data.preprocess import PreprocessSpec, model_input, normalize_input
+from usedge.data.quality import quality_scores
+from usedge.errors import DataError
+from usedge.tasks import EMBEDDING_OUTPUT, TaskKind, get_task
+
+DEFAULT_FRR = 0.01
+DEFAULT_K = 10
+class GateUnavailable(DataError):
+    """No distance gate can be fitted (too few images, no feature maps to tap); the export records why."""
+
+
+#: train images per task in the bank (27 tasks: up to 648 rows)
+BANK_PER_TASK = 24
+
+
+def add_embedding(path: Path, tasks: Sequence[str]) -> list[tuple[int, int]]:
+    """Add the ``frame.embedding`` output to the ONNX file at ``path`` (rewritten in place); its segments
+    ((start, stop) columns per feature map); empty when the graph has no feature maps to tap."""
+    import onnx
+
+    from usedge.models.onnx import add_embedding_output
+
+    specs = [get_task(t) for t in tasks]
+    cls = [s.output_names[0] for s in specs if s.kind is TaskKind.CLASSIFICATION]
+    seg = [s.output_names[0] for s in specs if s.kind is TaskKind.SEGMENTATION]
+    proto = onnx.load(str(path))
+    had = any(o.name == EMBEDDING_OUTPUT for o in proto.graph.output)
+    taps = add_embedding_output(proto, cls, seg, EMBEDDING_OUTPUT)
+    if taps and not had:
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
+    bounds, start = [], 0
+    for _, c in taps:
+        bounds.append((start, start + 2 * c))
+        start += 2 * c
+    return bounds
+
+
+def embeddings(path: Path, smalls: np.ndarray, spec: PreprocessSpec, batch: int = 32) -> np.ndarray:
+    """The ``frame.embedding`` rows of ``smalls`` (N×S×S[×3] uint8 model inputs) through the graph at ``path``."""
+    from usedge.backends import available_backends, open_backend
+
+    backend = open_backend(available_backends()[0], path)
+    try:
+        limit = backend.input.batch_max or batch
+        rows = []
+        for i in range(0, len(smalls), min(batch, limit)):
+            x = np.stack([normalize_input(s, spec) for s in smalls[i:i + min(batch, limit)]])
+            rows.append(np.asarray(backend.infer(x)[EMBEDDING_OUTPUT]).reshape(len(x), -1))
+    finally:
+        backend.close()
+    return np.concatenate(rows).astype(np.float32)
+
+
+def fit_quality(smalls: Sequence[np.ndarray], frr: float) -> tuple[GateThresholds, dict]:
+    """The quality limits for held-out images ``smalls``, and each check's in-distribution rejection."""
+    scores = [quality_scores(s) for s in smalls]
+    col = {k: np.array([s[k] for s in scores]) for k in scores[0]}
+    t = GateThresholds()
+    q = frr / 4
+    lows = {"min_std": "std", "min_texture": "texture"}
+    highs = {"max_saturated": "saturated", "max_colour": "colour"}
+    for limit, key in lows.items():
+        if np.mean(col[key] < getattr(t, limit)) > q:
+            t = dataclasses.replace(t, **{limit: float(np.quantile(col[key], q))})
+    for limit, key in highs.items():
+        if np.mean(col[key] > getattr(t, limit)) > q:
+            t = dataclasses.replace(t, **{limit: float(np.quantile(col[key], 1 - q))})
+    rejected = np.array([bool(quality_reasons(s, t)) for s in scores])
+    return t, {"rejected": round(float(rejected.mean()), 4), "images": len(scores)}
+
+
+def fit_files(models: dict[str, Path], spec: PreprocessSpec, tasks: Sequence[str], data: Path,
+              frr: float = DEFAULT_FRR, k: int = DEFAULT_K, log: Callable[[str], None] = lambda m: None
+              ) -> tuple[bytes, dict]:
+    """Add the embedding output to each ``models`` file (precision -> ONNX path, rewritten in place) and fit the
+    gate on ``data`` (an FMC-UIA layout: train split for the bank, val for the thresholds). Returns
+    (frame_gate.npz bytes, the metadata section); :class:`GateUnavailable` when it cannot be fitted."""
+    segments = [add_embedding(p, tasks) for p in models.values()]
+    if not segments[0] or any(seg != segments[0] for seg in segments):
+        raise GateUnavailable("the graph has no feature maps to tap (no neck laterals, dense map or pooled "
+                              "classification feature were found).", fix="the image-quality checks run without it")
+    segments = segments[0]
+    bank_smalls = _smalls(data, "train", tasks, spec, BANK_PER_TASK)
+    val_smalls = _smalls(data, "val", tasks, spec, None)
+    if len(bank_smalls) < 2 * k or len(val_smalls) < 1 / frr:
+        raise GateUnavailable(f"the frame gate needs more images: {len(bank_smalls)} train (>= {2 * k}) and "
+                        f"{len(val_smalls)} held-out (>= {int(1 / frr)} for a {frr:.1%} false-rejection rate).",
+                        fix="export with more data (--data, or the default phantom), or a larger --gate-frr")
+    quality, quality_stats = fit_quality(val_smalls, frr)
+    first = next(iter(models))      # one bank (fp32's features); each precision's own scales and threshold
+    bank = unit_segments(embeddings(models[first], bank_smalls, spec), segments)
+    ood = {}
+    for precision, path in models.items():
+        val = embeddings(path, val_smalls, spec)
+        per = [knn_distance(bank, val, k, [seg]) for seg in segments]
+        scales = [float(np.quantile(d, 1 - frr)) or 1.0 for d in per]
+        d = knn_distance(bank, val, k, segments, scales)
+        threshold = float(np.quantile(d, 1 - frr))
+        ood[precision] = {"threshold": round(threshold, 6), "scales": [round(x, 6) for x in scales],
+                          "median": round(float(np.median(d)), 6), "rejected": round(float(np.mean(d > threshold)), 4)}
+        log(f"frame gate {precision}: distance threshold {threshold:.3f} at {frr:.1%} false rejection "
+            f"({len(val_smalls)} held-out images; bank {len(bank)} images x {bank.shape[1]} features, "
+            f"{len(segments)} feature maps)")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **pack_bank(bank, segments))
+    meta = {"method": f"per feature map (channel means and SDs of {EMBEDDING_OUTPUT}): k-NN cosine distance "
+                      f"(k={k}) to the train images, over its 99th percentile, summed", "k": k,
+            "segments": [list(s) for s in segments], "bank_precision": first,
+            "frr_target": frr, "bank_images": len(bank_smalls), "held_out_images": len(val_smalls),
+            "ood": ood, "quality": {f.name: getattr(quality, f.name) for f in dataclasses.fields(quality)
+                                    if f.name != "ood"},
+            "quality_rejected": quality_stats["rejected"]}
+    return buf.getvalue(), meta
+
+
+def _smalls(data: Path, split: str, tasks: Sequence[str], spec: PreprocessSpec, per_task: int | None) -> np.ndarray:
+    from usedge.data.fmcuia import load_split
+
+    if not (Path(data) / split / "csv_files").is_dir():
+        return np.zeros((0, spec.size, spec.size, 3), np.uint8)
+    chosen: dict[str, int] = {}
+    out = []
+    for s in load_split(data, split, list(tasks)):
+        if per_task is not None and chosen.get(s.task_id, 0) >= per_task:
+            continue
+        chosen[s.task_id] = chosen.get(s.task_id, 0) + 1
+        small = model_input(s.load_image(), spec)
+        out.append(small if small.ndim == 3 else np.repeat(small[..., None], 3, axis=2))
+    return np.stack(out) if out else np.zeros((0, spec.size, spec.size, 3), np.uint8)
+
+
+def refit_bundle(bundle: str | Path, data: str | Path | None = None, out: str | Path | None = None,
+                 frr: float = DEFAULT_FRR, k: int = DEFAULT_K, log: Callable[[str], None] = lambda m: None) -> Path:
+    """Add (or refit) the frame gate of an existing bundle: its graphs gain the embedding output, it gains
+    ``frame_gate.npz`` and ``metadata.json`` ``frame_gate``; written atomically to ``out`` (default: in place).
+    ``data``: an FMC-UIA layout (default: the phantom the export uses for the model's tasks)."""
+    from usedge.bundle import load_bundle, write_bundle
+
+    b = load_bundle(bundle)
+    if data is None:
+        from usedge.export.defaults import default_data
+        from usedge.tasks import parse_tasks
+
+        data = default_data(16, parse_tasks(b.tasks))
+    with tempfile.TemporaryDirectory(prefix="usedge-gate-fit-") as tmp:
+        files = {}
+        for name in b.metadata["files"]:
+            files[name] = Path(tmp) / name
+            files[name].parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(b.path / name, files[name])
+        models = {p: files[MODEL_FILES[p]] for p in b.precisions}
+        fitted = fit_files(models, b.preprocess, b.tasks, Path(data), frr, k, log)
+        files[FRAME_GATE_FILE] = fitted[0]
+        meta = {k_: v for k_, v in b.metadata.items() if k_ not in ("files", "schema_version")}
+        meta["frame_gate"] = fitted[1]
+        return write_bundle(out or b.path, files, meta)
+
+
+__all__ = ["BANK_PER_TASK", "DEFAULT_FRR", "DEFAULT_K", "GateUnavailable", "add_embedding", "embeddings", "fit_files",
+           "fit_quality", "refit_bundle"]
