@@ -131,3 +131,39 @@ def test_gate_thresholds_are_frozen():
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         GateThresholds().ood = 1.0
+
+
+def test_the_default_calibrates_classification_with_its_fitted_temperatures(default):
+    import usedge
+
+    meta = default.metadata["frame_gate"]["temperature"][default.precision]
+    fitted = {t: r["temperature"] for t, r in meta.items()}
+    assert default.temperatures == pytest.approx(fitted) and any(t != 1.0 for t in fitted.values())
+    task = next(t for t, v in fitted.items() if v != 1.0)
+    image = phantom_image(task)
+    calibrated = default(image, tasks=[task])[task]
+    assert calibrated.temperature == pytest.approx(fitted[task]) and calibrated.to_json()["temperature"]
+    with usedge.load(calibrate=False) as raw:
+        plain = raw(image, tasks=[task])[task]
+    assert plain.temperature == 1.0 and plain.predicted_class == calibrated.predicted_class
+    assert not np.allclose(plain.probs, calibrated.probs)
+
+
+def test_eval_writes_the_gate_rates_and_the_risk_coverage_report(tmp_path):
+    from click.testing import CliRunner
+
+    from usedge.assets import shipped_bundle
+    from usedge.cli.main import cli
+    from usedge.data.phantom import generate_dataset
+    from usedge.tasks import parse_tasks
+
+    generate_dataset(tmp_path / "d", per_task=1, seed=77, size=128, tasks=parse_tasks("fetal_head,organ_cls"),
+                     progress=False, val_per_task=12)
+    res = CliRunner().invoke(cli, ["eval", "--bundle", str(shipped_bundle()), "--data", str(tmp_path / "d"),
+                                   "--tasks", "fetal_head,organ_cls", "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    gate = json.loads((tmp_path / "ev" / "gate.json").read_text())
+    assert gate["images"] == 24 and gate["distance_check"] and set(gate["tasks"]) == {"fetal_head", "organ_cls"}
+    selective = json.loads((tmp_path / "ev" / "selective.json").read_text())
+    assert {"segmentation", "classification"} <= set(selective) and 0 < selective["segmentation"]["area"] <= 1
+    assert (tmp_path / "ev" / "selective.png").stat().st_size > 1000 and "risk-coverage area" in res.output

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from usedge.cli.stream import region_option
+
 
 @click.command("demo")
 @click.option("--bundle", type=click.Path(exists=True), default=None,
@@ -20,8 +22,9 @@ import click
 @click.option("--live-fps", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Frames per second the browser sends from the camera.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Pin backend threads.")
+@region_option
 def demo(bundle, backend, precision, host, port, share, max_upload_mb, max_video_frames, max_video_seconds, live_fps,
-         threads) -> None:
+         threads, region) -> None:
     """Open the browser demo: images, videos, DICOM cines and live camera streams with overlays, per-task
     results and latency (needs usedge[demo]; runs without torch)."""
     from usedge.demo.app import launch
@@ -29,7 +32,7 @@ def demo(bundle, backend, precision, host, port, share, max_upload_mb, max_video
 
     config = DemoConfig(bundle=bundle, backend=backend, precision=precision, max_upload_mb=max_upload_mb,
                         max_video_frames=max_video_frames, max_video_seconds=max_video_seconds, live_fps=live_fps,
-                        threads=threads)
+                        threads=threads, region=region)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"warning: binding {host}: anyone who reaches it can upload images; prefer 127.0.0.1 behind a "
                     "TLS reverse proxy with authentication.", fg="yellow", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from usedge.cli.stream import default_bundle
+from usedge.cli.stream import default_bundle, region_option
 
 
 @click.command("serve")
@@ -41,9 +41,10 @@ from usedge.cli.stream import default_bundle
               help="--triton: Prometheus metrics (GET /metrics).")
 @click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="--triton: largest dynamic batch of same-sized frames from different clients.")
+@region_option
 @click.pass_context
 def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_message_mb, max_side, idle_timeout,
-          head_timeout, log_level, triton, http_port, grpc_port, metrics_port, max_batch) -> None:
+          head_timeout, log_level, triton, http_port, grpc_port, metrics_port, max_batch, region) -> None:
     """Serve a bundle to scanners over a WebSocket at ws://HOST:PORT/ws (plus GET /health and /metrics).
 
     Clients send JPEG/PNG frames or raw pixels (b'USR1' header) and get one JSON result per processed frame;
@@ -59,14 +60,14 @@ def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_m
         config = TritonServeConfig(host=host, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
                                    max_batch=max_batch, max_side=max_side,
                                    verbose=bool((ctx.find_root().params or {}).get("verbose")))
-        _serve_triton(bundle, backend, precision, config)
+        _serve_triton(bundle, backend, precision, config, region)
         return
 
     generated = not token
     config = ServeConfig(token=token or new_token(), host=host, port=port, max_clients=max_clients,
                          max_message_bytes=int(max_message_mb * (1 << 20)), max_side=max_side,
                          idle_timeout_s=idle_timeout, head_timeout_s=head_timeout)
-    predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision)
+    predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision, region=region)
     app = create_app(predictor, config)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"warning: binding {host}: frames and the token travel unencrypted; prefer 127.0.0.1 behind a "
@@ -80,7 +81,7 @@ def serve(ctx, bundle, backend, precision, host, port, token, max_clients, max_m
         predictor.close()
 
 
-def _serve_triton(bundle, backend: str, precision: str, config) -> None:
+def _serve_triton(bundle, backend: str, precision: str, config, region: str = "dicom") -> None:
     import usedge
     from usedge.errors import ConfigError
     from usedge.serve.triton import environment_problem, serve_triton
@@ -91,7 +92,7 @@ def _serve_triton(bundle, backend: str, precision: str, config) -> None:
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"warning: binding {config.host}: Triton has no access token here; frames travel unencrypted "
                     "(docs/triton.md).", fg="yellow", err=True)
-    predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision)
+    predictor = usedge.load(bundle or str(default_bundle()), backend=backend, precision=precision, region=region)
 
     def ready(c, log_file) -> None:
         click.echo(f"serving {predictor!r} as Triton model 'usedge': http://{c.host}:{c.http_port}/v2/models/usedge, "

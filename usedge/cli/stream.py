@@ -15,6 +15,25 @@ def default_bundle() -> Path:
     return shipped_bundle()
 
 
+def _check_region(ctx, param, value: str) -> str:
+    from usedge.errors import ConfigError
+    from usedge.runtime.predictor import check_region_mode
+
+    try:
+        check_region_mode(value)
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message} {exc.fix or ''}".strip()) from None
+    return value
+
+
+def region_option(command):
+    """``--region``, shared by stream, serve, demo and eval: which part of each frame the model sees."""
+    return click.option("--region", default="dicom", show_default=True, callback=_check_region,
+                        help="dicom: the frame's DICOM scan region, else the whole frame; auto: that, else the "
+                             "ultrasound image found inside the frame (screen grabs, HDMI capture; found once per "
+                             "layout, reported and drawn); none: the whole frame; or x0,y0,x1,y1 in pixels.")(command)
+
+
 @click.command("stream")
 @click.argument("source")
 @click.option("--bundle", type=click.Path(exists=True), default=None,
@@ -48,9 +67,10 @@ def default_bundle() -> Path:
               help="Clinical measurements on every frame (in --jsonl), tracked over the stream; printed at the end.")
 @click.option("--mm-per-pixel", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --measure: the pixel size (default: the DICOM's region, a phantom's own scale, else px).")
+@region_option
 def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, show, save, frames_dir, jsonl,
            lossless, batch, max_frames, smooth, alpha, warmup, opacity, plot, summary_json, measuring,
-           mm_per_pixel) -> None:
+           mm_per_pixel, region) -> None:
     """Stream SOURCE through a bundle: 'phantom' (live phantom), 'echo' (pydicom-data's SonoSite cine),
     a video / DICOM / image-folder path, a camera index or a URL. Prints the latency table at the end."""
     from usedge._io import check_outputs
@@ -73,7 +93,8 @@ def stream(source, bundle, tasks, backend, precision, fps, phantom_task, size, s
         click.echo(f"no --bundle: the packaged INT8 default ({default_bundle()})", err=True)
     s = Stream(src, bundle or str(default_bundle()), tasks, backend=backend, precision=precision, mode=mode,
                smoothing=SmoothingConfig(alpha=alpha) if smooth else None, sinks=sinks, warmup=warmup,
-               max_frames=max_frames, batch=batch, measure=Measurer(mm_per_pixel=mm_per_pixel) if measuring else None)
+               max_frames=max_frames, batch=batch, measure=Measurer(mm_per_pixel=mm_per_pixel) if measuring else None,
+               region=region)
     click.echo(f"streaming {src.name} ({s.mode}) through {s.predictor!r}", err=True)
     _sigterm_as_interrupt()
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from usedge._io import atomic_write_json, atomic_write_text
+from usedge.cli.stream import region_option
 
 
 def data_option(f):
@@ -94,6 +95,7 @@ def train(model, lr, out, **kw) -> None:
 
 
 @click.command("eval")
+@region_option
 @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True)
 @click.option("--model", "checkpoint", type=click.Path(exists=True), default=None,
               help="A usedge checkpoint folder or an official-baseline .pth state_dict (torch path).")
@@ -118,7 +120,7 @@ def train(model, lr, out, **kw) -> None:
               help="official: the challenge evaluator's AUC (0.0 where a class is missing from the split); "
                    "defined: usedge's variant (NaN / macro over the classes present), labelled in the report.")
 def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, device, montage, measure, mm_per_pixel,
-             auc) -> None:
+             auc, region) -> None:
     """Score a checkpoint or a bundle with the challenge's metrics; write submission files and a per-task table."""
     from usedge._io import check_outputs, staged_dir
     from usedge.errors import ConfigError
@@ -138,16 +140,33 @@ def evaluate(data, checkpoint, bundle, backend, precision, split, tasks, out, de
         if montage and Path(out).resolve() in Path(montage).resolve().parents:   # inside --out: goes in with it
             picture = stage / Path(montage).resolve().relative_to(Path(out).resolve())
         report = _score(data, checkpoint, bundle, backend, precision, split, task_ids, stage, device, picture, auc,
-                        (measure, mm_per_pixel))
+                        (measure, mm_per_pixel), region)
         table = report.to_markdown()
         atomic_write_text(stage / "eval.md", table)
         atomic_write_json(stage / "eval.json", report.to_json())
+        gate = getattr(report, "gate", None)
+        if gate:
+            atomic_write_json(stage / "gate.json", gate)
+        selective = getattr(report, "selective", None)
+        if selective:
+            from usedge.metrics.selective import selective_png
+
+            atomic_write_json(stage / "selective.json", selective["families"])
+            selective_png(selective, stage / "selective.png")
     click.echo(table)
+    if gate and gate.get("enabled"):
+        click.echo(f"frame gate: rejected {gate['rejected']} of {gate['images']} images "
+                   f"({gate['rejected_fraction']:.2%}); per task in {out}/gate.json"
+                   + ("" if gate["distance_check"] else f" ({gate['note']})"))
+    for fam, row in ((selective or {}).get("families") or {}).items():
+        click.echo(f"selective {fam}: {row['metric']} all {row['all']:.4f}, accepted {row['accepted']:.4f} "
+                   f"({row['accepted_fraction']:.1%}), 80 % nearest {row['at_80']:.4f}; risk-coverage area "
+                   f"{row['area']:.4f} ({out}/selective.png)")
     click.echo(f"wrote {out}/eval.md, {out}/eval.json and the submission files")
 
 
 def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, device, montage, auc,
-           measuring=(False, None)):
+           measuring=(False, None), region="dicom"):
     """The report of a bundle (through the Predictor) or a checkpoint (torch); submission files into ``out``."""
     from usedge.data.fmcuia import load_split, require_samples
 
@@ -155,7 +174,7 @@ def _score(data, checkpoint, bundle, backend, precision, split, task_ids, out, d
         from usedge.runtime.evaluate import evaluate_with_predictor
         from usedge.runtime.predictor import load
 
-        with load(bundle, backend=backend, precision=precision) as predictor:
+        with load(bundle, backend=backend, precision=precision, region=region) as predictor:
             click.echo(f"bundle on {predictor.choice.backend} {predictor.choice.precision} ({predictor.choice.reason})")
             task_ids = [t for t in task_ids if t in predictor.model_tasks]
             samples = require_samples(load_split(data, split, task_ids), data, split, task_ids)

@@ -29,6 +29,7 @@ class DemoConfig:
     live_idle_s: float = 10.0            # a live stream with no frame for this long ends
     live_max_side: int = 640             # camera frames are downscaled to this (px) before inference
     threads: int | None = None
+    region: str = "dicom"                # the Predictor's region mode: dicom, auto (find it in screen grabs), none
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_decoded_mb", "max_video_seconds", "live_fps", "live_idle_s"):

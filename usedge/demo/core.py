@@ -20,10 +20,11 @@ import numpy as np
 
 from usedge.data.frames import ScanRegion
 from usedge.demo.config import ALL, DemoConfig
-from usedge.demo.tables import latency_rows, measurement_html, result_rows
+from usedge.demo.tables import gate_html, latency_rows, measurement_html, result_rows
 from usedge.demo.uploads import _checked_image
 from usedge.errors import ConfigError
 from usedge.measure import measure
+from usedge.measure.tracker import rejected
 from usedge.runtime.results import DetectionResult, FrameResult, LandmarkResult, SegmentationResult
 from usedge.tasks import get_task
 
@@ -104,7 +105,8 @@ class DemoEngine:
         with self._lock:
             if key not in self._predictors:
                 options = {"threads": self.config.threads} if self.config.threads else {}
-                predictor = usedge.load(self.bundle, backend=backend, precision=precision, **options)
+                predictor = usedge.load(self.bundle, backend=backend, precision=precision, region=self.config.region,
+                                        **options)
                 blank = np.zeros((predictor.spec.size, predictor.spec.size), np.uint8)
                 for _ in range(2):  # warm-up: the first calls allocate; the page should show steady-state latency
                     draw_for_display(blank, predictor.predict(blank), 0.4)
@@ -145,10 +147,13 @@ class DemoEngine:
         overlay_ms = (time.perf_counter() - t0) * 1e3
         mm = _mm_per_pixel(region)
         # a DICOM's calibrated scan region gives mm; an image file (or an uncalibrated region) px, and says so
+        # on a frame the gate rejected every measurement is withheld, and the page says why above everything else
         result.measurements = measure(result, region if isinstance(region, ScanRegion) else None)
+        if not result.accepted:
+            result.measurements = rejected(result.measurements, result.gate)
         return Analysis(overlay[..., ::-1].copy(), result_rows(result, mm), latency_rows(result.timings_ms, overlay_ms),
                         f"{predictor.choice.backend} {predictor.choice.precision}", result, info,
-                        measurement_html(result.measurements))
+                        gate_html(result.gate) + measurement_html(result.measurements))
 
 
 #: frames smaller than this (shorter side, px) are enlarged for display so labels stay legible

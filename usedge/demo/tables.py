@@ -65,6 +65,23 @@ def summary_rows(summary: dict) -> list[list[Any]]:
     return rows
 
 
+def gate_html(gate) -> str:
+    """The frame gate's banner: for a rejected frame, why (the results below are not to be used); for an accepted
+    one a quiet line with its distance; nothing when the gate is off."""
+    import html
+
+    if gate is None:
+        return ""
+    if not gate.accepted:
+        return ("<div class='usedge-gate-rejected' style='background:#b00020;color:#fff;padding:6px 10px;"
+                "border-radius:4px;font-weight:600'>frame rejected: " + html.escape("; ".join(gate.reasons))
+                + "<br><span style='font-weight:400'>the results shown are not to be trusted</span></div>")
+    if "ood" in gate.scores:
+        return (f"<p class='usedge-gate-ok' style='color:#555'>frame gate: accepted (distance "
+                f"{gate.scores['ood']:.2f} ≤ {gate.thresholds.ood:.2f})</p>")
+    return f"<p class='usedge-gate-ok' style='color:#555'>frame gate: quality checks passed; {html.escape(gate.note)}</p>"
+
+
 def measurement_html(measurements, tracked: dict | None = None) -> str:
     """The measurements beside the overlay: name, value, unit, calibration and, for a withheld one (greyed), why;
     with ``tracked`` (a live stream) the value filtered over the recent frames and its spread."""

@@ -34,7 +34,7 @@ from usedge.errors import DataError
 from usedge.tasks import EMBEDDING_OUTPUT, TaskKind, get_task
 
 DEFAULT_FRR = 0.01
-DEFAULT_K = 10
+DEFAULT_K = 1   # the nearest neighbour: measured best of 1, 5, 10 (docs/gate.md)
 class GateUnavailable(DataError):
     """No distance gate can be fitted (too few images, no feature maps to tap); the export records why."""
 
@@ -68,18 +68,47 @@ def add_embedding(path: Path, tasks: Sequence[str]) -> list[tuple[int, int]]:
 
 def embeddings(path: Path, smalls: np.ndarray, spec: PreprocessSpec, batch: int = 32) -> np.ndarray:
     """The ``frame.embedding`` rows of ``smalls`` (N×S×S[×3] uint8 model inputs) through the graph at ``path``."""
+    return run_outputs(path, smalls, spec, [EMBEDDING_OUTPUT], batch)[EMBEDDING_OUTPUT]
+
+
+def run_outputs(path: Path, smalls: np.ndarray, spec: PreprocessSpec, names: Sequence[str],
+                batch: int = 32) -> dict[str, np.ndarray]:
+    """Outputs ``names`` of the graph at ``path`` for ``smalls`` (N×S×S[×3] uint8 model inputs), N×... float32."""
     from usedge.backends import available_backends, open_backend
 
     backend = open_backend(available_backends()[0], path)
     try:
-        limit = backend.input.batch_max or batch
-        rows = []
-        for i in range(0, len(smalls), min(batch, limit)):
-            x = np.stack([normalize_input(s, spec) for s in smalls[i:i + min(batch, limit)]])
-            rows.append(np.asarray(backend.infer(x)[EMBEDDING_OUTPUT]).reshape(len(x), -1))
+        step = min(batch, backend.input.batch_max or batch)
+        rows: dict[str, list] = {n: [] for n in names}
+        for i in range(0, len(smalls), step):
+            x = np.stack([normalize_input(s, spec) for s in smalls[i:i + step]])
+            out = backend.infer(x)
+            for n in names:
+                rows[n].append(np.asarray(out[n], np.float32).reshape(len(x), -1))
     finally:
         backend.close()
-    return np.concatenate(rows).astype(np.float32)
+    return {n: np.concatenate(v) for n, v in rows.items()}
+
+
+def fit_temperatures(logits: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Per classification task: the temperature fitted on all its held-out images, and the ECE before / after on
+    the odd images with T fitted on the even ones (no image both fits and judges)."""
+    from usedge.metrics.calibration import expected_calibration_error, fit_temperature, softmax
+
+    out = {}
+    for task, z in logits.items():
+        y = labels[task]
+        if len(y) < 10:
+            continue
+        if (z.argmax(axis=1) == y).all():   # no error to learn from: T is not identifiable (it would go to 0)
+            out[task] = {"temperature": 1.0, "images": int(len(y)), "note": "not fitted: no misclassified "
+                         "held-out image (T would sharpen every answer to certainty)"}
+            continue
+        t_half = fit_temperature(z[::2], y[::2])
+        out[task] = {"temperature": round(fit_temperature(z, y), 4), "images": int(len(y)),
+                     "ece_before": round(expected_calibration_error(softmax(z[1::2]), y[1::2]), 4),
+                     "ece_after": round(expected_calibration_error(softmax(z[1::2], t_half), y[1::2]), 4)}
+    return out
 
 
 def fit_quality(smalls: Sequence[np.ndarray], frr: float) -> tuple[GateThresholds, dict]:
@@ -111,18 +140,24 @@ def fit_files(models: dict[str, Path], spec: PreprocessSpec, tasks: Sequence[str
         raise GateUnavailable("the graph has no feature maps to tap (no neck laterals, dense map or pooled "
                               "classification feature were found).", fix="the image-quality checks run without it")
     segments = segments[0]
-    bank_smalls = _smalls(data, "train", tasks, spec, BANK_PER_TASK)
-    val_smalls = _smalls(data, "val", tasks, spec, None)
-    if len(bank_smalls) < 2 * k or len(val_smalls) < 1 / frr:
-        raise GateUnavailable(f"the frame gate needs more images: {len(bank_smalls)} train (>= {2 * k}) and "
+    bank_smalls, _ = _smalls(data, "train", tasks, spec, BANK_PER_TASK)
+    val_smalls, val_samples = _smalls(data, "val", tasks, spec, None)
+    if len(bank_smalls) < 20 or len(val_smalls) < 1 / frr:
+        raise GateUnavailable(f"the frame gate needs more images: {len(bank_smalls)} train (>= 20) and "
                         f"{len(val_smalls)} held-out (>= {int(1 / frr)} for a {frr:.1%} false-rejection rate).",
                         fix="export with more data (--data, or the default phantom), or a larger --gate-frr")
     quality, quality_stats = fit_quality(val_smalls, frr)
     first = next(iter(models))      # one bank (fp32's features); each precision's own scales and threshold
     bank = unit_segments(embeddings(models[first], bank_smalls, spec), segments)
-    ood = {}
+    cls = [t for t in tasks if get_task(t).kind is TaskKind.CLASSIFICATION]
+    rows = {t: np.array([i for i, s in enumerate(val_samples) if s.task_id == t], np.int64) for t in cls}
+    labels = {t: np.array([val_samples[i].label for i in rows[t]], np.int64) for t in cls}
+    ood, confidence = {}, {}
     for precision, path in models.items():
-        val = embeddings(path, val_smalls, spec)
+        outs = run_outputs(path, val_smalls, spec, [EMBEDDING_OUTPUT] + [get_task(t).output_names[0] for t in cls])
+        val = outs[EMBEDDING_OUTPUT]
+        confidence[precision] = fit_temperatures(
+            {t: outs[get_task(t).output_names[0]][rows[t]] for t in cls if len(rows[t])}, labels)
         per = [knn_distance(bank, val, k, [seg]) for seg in segments]
         scales = [float(np.quantile(d, 1 - frr)) or 1.0 for d in per]
         d = knn_distance(bank, val, k, segments, scales)
@@ -140,24 +175,35 @@ def fit_files(models: dict[str, Path], spec: PreprocessSpec, tasks: Sequence[str
             "frr_target": frr, "bank_images": len(bank_smalls), "held_out_images": len(val_smalls),
             "ood": ood, "quality": {f.name: getattr(quality, f.name) for f in dataclasses.fields(quality)
                                     if f.name != "ood"},
-            "quality_rejected": quality_stats["rejected"]}
+            "quality_rejected": quality_stats["rejected"],
+            "temperature": confidence}
+    for precision, rows_ in confidence.items():
+        if rows_:
+            fitted = [r for r in rows_.values() if "ece_before" in r]
+            before = np.mean([r["ece_before"] for r in fitted]) if fitted else float("nan")
+            after = np.mean([r["ece_after"] for r in fitted]) if fitted else float("nan")
+            log(f"temperature scaling {precision}: {len(fitted)} of {len(rows_)} classification tasks, mean ECE {before:.4f} -> "
+                f"{after:.4f} (held-out halves)")
     return buf.getvalue(), meta
 
 
-def _smalls(data: Path, split: str, tasks: Sequence[str], spec: PreprocessSpec, per_task: int | None) -> np.ndarray:
+def _smalls(data: Path, split: str, tasks: Sequence[str], spec: PreprocessSpec,
+            per_task: int | None) -> tuple[np.ndarray, list]:
+    """(N×S×S×3 uint8 model inputs, their samples) of a split, up to ``per_task`` of each task."""
     from usedge.data.fmcuia import load_split
 
     if not (Path(data) / split / "csv_files").is_dir():
-        return np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        return np.zeros((0, spec.size, spec.size, 3), np.uint8), []
     chosen: dict[str, int] = {}
-    out = []
+    out, samples = [], []
     for s in load_split(data, split, list(tasks)):
         if per_task is not None and chosen.get(s.task_id, 0) >= per_task:
             continue
         chosen[s.task_id] = chosen.get(s.task_id, 0) + 1
         small = model_input(s.load_image(), spec)
         out.append(small if small.ndim == 3 else np.repeat(small[..., None], 3, axis=2))
-    return np.stack(out) if out else np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        samples.append(s)
+    return (np.stack(out) if out else np.zeros((0, spec.size, spec.size, 3), np.uint8)), samples
 
 
 def refit_bundle(bundle: str | Path, data: str | Path | None = None, out: str | Path | None = None,
@@ -188,4 +234,4 @@ def refit_bundle(bundle: str | Path, data: str | Path | None = None, out: str | 
 
 
 __all__ = ["BANK_PER_TASK", "DEFAULT_FRR", "DEFAULT_K", "GateUnavailable", "add_embedding", "embeddings", "fit_files",
-           "fit_quality", "refit_bundle"]
+           "fit_quality", "fit_temperatures", "refit_bundle", "run_outputs"]

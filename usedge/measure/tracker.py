@@ -5,6 +5,7 @@ every measurement and reports, per measurement, the median of the accepted value
 picks the calibration, measures, tracks, and attaches both to the result."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import deque
@@ -174,6 +175,12 @@ class MeasurementTracker:
         return out
 
 
+def rejected(measurements: list[Measurement], gate: Any) -> list[Measurement]:
+    """``measurements`` of a frame the frame gate rejected: each withheld, saying why."""
+    why = "frame rejected by the gate: " + "; ".join(getattr(gate, "reasons", ()) or ("not accepted",))
+    return [dataclasses.replace(m, value=None, withheld=why) for m in measurements]
+
+
 class Measurer:
     """Measures each frame's result and tracks the measurements over the stream.
 
@@ -202,12 +209,13 @@ class Measurer:
 
     def __call__(self, result: Any, frame: Any = None, scale: Scale | None = None) -> list[Measurement]:
         """Measure ``result`` (of ``frame``; ``scale`` overrides the calibration choice), update the tracker and
-        attach both to the result (``result.measurements``, ``result.tracked``). A frame the frame gate rejected
-        (``result.accepted`` False) is not measured: no measurements, the tracked values as they were."""
-        if not getattr(result, "accepted", True):
-            result.measurements, result.tracked = [], self.tracker.summary()
-            return []
+        attach both to the result (``result.measurements``, ``result.tracked``). On a frame the frame gate
+        rejected (``result.accepted`` False) every measurement is withheld with the gate's reason and the tracker
+        is left as it was."""
         found = measure(result, scale or self.scale_for(frame), self.names, **self.options)
+        if not getattr(result, "accepted", True):
+            result.measurements, result.tracked = rejected(found, result.gate), self.tracker.summary()
+            return result.measurements
         index = getattr(frame, "index", None)
         if index is None:
             index = getattr(result, "index", None)

@@ -71,7 +71,7 @@ class FrameGate:
 
     thresholds: GateThresholds = field(default_factory=GateThresholds)
     bank: np.ndarray | None = None
-    k: int = 10
+    k: int = 1
     note: str = ""
     #: (start, stop) columns of each feature map in the embedding, and each map's distance scale
     segments: tuple[tuple[int, int], ...] = ()
@@ -97,7 +97,7 @@ class FrameGate:
         segments = tuple((int(a), int(b)) for a, b in rec["segments"])
         with np.load(bundle.path / FRAME_GATE_FILE) as z:
             bank = unpack_bank(z, segments)
-        return cls(dataclasses.replace(quality, ood=float(row["threshold"])), bank, int(rec.get("k", 10)),
+        return cls(dataclasses.replace(quality, ood=float(row["threshold"])), bank, int(rec.get("k", 1)),
                    segments=segments, scales=tuple(float(v) for v in row["scales"]))
 
     def with_thresholds(self, **overrides: float) -> FrameGate:

@@ -13,6 +13,7 @@ model's batch range).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -147,6 +148,8 @@ class Predictor:
         self.backend = backend
         #: the frame gate (None: off); ``result.gate`` is its verdict on each frame
         self.gate = gate
+        #: classification task -> temperature its logits are divided by (calibrated probabilities; {}: none)
+        self.temperatures: dict[str, float] = {}
         self.region = check_region_mode(region)
         self.region_cache = None
         if self.region == "auto":
@@ -207,7 +210,7 @@ class Predictor:
         smalls = [model_input(crop, self.spec) for _, crop, _, _, _ in items]
         x = np.stack([normalize_input(s, self.spec) for s in smalls])
         t1 = time.perf_counter()
-        outputs = self.backend.infer(x)
+        outputs = self._calibrated(self.backend.infer(x), tasks)
         t2 = time.perf_counter()
         verdicts = self._judge(smalls, outputs)
         tg = time.perf_counter()
@@ -217,6 +220,8 @@ class Predictor:
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
             decoded = {t: make_result(t, self._decoder(t, outputs, n, cw, ch), cw, ch, offset, (w, h)) for t in tasks}
+            for t in self.temperatures.keys() & decoded.keys():
+                decoded[t] = dataclasses.replace(decoded[t], temperature=self.temperatures[t])
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
                                        timestamp_s=getattr(frame, "timestamp_s", None), gate=verdicts[n],
                                        region_source=source if box else None))
@@ -238,6 +243,17 @@ class Predictor:
             logits = {name: np.array(outputs[name][n:n + 1])}
             return lambda: decode(spec, logits, 0, width, height, mode)
         return decode(spec, outputs, n, width, height, mode)
+
+    def _calibrated(self, outputs: dict, tasks: tuple[str, ...]) -> dict:
+        """The classification logits divided by their fitted temperatures (the others as they are)."""
+        if not self.temperatures:
+            return outputs
+        out = dict(outputs)
+        for t in tasks:
+            if t in self.temperatures:
+                name = get_task(t).output_names[0]
+                out[name] = np.asarray(outputs[name], np.float32) / np.float32(self.temperatures[t])
+        return out
 
     def _judge(self, smalls: list[np.ndarray], outputs: dict) -> list:
         """The gate's verdict on each item (None each when the gate is off)."""
@@ -288,7 +304,7 @@ class Predictor:
 
 def load(bundle: str | Path | None = None, backend: str = "auto", precision: str = "auto", tasks=None,
          verify: bool = True, gate: bool | dict = True, region: str | Sequence[int] = "dicom",
-         **options) -> Predictor:
+         calibrate: bool = True, **options) -> Predictor:
     """Open a bundle as a :class:`Predictor`.
 
     Args:
@@ -302,6 +318,8 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         verify: check the bundle's checksums on load.
         gate: the frame gate (usedge.runtime.gate) with the thresholds the export fitted (True), off (False), or
             with some thresholds replaced (a dict, e.g. ``{"ood": 0.3}``); each result's ``gate`` is its verdict.
+        calibrate: classification probabilities through the temperatures the export fitted on held-out images
+            (temperature scaling; the predicted class is unchanged; ``result[task].temperature``).
         region: which part of each frame the model sees: "dicom" (the frame's own scan region, else all of it),
             "auto" (that, else the ultrasound image found inside the frame, once per layout), "none" (the whole
             frame), or a box (x0, y0, x1, y1).
@@ -333,10 +351,19 @@ def load(bundle: str | Path | None = None, backend: str = "auto", precision: str
         predictor = Predictor(be, b.preprocess, b.tasks, choice, b.metadata, gate=_gate(b, choice, gate),
                               region=region)
         predictor.tasks = predictor.select(tasks)
+        if calibrate:
+            predictor.temperatures = temperatures(b, choice.precision)
     except Exception:
         be.close()      # a bad selection, gate or region leaves no open session behind
         raise
     return predictor
+
+
+def temperatures(bundle, precision: str) -> dict[str, float]:
+    """The export's fitted temperature per classification task for ``precision`` (fp32's serve fp16); {}: none."""
+    rec = (bundle.metadata.get("frame_gate") or {}).get("temperature") or {}
+    rows = rec.get(precision) or rec.get("fp32") or {}
+    return {t: float(r["temperature"]) for t, r in rows.items() if float(r.get("temperature", 0)) > 0}
 
 
 def _gate(bundle, choice: Choice, gate: bool | dict) -> FrameGate | None:

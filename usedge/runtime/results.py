@@ -85,6 +85,8 @@ class ClassificationResult:
     task: str
     probs: np.ndarray                    # (C,) softmax probabilities
     class_names: tuple[str, ...]
+    #: the temperature the logits were divided by (fitted at export on held-out images: calibrated probabilities)
+    temperature: float = 1.0
 
     @property
     def predicted_class(self) -> int:
@@ -100,7 +102,8 @@ class ClassificationResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"task_id": self.task, "kind": "classification", "predicted_class": self.predicted_class,
-                "label": self.label, "predicted_probs": [float(p) for p in self.probs]}
+                "label": self.label, "predicted_probs": [float(p) for p in self.probs],
+                "temperature": round(float(self.temperature), 4)}
 
 
 @dataclass(frozen=True, eq=False)

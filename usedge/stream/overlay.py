@@ -67,9 +67,27 @@ def draw(frame_bgr: np.ndarray, result: FrameResult, opacity: float = 0.4, hud: 
         elif isinstance(task, ClassificationResult):
             lines.append(f"{task.task}: {task.label} {task.score:.2f}")
     _text_block(out, lines, scale, thick, right=False)
+    if result.region is not None and result.region_source == "found":   # the image found inside a screen grab
+        x0, y0, x1, y1 = result.region
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 200, 0), thick)
+    if result.gate is not None and not result.gate.accepted:
+        _rejected(out, frame_bgr, result.gate.reasons[0], scale, thick)
     if hud:
         _text_block(out, [f"{k} {_fmt(v)}" for k, v in hud.items()], scale, thick, right=True)
     return out
+
+
+def _rejected(out: np.ndarray, frame_bgr: np.ndarray, reason: str, scale: float, thick: int) -> None:
+    """A frame the gate rejected: its results faded back towards the frame, and a red banner with the reason."""
+    cv2.addWeighted(out, 0.35, to_bgr8(frame_bgr), 0.65, 0, dst=out)
+    h, w = out.shape[:2]
+    text = f"frame rejected: {reason}"
+    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
+    if tw > w - 12:                              # long reasons: the part before the figures
+        text = text.split(" (")[0]
+    band = int(th * 2.2)
+    out[h - band:h] = (out[h - band:h] * 0.3 + np.array([0, 0, 160]) * 0.7).astype(np.uint8)
+    _label(out, text, (6, h - band // 3), scale, thick, (255, 255, 255))
 
 
 def _fmt(value: object) -> str:

@@ -85,7 +85,7 @@ class Stream:
                  precision: str = "auto", mode: str = "auto", smoothing: SmoothingConfig | None = None,
                  sinks: Sequence[Any] = (), reconnect: ReconnectPolicy | None = None, warmup: int = 5,
                  max_frames: int | None = None, queue_size: int = 8, out_size: int = 4, batch: int | None = None,
-                 measure: Measurer | bool | None = None) -> None:
+                 measure: Measurer | bool | None = None, region: str | Sequence[int] = "dicom") -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown stream mode {mode!r}.", fix=f"use one of: {', '.join(MODES)}.")
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
@@ -98,7 +98,7 @@ class Stream:
             raise ConfigError(f"smoothing must be a SmoothingConfig or None, got {type(smoothing).__name__}.",
                               fix="e.g. smoothing=SmoothingConfig(alpha=0.5).")
         self.source: Source = open_source(source)
-        self.predictor, self._owns_predictor = _predictor(model, backend, precision)
+        self.predictor, self._owns_predictor = _predictor(model, backend, precision, region)
         if tasks is None:
             self.tasks = getattr(self.predictor, "tasks", None)
         else:
@@ -426,13 +426,13 @@ def stream(source: Any, model: Any, tasks: Sequence[str] | str | None = None, *,
     return Stream(source, model, tasks, backend=backend, mode=mode, smoothing=smoothing, **options)
 
 
-def _predictor(model: Any, backend: str, precision: str) -> tuple[Any, bool]:
+def _predictor(model: Any, backend: str, precision: str, region: Any = "dicom") -> tuple[Any, bool]:
     if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "__fspath__"):
         return model, False
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         from usedge.runtime.predictor import load
 
-        return load(model, backend=backend, precision=precision), True
+        return load(model, backend=backend, precision=precision, region=region), True
     raise ConfigError(f"cannot run a stream on a {type(model).__name__}.",
                       fix="pass a bundle folder (usedge export) or a Predictor from usedge.load(...).")
 

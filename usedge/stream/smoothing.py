@@ -116,7 +116,7 @@ class Smoother:
             return r
         if isinstance(r, ClassificationResult):
             probs = self._ema(name, np.asarray(r.probs, np.float64), cfg.alpha)
-            return ClassificationResult(r.task, probs / max(probs.sum(), 1e-12), r.class_names)
+            return ClassificationResult(r.task, probs / max(probs.sum(), 1e-12), r.class_names, r.temperature)
         if isinstance(r, LandmarkResult):
             return LandmarkResult(r.task, self._ema(name, np.asarray(r.points, np.float64), cfg.alpha),
                                   r.point_names, r.width, r.height)

@@ -25,7 +25,7 @@ __all__ = ["PERCENTILES", "STAGES", "Tracker"]
 
 STAGES = ("capture_wait", "queue_wait", "preprocess", "infer", "postprocess", "sinks", "end_to_end", "delivered")
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
-_COUNTERS = ("frames_in", "frames_out", "dropped", "errors", "reconnects")
+_COUNTERS = ("frames_in", "frames_out", "dropped", "errors", "reconnects", "rejected")
 
 
 class Tracker:
