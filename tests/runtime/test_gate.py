@@ -167,3 +167,50 @@ def test_eval_writes_the_gate_rates_and_the_risk_coverage_report(tmp_path):
     selective = json.loads((tmp_path / "ev" / "selective.json").read_text())
     assert {"segmentation", "classification"} <= set(selective) and 0 < selective["segmentation"]["area"] <= 1
     assert (tmp_path / "ev" / "selective.png").stat().st_size > 1000 and "risk-coverage area" in res.output
+
+
+def test_masks_carry_a_confidence(default):
+    r = default(phantom_image("fetal_head"), tasks=["fetal_head"])
+    conf = r["fetal_head"].confidence
+    assert 0.5 < conf <= 1.0 and r.to_json()["tasks"]["fetal_head"]["confidence"] == pytest.approx(conf, abs=1e-4)
+    blank = default(np.zeros((128, 128), np.uint8), tasks=["fetal_head"])["fetal_head"]
+    assert blank.confidence is None or np.isnan(blank.confidence) or blank.confidence <= 1.0
+
+
+def test_a_stream_counts_rejected_frames_and_does_not_measure_them(tmp_path):
+    import usedge
+    from usedge.measure import Measurer
+    from usedge.stream import Stream
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    good = phantom_image("fetal_head")
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), good)
+    for i in range(3, 5):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), np.zeros_like(good))
+    with usedge.load() as p:
+        s = Stream(str(folder), p, ["fetal_head"], measure=Measurer(mm_per_pixel=0.2), warmup=0)
+        results = list(s)
+    assert [r.accepted for r in results] == [True, True, True, False, False]
+    assert s.tracker.counts["rejected"] == 2
+    rejected = results[-1]
+    assert rejected.measurements and all(m.value is None and "frame rejected" in m.withheld for m in rejected.measurements)
+    assert any(m.name == "HC" and not m.withheld.startswith("frame rejected") for m in results[0].measurements
+               if m.withheld) or any(m.value is not None for m in results[0].measurements)
+    assert {k: v.to_json() for k, v in rejected.tracked.items()} == {k: v.to_json() for k, v in results[2].tracked.items()}
+
+
+def test_a_frozen_screen_is_rejected_on_a_stream(tmp_path):
+    import usedge
+    from usedge.stream import Stream
+
+    folder = tmp_path / "frozen"
+    folder.mkdir()
+    still = phantom_image("thyroid_nodule")
+    for i in range(8):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), still)
+    with usedge.load() as p:
+        results = list(Stream(str(folder), p, ["thyroid_nodule"], warmup=0))
+    frozen = [any("frozen" in x for x in r.gate.reasons) for r in results]
+    assert frozen == [False] * 5 + [True] * 3, [r.gate.reasons for r in results]

@@ -111,6 +111,16 @@ def top_boxes(boxes: np.ndarray, objectness: np.ndarray, k: int = 10, iou: float
     return cand[kept], scores[kept]
 
 
+def segmentation_confidence(logits: np.ndarray) -> float:
+    """Mean top-class softmax probability over the pixels whose top class is foreground, of one C×h×w logit
+    map at the model's output resolution; NaN when no pixel is foreground."""
+    z = np.asarray(logits, np.float32)
+    p = softmax(z, axis=0)
+    top = p.max(axis=0)
+    fg = p.argmax(axis=0) > 0
+    return float(top[fg].mean()) if fg.any() else float("nan")
+
+
 def decode(spec: TaskSpec, outputs: dict[str, np.ndarray], n: int, width: int, height: int,
            seg_decode: str = "logits") -> object:
     """Decode item ``n`` of a batch for an original image of width × height (``seg_decode``: see

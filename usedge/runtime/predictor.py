@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from usedge.backends import Backend, backend_class
-from usedge.data.decode import decode
+from usedge.data.decode import decode, segmentation_confidence
 from usedge.data.preprocess import PreprocessSpec, model_input, normalize_input
 from usedge.errors import ConfigError, DataError
 from usedge.runtime.gate import FrameGate
-from usedge.runtime.results import FrameResult, make_result
+from usedge.runtime.results import FrameResult, SegmentationResult, make_result
 from usedge.tasks import EMBEDDING_OUTPUT, TaskKind, get_task
 
 log = logging.getLogger("usedge")
@@ -220,6 +220,11 @@ class Predictor:
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
             decoded = {t: make_result(t, self._decoder(t, outputs, n, cw, ch), cw, ch, offset, (w, h)) for t in tasks}
+            for t, r in decoded.items():
+                if isinstance(r, SegmentationResult):
+                    name = get_task(t).output_names[0]
+                    logits = np.array(outputs[name][n])          # a private copy: backends reuse their buffers
+                    r.set_confidence(lambda z=logits: segmentation_confidence(z))
             for t in self.temperatures.keys() & decoded.keys():
                 decoded[t] = dataclasses.replace(decoded[t], temperature=self.temperatures[t])
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),

@@ -24,7 +24,7 @@ class SegmentationResult:
     some results pays only for those; the mask is then kept.
     """
 
-    __slots__ = ("task", "class_names", "_mask", "_decode")
+    __slots__ = ("task", "class_names", "_mask", "_decode", "_confidence")
 
     def __init__(self, task: str, mask: np.ndarray | None = None, class_names: tuple[str, ...] = (), *,
                  decode: Callable[[], np.ndarray] | None = None) -> None:
@@ -32,6 +32,19 @@ class SegmentationResult:
             raise ValueError("SegmentationResult needs a mask or a decode function (exactly one).")
         self.task, self.class_names = task, tuple(class_names)
         self._mask, self._decode = mask, decode
+        self._confidence: float | Callable[[], float] | None = None
+
+    def set_confidence(self, confidence: float | Callable[[], float]) -> None:
+        """The mask's confidence, or a function computing it on first read (the Predictor gives one)."""
+        self._confidence = confidence
+
+    @property
+    def confidence(self) -> float | None:
+        """Mean top-class probability over the pixels the mask calls foreground, at the model's output
+        resolution (NaN: no foreground; None: not known)."""
+        if callable(self._confidence):
+            self._confidence = float(self._confidence())
+        return self._confidence
 
     @property
     def mask(self) -> np.ndarray:
@@ -75,6 +88,9 @@ class SegmentationResult:
     def to_json(self, contours: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {"task_id": self.task, "kind": "segmentation", "mask_shape": list(self.mask.shape),
                              "area_pixels": self.areas}
+        conf = self.confidence
+        if conf is not None:
+            d["confidence"] = None if not np.isfinite(conf) else round(conf, 4)
         if contours:
             d["contours"] = {k: [c.tolist() for c in v] for k, v in self.contours().items()}
         return d
