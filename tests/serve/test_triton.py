@@ -252,7 +252,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def _close(a, b, path="") -> None:
     """JSON results from two environments (numpy 1 / OpenCV 4.11 in the Triton venv, numpy 2 here): the same
-    structure, labels, classes and integers; floats within 1e-6 relative."""
+    structure, labels, classes and integers; floats within 1e-6 relative (the gate's distance 1e-4)."""
     assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, path
     if isinstance(a, dict):
         assert a.keys() == b.keys(), path
@@ -263,7 +263,9 @@ def _close(a, b, path="") -> None:
         for i, (x, y) in enumerate(zip(a, b)):
             _close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) or isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), path
+        # the gate's distance sums 2400 features: a batch of other clients' frames moves it in the 6th digit
+        rel = 1e-4 if ".gate.scores" in path else 1e-6
+        assert a == pytest.approx(b, rel=rel, abs=1e-9), path
     else:
         assert a == b, path
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from usedge.backends.base import Backend, InputSpec
 from usedge.errors import ConfigError, require
+from usedge.tasks import EMBEDDING_OUTPUT
 
 
 class TorchBackend(Backend):
@@ -77,15 +78,21 @@ class TorchBackend(Backend):
         self.cuda_graphs, self._graphs = cuda_graphs, {}
         self.version = torch.__version__
         names = [o.name for s in config.task_specs for o in s.outputs]
+        # the frame gate's output when the bundle's graphs carry it (the same names as ONNX; usedge.runtime.gate)
+        self.embedding = _has_embedding(path) and hasattr(self.model, "feature_statistics")
         s = int(config.input_size)
-        return InputSpec("images", 3, s, s), names
+        return InputSpec("images", 3, s, s), names + ([EMBEDDING_OUTPUT] if self.embedding else [])
 
     def _infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(images).to(self.device, self.dtype, non_blocking=True)
-            out = self._graph_run(x) if self.cuda_graphs else self.model(x)
+            out = self._graph_run(x) if self.cuda_graphs else self._forward(x)
             return {k: out[k].float().cpu().numpy() for k in self.output_names}
+
+    def _forward(self, x):
+        """The model's outputs, with the frame gate's embedding when the bundle carries one."""
+        return self.model(x, embedding=True) if self.embedding else self.model(x)
 
     def _graph_run(self, x):
         """Replay a captured CUDA graph for this batch size (captured on first use after a warm-up)."""
@@ -97,11 +104,11 @@ class TorchBackend(Backend):
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 for _ in range(3):
-                    self.model(static_in)
+                    self._forward(static_in)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_out = self.model(static_in)
+                static_out = self._forward(static_in)
             self._graphs[n] = (graph, static_in, static_out)
         graph, static_in, static_out = self._graphs[n]
         static_in.copy_(x)
@@ -111,3 +118,17 @@ class TorchBackend(Backend):
     def _close(self) -> None:
         self.model = None
         self._graphs = {}
+
+
+def _has_embedding(path: Path) -> bool:
+    """Whether the bundle at ``path`` (or the folder above a torch/ checkpoint) fitted a frame gate."""
+    import json
+
+    for folder in (path, path.parent):
+        meta = folder / "metadata.json"
+        if meta.is_file():
+            try:
+                return "segments" in (json.loads(meta.read_text()).get("frame_gate") or {})
+            except (OSError, ValueError):
+                return False
+    return False

@@ -2,7 +2,8 @@
 recording, an exported video, where the scanner's menus, text, colour bars and a black surround frame the image.
 
 The image is the largest region of grey, textured pixels. Speckle is textured (local standard deviation above a
-floor) and grey (no chroma), while menus are flat panels and coloured or thin text. Dark fluid inside the
+floor), grey (no chroma) and has no flat pixels around it, while menus are flat panels and coloured text, and
+text is strokes on a flat background (:func:`glyphs`). Dark fluid inside the
 image is neither, so the textured pixels are closed over with a kernel of a few percent of the frame, the holes
 filled, and thin bridges to nearby text opened away. The answer is the bounding rectangle of the largest
 component, as a :class:`~usedge.data.frames.ScanRegion` (``data_type="found"``), or None when nothing image-like
@@ -19,6 +20,8 @@ from usedge.data.frames import ScanRegion
 
 #: local standard deviation (grey levels, 7x7) above which a pixel counts as textured (speckle, tissue)
 TEXTURE_STD = 4.0
+#: fraction of flat pixels (3x3 variance < 1) in a 9x9 window above which a textured pixel is a glyph, not speckle
+FLAT_AROUND = 0.4
 #: chroma (max - min of B, G, R) above which a pixel is colour: UI, colour bars, Doppler boxes
 MAX_CHROMA = 24
 #: grey levels above the surround's black level (and its noise) at which a pixel counts as part of an image (the
@@ -47,7 +50,16 @@ def texture_mask(image: np.ndarray) -> np.ndarray:
     textured = var > TEXTURE_STD ** 2
     if chroma is not None:
         textured &= chroma <= MAX_CHROMA
+    textured &= ~glyphs(g)
     return textured.view(np.uint8)
+
+
+def glyphs(g: np.ndarray) -> np.ndarray:
+    """bool: pixels with many flat pixels around them (3x3 variance < 1 for more than ``FLAT_AROUND`` of a 9x9
+    window): text and UI strokes on a flat background. Speckle, and the noise of dark depths, have none."""
+    m3 = cv2.boxFilter(g, -1, (3, 3))
+    flat = ((cv2.boxFilter(g * g, -1, (3, 3)) - m3 * m3) < 1.0).astype(np.float32)
+    return cv2.boxFilter(flat, -1, (9, 9)) >= FLAT_AROUND
 
 
 def find_scan_region(image: np.ndarray, min_fraction: float = 0.05) -> ScanRegion | None:

@@ -135,17 +135,18 @@ def fit_files(models: dict[str, Path], spec: PreprocessSpec, tasks: Sequence[str
     """Add the embedding output to each ``models`` file (precision -> ONNX path, rewritten in place) and fit the
     gate on ``data`` (an FMC-UIA layout: train split for the bank, val for the thresholds). Returns
     (frame_gate.npz bytes, the metadata section); :class:`GateUnavailable` when it cannot be fitted."""
+    bank_smalls, _ = _smalls(data, "train", tasks, spec, BANK_PER_TASK)
+    val_smalls, val_samples = _smalls(data, "val", tasks, spec, None)
+    if len(bank_smalls) < 20 or len(val_smalls) < 1 / frr:   # checked first: the graphs stay as they were
+        raise GateUnavailable(f"the frame gate needs more images: {len(bank_smalls)} train (>= 20) and "
+                              f"{len(val_smalls)} held-out (>= {int(1 / frr)} for a {frr:.1%} false-rejection "
+                              "rate).", fix="export with more data (--data, or the default phantom), or a larger "
+                                            "--gate-frr")
     segments = [add_embedding(p, tasks) for p in models.values()]
     if not segments[0] or any(seg != segments[0] for seg in segments):
         raise GateUnavailable("the graph has no feature maps to tap (no neck laterals, dense map or pooled "
                               "classification feature were found).", fix="the image-quality checks run without it")
     segments = segments[0]
-    bank_smalls, _ = _smalls(data, "train", tasks, spec, BANK_PER_TASK)
-    val_smalls, val_samples = _smalls(data, "val", tasks, spec, None)
-    if len(bank_smalls) < 20 or len(val_smalls) < 1 / frr:
-        raise GateUnavailable(f"the frame gate needs more images: {len(bank_smalls)} train (>= 20) and "
-                        f"{len(val_smalls)} held-out (>= {int(1 / frr)} for a {frr:.1%} false-rejection rate).",
-                        fix="export with more data (--data, or the default phantom), or a larger --gate-frr")
     quality, quality_stats = fit_quality(val_smalls, frr)
     first = next(iter(models))      # one bank (fp32's features); each precision's own scales and threshold
     bank = unit_segments(embeddings(models[first], bank_smalls, spec), segments)

@@ -162,7 +162,7 @@ class ExportRun:
         """The frame gate (usedge.export.frame_gate): each graph gains the ``frame.embedding`` output; the
         in-distribution embeddings and the thresholds fitted on the held-out images go in the bundle."""
         from usedge.bundle import FRAME_GATE_FILE
-        from usedge.export.frame_gate import GateUnavailable, fit_files
+        from usedge.export.frame_gate import GateUnavailable, add_embedding, fit_files
 
         if self.cfg.gate_frr is None:
             self.meta["frame_gate"] = {"unavailable": "not requested (--no-frame-gate)"}
@@ -171,6 +171,8 @@ class ExportRun:
         try:
             self.files[FRAME_GATE_FILE], self.meta["frame_gate"] = fit_files(
                 models, self.spec, list(self.config.tasks), self.data, self.cfg.gate_frr, log=_log)
+            if FP16_FILE in self.files:      # TensorRT's FP16 graph: the same output (fp32 statistics serve it)
+                add_embedding(Path(self.files[FP16_FILE]), list(self.config.tasks))
         except GateUnavailable as exc:
             _log(f"frame gate: no distance check: {exc.message}")
             self.meta["frame_gate"] = {"unavailable": exc.message}

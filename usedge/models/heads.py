@@ -23,6 +23,8 @@ class Features:
     image_size: tuple[int, int]
     top: torch.Tensor
     fused: torch.Tensor | None = None
+    #: the backbone maps the neck reads (the frame gate's statistics; None when the neck did not run)
+    pyramid: list[torch.Tensor] | None = None
 
     def slice(self, sl: slice) -> Features:
         """The features of a slice of the batch (mixed-task training: each head reads its own samples)."""

@@ -10,7 +10,7 @@ from usedge.errors import ConfigError
 from usedge.models.backbones import Backbone
 from usedge.models.heads import Features, make_head
 from usedge.models.neck import FPNNeck
-from usedge.tasks import TaskSpec
+from usedge.tasks import EMBEDDING_OUTPUT, TaskSpec
 
 
 class MultiTaskNet(nn.Module):
@@ -52,13 +52,29 @@ class MultiTaskNet(nn.Module):
         levels: list[torch.Tensor] = []
         if dense:
             f.fused, levels = self.neck(feats)
+            f.pyramid = feats[1:] if self.neck.refine is not None else feats
         return f, levels
 
+    @staticmethod
+    def feature_statistics(f: Features) -> torch.Tensor:
+        """``frame.embedding`` (N×D), as usedge.models.onnx.add_embedding_output computes it in the graph: per
+        map the neck reads, then the dense map, then the stride-32 map (each once), the channel means and SDs."""
+        maps = [*(f.pyramid or []), *([f.fused] if f.fused is not None else []), f.top]
+        unique = [m for i, m in enumerate(maps) if all(m is not o for o in maps[:i])]
+        parts = []
+        for m in unique:
+            m = m.float()
+            mean = m.mean(dim=(2, 3))
+            parts += [mean, ((m * m).mean(dim=(2, 3)) - mean * mean).clamp_min(0).sqrt()]
+        return torch.cat(parts, dim=1)
+
     def forward(self, images: torch.Tensor, tasks: Sequence[str] | None = None,
-                groups: Mapping[str, slice] | None = None) -> dict[str, torch.Tensor]:
+                groups: Mapping[str, slice] | None = None, embedding: bool = False) -> dict[str, torch.Tensor]:
         chosen = self.select(list(groups) if groups is not None else tasks)
         f, _ = self.features(images, dense=any(self.heads[t].needs_dense for t in chosen))
         out: dict[str, torch.Tensor] = {}
         for t in chosen:
             out.update(self.heads[t](f if groups is None else f.slice(groups[t])))
+        if embedding:          # the frame gate's features (usedge.tasks.EMBEDDING_OUTPUT)
+            out[EMBEDDING_OUTPUT] = self.feature_statistics(f)
         return out

@@ -195,7 +195,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 #: ops between the pooled feature and a classification head's matrix product (int8 graphs: the Q/DQ pair)
-_PASS_THROUGH = ("DequantizeLinear", "QuantizeLinear", "Flatten", "Reshape", "Squeeze", "Identity", "Dropout")
+_PASS_THROUGH = ("DequantizeLinear", "QuantizeLinear", "Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast")
 _POOLS = ("ReduceMean", "GlobalAveragePool")
 
 
@@ -206,7 +206,7 @@ def pooled_feature(proto, classification_outputs: Sequence[str]) -> str | None:
     made = {o: n for n in proto.graph.node for o in n.output}
     for name in classification_outputs:
         node = made.get(name)
-        while node is not None and node.op_type in ("Add", "Identity"):   # MatMul + Add for a bias
+        while node is not None and node.op_type in ("Add", "Identity", "Cast"):   # MatMul + Add; FP16 casts
             node = made.get(node.input[0])
         if node is None or node.op_type not in ("Gemm", "MatMul"):
             continue
@@ -226,6 +226,8 @@ def feature_taps(proto, classification_outputs: Sequence[str], segmentation_outp
     taps = [n.input[0] for n in proto.graph.node if n.op_type == "Conv" and "lateral" in n.name]
     for name in segmentation_outputs[:1]:
         node = made.get(name)
+        while node is not None and node.op_type in ("Cast", "Identity"):    # an FP16 graph's float outputs
+            node = made.get(node.input[0])
         if node is not None and node.op_type == "Conv":
             taps.append(node.input[0])
     pooled = pooled_feature(proto, classification_outputs)
@@ -258,9 +260,11 @@ def add_embedding_output(proto, classification_outputs: Sequence[str], segmentat
             return helper.make_node("ReduceMean", [x, axes_name], [out], keepdims=0, name=out)
         return helper.make_node("ReduceMean", [x], [out], axes=[2, 3], keepdims=0, name=out)
 
-    for i, t in enumerate(taps):
+    for i, tap in enumerate(taps):
         p = f"{name}/{i}"
-        nodes += [reduce_mean(t, f"{p}/mean"), helper.make_node("Mul", [t, t], [f"{p}/sq"], name=f"{p}/sq"),
+        t = f"{p}/float"          # statistics in float32 whatever the graph's type (an FP16 graph's maps)
+        nodes += [helper.make_node("Cast", [tap], [t], to=onnx.TensorProto.FLOAT, name=t),
+                  reduce_mean(t, f"{p}/mean"), helper.make_node("Mul", [t, t], [f"{p}/sq"], name=f"{p}/sq"),
                   reduce_mean(f"{p}/sq", f"{p}/msq"),
                   helper.make_node("Mul", [f"{p}/mean", f"{p}/mean"], [f"{p}/mean2"], name=f"{p}/mean2"),
                   helper.make_node("Sub", [f"{p}/msq", f"{p}/mean2"], [f"{p}/var"], name=f"{p}/var"),
