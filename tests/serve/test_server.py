@@ -252,6 +252,20 @@ def test_measurements_on_request_in_mm_and_tracked_over_the_connection(addr):
         assert "mm_per_pixel" in recv_json(ws)["error"]
 
 
+def test_each_frame_carries_the_gate_and_a_frozen_screen_is_rejected(addr):
+    with client(addr) as ws:
+        ws.send('{"tasks": ["fetal_head"]}')
+        recv_json(ws)
+        still = jpeg(frame(7))
+        gates = []
+        for _ in range(7):
+            ws.send(still)
+            gates.append(recv_json(ws)["result"]["gate"])
+    assert all("accepted" in g and "scores" in g for g in gates)
+    frozen = [any("frozen screen" in r for r in g["reasons"]) for g in gates]
+    assert frozen == [False] * 5 + [True] * 2 and not gates[-1]["accepted"]
+
+
 def test_health_and_metrics(addr, predictor):
     status, health = http(addr, "/health")
     assert status == 200 and health == {"status": "ok", "backend": predictor.choice.backend,

@@ -187,6 +187,7 @@ class _Connection:
         self.ws = ws
         self.options = p.ClientOptions()
         self.measurer = None          # usedge.measure.Measurer while the client asks for measurements
+        self.frozen = None            # the frame gate's frozen-screen check of this client's frames
         self.slot = _LatestSlot()
         self.seq = 0
         self._send_lock = asyncio.Lock()
@@ -284,6 +285,7 @@ class _Connection:
         try:
             result = await loop.run_in_executor(self.server.infer_pool, self.server.predict, item.image, options.tasks)
             t_ready = time.perf_counter()
+            self._gate(result, item.image)
             # serialising (contours) runs off the event loop, so one big result cannot stall other clients
             payload = await loop.run_in_executor(self.server.decode_pool, _payload, result, options.contours,
                                                  item.width, item.height, self.measurer, options.mm_per_pixel)
@@ -304,6 +306,21 @@ class _Connection:
         if options.overlay:
             jpeg = await loop.run_in_executor(self.server.decode_pool, self.server.overlay, item.image, result)
             await self.send_bytes(jpeg)
+
+    def _gate(self, result: Any, image: np.ndarray) -> None:
+        """This client's frozen-screen check (its own frames), and the rejected count."""
+        gate = getattr(result, "gate", None)
+        if gate is None:
+            return
+        if self.frozen is None:
+            from usedge.data.quality import FrozenCheck
+
+            self.frozen = FrozenCheck(gate.thresholds.frozen_frames)
+        if self.frozen(image):
+            result.gate = gate.rejected_by(f"frozen screen (the same image {self.frozen.repeats + 1} frames in a "
+                                           "row)", "frozen_repeats", float(self.frozen.repeats))
+        if not result.gate.accepted:
+            self.server.tracker.count("rejected")
 
     @staticmethod
     def _latency(item: _Item, result: Any, t_start: float, t_ready: float) -> dict[str, float]:
