@@ -25,9 +25,10 @@ import numpy as np
 from usedge.backends import Backend, backend_class
 from usedge.data.decode import decode, segmentation_confidence
 from usedge.data.preprocess import PreprocessSpec, model_input, normalize_input
+from usedge.data.region_finder import RegionCache
 from usedge.errors import ConfigError, DataError
 from usedge.runtime.gate import FrameGate
-from usedge.runtime.results import FrameResult, SegmentationResult, make_result
+from usedge.runtime.results import FrameResult, make_result
 from usedge.tasks import EMBEDDING_OUTPUT, TaskKind, get_task
 
 log = logging.getLogger("usedge")
@@ -110,14 +111,6 @@ def check_region_mode(region) -> str | Region:
     return (x0, y0, x1, y1)
 
 
-def _fresh_cache(predictor):
-    """A region cache for a call that asked for ``region="auto"`` on a Predictor made without it."""
-    from usedge.data.region_finder import RegionCache
-
-    predictor.region_cache = RegionCache()
-    return predictor.region_cache
-
-
 def _region_of(frame_region, h: int, w: int) -> Region | None:
     if frame_region is None:
         return None
@@ -151,11 +144,8 @@ class Predictor:
         #: classification task -> temperature its logits are divided by (calibrated probabilities; {}: none)
         self.temperatures: dict[str, float] = {}
         self.region = check_region_mode(region)
-        self.region_cache = None
-        if self.region == "auto":
-            from usedge.data.region_finder import RegionCache
-
-            self.region_cache = RegionCache()
+        #: the region found in frames without one (``region="auto"``, for the Predictor or for a call)
+        self.region_cache = RegionCache()
         #: segmentation masks decode on first read of ``result[task].mask`` (True), or inside ``predict`` (False)
         self.lazy_masks = lazy_masks
         self.spec = spec
@@ -219,12 +209,7 @@ class Predictor:
             h, w = image.shape[:2]
             ch, cw = crop.shape[:2]
             offset = (box[0], box[1]) if box else (0, 0)
-            decoded = {t: make_result(t, self._decoder(t, outputs, n, cw, ch), cw, ch, offset, (w, h)) for t in tasks}
-            for t, r in decoded.items():
-                if isinstance(r, SegmentationResult):
-                    name = get_task(t).output_names[0]
-                    logits = np.array(outputs[name][n])          # a private copy: backends reuse their buffers
-                    r.set_confidence(lambda z=logits: segmentation_confidence(z))
+            decoded = {t: self._result(t, outputs, n, cw, ch, offset, (w, h)) for t in tasks}
             for t in self.temperatures.keys() & decoded.keys():
                 decoded[t] = dataclasses.replace(decoded[t], temperature=self.temperatures[t])
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
@@ -237,17 +222,21 @@ class Predictor:
             r.timings_ms = dict(timings)
         return results
 
-    def _decoder(self, task: str, outputs: dict, n: int, width: int, height: int) -> object:
-        """What ``make_result`` wraps for item ``n``: the decoded value, or for segmentation (``lazy_masks``) a
-        function that decodes it later from a private copy of the logits (a backend may reuse its output
-        buffers on the next call)."""
+    def _result(self, task: str, outputs: dict, n: int, width: int, height: int, offset, full):
+        """Item ``n``'s typed result. Segmentation keeps a private copy of its logits (a backend may reuse its
+        output buffers on the next call), from which the mask (with ``lazy_masks``, on first read) and its
+        confidence are computed."""
         spec = get_task(task)
         mode = self.spec.seg_decode
-        if spec.kind is TaskKind.SEGMENTATION and self.lazy_masks:
-            name = spec.output_names[0]
-            logits = {name: np.array(outputs[name][n:n + 1])}
-            return lambda: decode(spec, logits, 0, width, height, mode)
-        return decode(spec, outputs, n, width, height, mode)
+        if spec.kind is not TaskKind.SEGMENTATION:
+            return make_result(task, decode(spec, outputs, n, width, height, mode), width, height, offset, full)
+        name = spec.output_names[0]
+        logits = {name: np.array(outputs[name][n:n + 1])}
+        mask = (lambda: decode(spec, logits, 0, width, height, mode)) if self.lazy_masks else \
+            decode(spec, logits, 0, width, height, mode)
+        result = make_result(task, mask, width, height, offset, full)
+        result.set_confidence(lambda: segmentation_confidence(logits[name][0]))
+        return result
 
     def _calibrated(self, outputs: dict, tasks: tuple[str, ...]) -> dict:
         """The classification logits divided by their fitted temperatures (the others as they are)."""
@@ -284,7 +273,7 @@ class Predictor:
             found = getattr(frame, "region", None)
             source = "dicom" if found is not None else None
             if found is None and mode == "auto":
-                found = (self.region_cache or _fresh_cache(self))(image)
+                found = self.region_cache(image)
                 source = "found"
             box = _region_of(found, h, w)
         crop = image[box[1]:box[3], box[0]:box[2]] if box else image
