@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import torch
 
-from usedge.models.presets import ModelConfig, build_model
+from usedge.models.presets import ModelConfig, build_model, resolve_config
 
 VARIANTS = [  # (label, config)
     ("student-s 128² stride 4", ModelConfig(input_size=128, dense_stride=4)),
@@ -23,10 +22,15 @@ VARIANTS = [  # (label, config)
     ("mobilenetv4_conv_medium (96/64) 128² stride 2", ModelConfig(backbone="timm/mobilenetv4_conv_medium",
                                                                   input_size=128, dense_stride=2,
                                                                   neck_channels=96, dense_channels=64)),
+    ("teacher-vit-s (ViT-S/16 + simple pyramid, 128/96) 256² stride 4", "teacher-vit-s"),
+    ("teacher-vit-s at 128² (8×8 tokens) stride 4", ModelConfig(backbone="timm/vit_small_patch16_224", input_size=128,
+                                                               neck_channels=128, dense_channels=96)),
+    ("baseline-b4 (EfficientNet-B4 + FPN, official) 256²", "baseline-b4"),
 ]
 
 
-def step_seconds(config: ModelConfig, steps: int) -> tuple[float, float]:
+def step_seconds(config: ModelConfig | str, steps: int) -> tuple[float, float]:
+    config = resolve_config(config)
     model = build_model(config).train()
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     size = config.input_size
@@ -48,11 +52,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--only", default="", help="run the variants whose label contains this text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"| variant | parameters (M) | s / step (batch 32, {args.threads} threads) |\n|---|---|---|")
     for label, config in VARIANTS:
-        sec, params = step_seconds(replace(config), args.steps)
+        if args.only not in label:
+            continue
+        sec, params = step_seconds(config, args.steps)
         print(f"| {label} | {params:.2f} | {sec:.3f} |", flush=True)
 
 

@@ -21,6 +21,12 @@ from usedge.cli.train import recipe_config, recipe_options
               help="Every k-th step is an unlabelled batch.")
 @click.option("--unlabelled-stride", type=click.IntRange(min=1), default=1, show_default=True,
               help="Keep every n-th frame of videos / cines.")
+@click.option("--teacher-cache", "teacher_cache", type=click.Path(file_okay=False), default="",
+              help="Folder of teacher caches: the teachers answer a fixed phantom set once (each image and its "
+                   "horizontal flip), built there on first use and reused by any run with the same teachers; "
+                   "steps then read the answers instead of running the teachers. Default: teachers run every step.")
+@click.option("--cache-per-task", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Phantom images per task in the cached set.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
               help="Distillation temperature (classification and segmentation KL).")
@@ -37,7 +43,8 @@ from usedge.cli.train import recipe_config, recipe_options
 @click.option("--report-data", type=click.Path(exists=True, file_okay=False), default=None,
               help="Score the report on this set's val/ split (e.g. a test seed) instead of the selection split.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/distill", show_default=True)
-def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every, unlabelled_stride, lr, temperature,
+def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every, unlabelled_stride, teacher_cache,
+            cache_per_task, lr, temperature,
             gt_weight, kd_weight, feature_weight, ablation, labels_only, report, report_only, report_data, out,
             **kw) -> None:
     """Distil one or more teachers into a compact student (labelled mixed-task batches + unlabelled frames).
@@ -54,6 +61,7 @@ def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every
     cfg = DistillConfig(out=out, model=student, lr=lr, **recipe_config(kw), teachers=tuple(teachers),
                         task_teacher=parse_task_teachers(task_teacher), unlabelled=tuple(unlabelled),
                         unlabelled_every=unlabelled_every, unlabelled_stride=unlabelled_stride,
+                        teacher_cache=teacher_cache, cache_per_task=cache_per_task,
                         no_kd=tuple(t.id for t in parse_tasks(no_kd)) if no_kd else (),
                         weights=KDWeights(gt=gt_weight, kd=kd_weight, temperature=temperature, feature=feature_weight))
     payload = run_distillation(cfg, ablation=ablation, report=report, labels_only=labels_only, train=not report_only,

@@ -6,7 +6,9 @@ samples. Tasks named in ``no_kd`` learn from their labels only (where a teacher 
 truth). Every ``unlabelled_every``-th step instead takes a batch of unlabelled frames and distils ALL the
 student's tasks on it. Feature distillation
 matches the student's dense map to each teacher's through a 1×1 adapter (kept in ``last/train_state.pt``,
-not in the student). Multi-process under torchrun exactly like ``usedge train``.
+not in the student). With ``teacher_cache`` the labelled batches come from a fixed set whose teacher answers
+were computed once (usedge.distill.cache): no teacher call per step. Multi-process under torchrun exactly like
+``usedge train``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,16 @@ import torch
 
 from usedge.data.transforms import AugmentConfig
 from usedge.data.unlabelled import read_unlabelled
+from usedge.distill.cache import (
+    VARIANTS,
+    CachedDataset,
+    CacheSpec,
+    TeacherCache,
+    build_cache,
+    cache_path,
+    phantom_digest,
+    phantom_source,
+)
 from usedge.distill.losses import FeatureAdapters, KDWeights, task_kd
 from usedge.distill.teachers import FeatureTap, Teacher, TeacherSet, load_teacher
 from usedge.distill.unlabelled import UnlabelledDataset, collate_images
@@ -23,7 +35,7 @@ from usedge.errors import ConfigError
 from usedge.models.presets import ModelConfig
 from usedge.train.batches import MixedBatch
 from usedge.train.distributed import ShardedBatchSampler
-from usedge.train.loop import TrainConfig, Trainer
+from usedge.train.loop import PHANTOM, TrainConfig, Trainer, heldout_phantom
 from usedge.train.losses import task_loss
 
 UNLABELLED = "unlabelled"
@@ -40,6 +52,9 @@ class DistillConfig(TrainConfig):
     unlabelled_stride: int = 1         # keep every n-th frame of a video / cine
     weights: KDWeights = field(default_factory=KDWeights)
     no_kd: tuple[str, ...] = ()        # tasks trained on labels only
+    teacher_cache: str = ""            # folder of teacher caches ("": the teachers run at every step)
+    cache_per_task: int = 200          # phantom images per task in the cached set
+    cache_variants: tuple[str, ...] = VARIANTS
 
 
 class Distiller(Trainer):
@@ -55,10 +70,35 @@ class Distiller(Trainer):
         self.unlabelled = self._unlabelled_loader() if cfg.unlabelled else None
 
     # --- set-up -------------------------------------------------------------------------------------
-    def extra_parameters(self) -> list[torch.nn.Parameter]:
+    def _load_teachers(self) -> TeacherSet:
+        if getattr(self, "teacher_set", None) is None:
+            cfg: DistillConfig = self.cfg  # type: ignore[assignment]
+            loaded = self._teachers or [load_teacher(p, str(self.device)) for p in cfg.teachers]
+            self.teacher_set = TeacherSet(loaded, list(self.model_config.tasks), cfg.task_teacher)
+        return self.teacher_set
+
+    def _data(self, tasks: list[str]):
+        """With a teacher cache: the cached set (built by the main process if absent) and the held-out split."""
         cfg: DistillConfig = self.cfg  # type: ignore[assignment]
-        loaded = self._teachers or [load_teacher(p, str(self.device)) for p in cfg.teachers]
-        self.teacher_set = TeacherSet(loaded, list(self.model_config.tasks), cfg.task_teacher)
+        if not cfg.teacher_cache:
+            return super()._data(tasks)
+        if cfg.data != PHANTOM:
+            raise ConfigError("--teacher-cache is built from phantom data.",
+                              fix="use --data phantom with --teacher-cache, or distil a stored set live.")
+        teachers = self._load_teachers()
+        spec = CacheSpec(per_task=cfg.cache_per_task, seed=cfg.seed + 3000, variants=tuple(cfg.cache_variants),
+                         phantom_size=cfg.phantom_size, feature_size=32 if self.kd.feature > 0 else 0)
+        val = heldout_phantom(cfg, tasks) if self.dist.is_main else []
+        digest = phantom_digest(tasks, spec)
+        if self.dist.is_main:
+            build_cache(teachers, phantom_source(tasks, spec), digest, self.model_config, spec, cfg.teacher_cache)
+        self.dist.barrier()
+        cache = TeacherCache(cache_path(teachers, self.model_config, spec, digest, cfg.teacher_cache))
+        aug = AugmentConfig() if cfg.augment else None
+        return CachedDataset(cache, self.model_config, aug, cfg.seed + 1000 * self.dist.rank), val
+
+    def extra_parameters(self) -> list[torch.nn.Parameter]:
+        self._load_teachers()
         self.adapters = FeatureAdapters(self._dense_channels(self.model), self._teacher_channels()).to(self.device)
         return list(self.adapters.parameters()) if self.kd.feature > 0 else []
 
@@ -143,8 +183,13 @@ class Distiller(Trainer):
         with FeatureTap(self.model, enabled=want_features) as tap:
             student = self.net(batch.images, groups=batch.groups)
         kd_groups = {t: sl for t, sl in batch.groups.items() if self._kd_on(t)}
-        teacher, t_feats = self.teacher_set.predict(batch.images, list(kd_groups), self.model_config,
-                                                    features=want_features, groups=kd_groups)
+        if batch.teacher is not None:       # a teacher cache: the answers were computed once
+            teacher = {k: v for k, v in batch.teacher.items() if not k.startswith("feature/")}
+            t_feats = {k.removeprefix("feature/"): v for k, v in batch.teacher.items()
+                       if k.startswith("feature/") and want_features}
+        else:
+            teacher, t_feats = self.teacher_set.predict(batch.images, list(kd_groups), self.model_config,
+                                                        features=want_features, groups=kd_groups)
         per_task: dict[str, torch.Tensor] = {}
         for t in batch.tasks:
             spec = self.model.task_specs[t]

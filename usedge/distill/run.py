@@ -1,7 +1,7 @@
 """The whole ``usedge distill`` job: distil, train the labels-only ablation on the same budget, report."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from usedge.distill.loop import DistillConfig, Distiller
@@ -9,11 +9,18 @@ from usedge.distill.report import ModelEntry, measure_model, write_report
 
 
 def labels_only_config(cfg: DistillConfig):
-    """The same run without teachers: same data, student, steps, schedule, seed."""
+    """The same run without teachers: same data, student, steps, schedule, seed. With a teacher cache, the
+    same cached images with every task on labels only (the teacher answers unused)."""
     from usedge.train.loop import TrainConfig
 
+    out = str(Path(cfg.out) / "labels-only")
+    if cfg.teacher_cache:
+        from usedge.models.presets import resolve_config
+
+        every = resolve_config(cfg.model, cfg.tasks).tasks
+        return replace(cfg, out=out, no_kd=tuple(every), unlabelled=(), weights=replace(cfg.weights, feature=0.0))
     base = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)}
-    return TrainConfig(**{**base, "out": str(Path(cfg.out) / "labels-only")})
+    return TrainConfig(**{**base, "out": out})
 
 
 def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = True, progress: bool = True,
@@ -37,7 +44,12 @@ def run_distillation(cfg: DistillConfig, ablation: bool = True, report: bool = T
         distiller.fit(progress=progress)
     ablation_path = Path(labels_only) if labels_only else Path(cfg.out) / "labels-only" / "best"
     if train and ablation and not labels_only:
-        Trainer(labels_only_config(cfg), model_config=distiller.model_config).fit(progress=progress)
+        ablation_cfg = labels_only_config(cfg)
+        if isinstance(ablation_cfg, DistillConfig):
+            runner = Distiller(ablation_cfg, model_config=distiller.model_config, teachers=distiller.teacher_set.teachers)
+        else:
+            runner = Trainer(ablation_cfg, model_config=distiller.model_config)
+        runner.fit(progress=progress)
     if not report or not distiller.dist.is_main:
         distiller.close()
         return {}

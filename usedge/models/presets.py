@@ -76,6 +76,9 @@ MODELS.register("student-m", ModelConfig("student-m", backbone="timm/mobilenetv3
                                          neck_channels=96, dense_channels=64))
 MODELS.register("student-l", ModelConfig("student-l", backbone="timm/efficientnet_b0",
                                          neck_channels=128, dense_channels=64))
+# a plain ViT-S/16 (22 M) through a simple feature pyramid; 256² input = 16×16 tokens (docs/models.md)
+MODELS.register("teacher-vit-s", ModelConfig("teacher-vit-s", backbone="timm/vit_small_patch16_224",
+                                             neck_channels=128, dense_channels=96))
 MODELS.register("teacher-r50", ModelConfig("teacher-r50", backbone="timm/resnet50",
                                            neck_channels=256, dense_channels=128))
 
@@ -117,5 +120,6 @@ def build_model(model: str | ModelConfig, tasks: Sequence[str] | str | None = No
     from usedge.models.multitask import MultiTaskNet
 
     strides = STRIDES_FINE if config.dense_stride == 2 else STRIDES
-    return MultiTaskNet(create_backbone(config.backbone, strides=strides), config.task_specs, config.neck_channels,
+    backbone = create_backbone(config.backbone, strides=strides, img_size=config.input_size)
+    return MultiTaskNet(backbone, config.task_specs, config.neck_channels,
                         config.dense_channels, config.regression)

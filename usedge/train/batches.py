@@ -114,11 +114,14 @@ class MixedBatchSampler(torch.utils.data.Sampler):
 @dataclass
 class MixedBatch:
     """Images of several tasks in one tensor: ``groups[task]`` is that task's slice, ``targets[task]`` its
-    stacked targets (masks long N×H×W; classes long N; boxes / points float in [0, 1])."""
+    stacked targets (masks long N×H×W; classes long N; boxes / points float in [0, 1]). ``teacher``, when
+    the samples came from a teacher cache (usedge.distill.cache): each task's cached teacher outputs over
+    its slice, and ``feature/<teacher>`` dense maps over the whole batch."""
 
     images: torch.Tensor
     groups: dict[str, slice]
     targets: dict[str, torch.Tensor]
+    teacher: dict[str, torch.Tensor] | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -128,14 +131,16 @@ class MixedBatch:
         return int(self.images.shape[0])
 
     def to(self, device: torch.device) -> MixedBatch:
-        return MixedBatch(self.images.to(device, non_blocking=True), self.groups,
-                          {t: y.to(device, non_blocking=True) for t, y in self.targets.items()})
+        move = lambda d: {k: v.to(device, non_blocking=True) for k, v in d.items()}  # noqa: E731
+        return MixedBatch(self.images.to(device, non_blocking=True), self.groups, move(self.targets),
+                          None if self.teacher is None else move(self.teacher))
 
 
-def collate_mixed(samples: Sequence[tuple[str, torch.Tensor, torch.Tensor]]) -> MixedBatch:
-    """``(task, x, target)`` samples (grouped by task, as the sampler yields them) -> :class:`MixedBatch`."""
+def collate_mixed(samples: Sequence[tuple]) -> MixedBatch:
+    """``(task, x, target)`` samples (grouped by task, as the sampler yields them) -> :class:`MixedBatch`;
+    ``(task, x, target, teacher)`` samples (a teacher cache) also fill ``teacher``."""
     groups: dict[str, list[int]] = {}
-    for i, (task, _, _) in enumerate(samples):
+    for i, (task, *_) in enumerate(samples):
         groups.setdefault(task, []).append(i)
     order = [i for idx in groups.values() for i in idx]
     images = torch.stack([samples[i][1] for i in order])
@@ -144,7 +149,12 @@ def collate_mixed(samples: Sequence[tuple[str, torch.Tensor, torch.Tensor]]) -> 
         slices[task] = slice(start, start + len(idx))
         targets[task] = torch.stack([samples[i][2] for i in idx])
         start += len(idx)
-    return MixedBatch(images, slices, targets)
+    if len(samples[0]) < 4:
+        return MixedBatch(images, slices, targets)
+    teacher = {k: torch.stack([samples[i][3][k] for i in idx]) for idx in groups.values()
+               for k in samples[idx[0]][3] if not k.startswith("feature/")}
+    teacher.update({k: torch.stack([samples[i][3][k] for i in order]) for k in samples[0][3] if k.startswith("feature/")})
+    return MixedBatch(images, slices, targets, teacher)
 
 
 def target_tensor(spec: TaskSpec, label: object, size: int) -> torch.Tensor:
