@@ -176,7 +176,7 @@ def test_bad_arguments_are_config_errors(fn, bad):
 
 
 @pytest.mark.slow
-def test_teacher_side_by_side_reports_the_three_ways_and_ratios():
+def test_teacher_side_by_side_reports_every_way_and_ratios():
     pytest.importorskip("torch")
     import os
     from types import SimpleNamespace
@@ -185,20 +185,43 @@ def test_teacher_side_by_side_reports_the_three_ways_and_ratios():
 
     rows = bench_teacher(64, runs=1, warmup=0, threads=2)
     hows = [r["teacher"] for r in rows]
-    assert hows[0].startswith("as shipped") and "(27)" in hows[0] and "one pass" in hows[1]
-    assert all(r["p50_ms"] > 0 for r in rows)
+    assert hows[0].startswith("baseline-b4 as shipped") and "(27)" in hows[0] and "one pass" in hows[1]
+    assert [r["model"] for r in rows] == ["baseline-b4"] * 3 + ["teacher-vit-s"] * 2
+    assert all(r["p50_ms"] > 0 and r["size"] == 64 and r["weights"] == "random" for r in rows)
+    assert rows[-1]["params_m"] > 20      # ViT-S/16 + pyramid + neck + heads
     # each row was timed in its own fresh process, none in this one (where earlier rows' threads linger)
     pids = [r["pid"] for r in rows]
     assert len(set(pids)) == len(pids) and os.getpid() not in pids
-    student = [SimpleNamespace(status="ok", batch=1, p50_ms=2.0, backend="openvino", precision="fp32"),
+    student = [SimpleNamespace(status="ok", batch=1, p50_ms=2.0, backend="openvino", precision="int8"),
                SimpleNamespace(status="tensorrt: library not installed", batch=1, p50_ms=None, backend="tensorrt",
                                precision="fp32")]
     text = side_by_side(rows, student, 64)
-    assert f"{rows[0]['p50_ms'] / 2.0:.1f}×" in text and "openvino fp32, p50 2.00 ms" in text
+    assert f"{rows[0]['p50_ms'] / 2.0:.1f}×" in text and "openvino int8, p50 2.00 ms" in text
     assert "No student row ran" in side_by_side(rows, student[1:], 64)
-    isolated = {"teacher": "student: openvino fp32", "p50_ms": 4.0, "p95_ms": 4.0, "runs": 1, "pid": 1}
-    text = side_by_side(rows, student, 64, isolated)
+    isolated = {"teacher": "student: openvino int8", "p50_ms": 4.0, "p95_ms": 4.0, "runs": 1, "pid": 1}
+    fp32 = {"teacher": "student: openvino fp32", "p50_ms": 5.0, "p95_ms": 5.0, "runs": 1, "pid": 2}
+    text = side_by_side(rows, student, 64, isolated, fp32)
     assert f"{rows[0]['p50_ms'] / 4.0:.1f}×" in text and "re-timed in its own process" in text
+    assert f"{rows[0]['p50_ms'] / 5.0:.1f}× |" in text and "openvino fp32, p50 5.00 ms" in text
+
+
+def test_a_teacher_row_times_a_trained_checkpoint(tmp_path):
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from usedge.bench.teacher import bench_teacher
+    from usedge.models import build_model
+    from usedge.models.checkpoint import save_checkpoint
+    from usedge.models.presets import resolve_config
+
+    # a tiny ViT saved under the preset's name: the rows build what the checkpoint holds, not the preset
+    config = replace(resolve_config("timm/vit_tiny_patch16_224", "organ_cls,fetal_head"), name="teacher-vit-s",
+                     input_size=64)
+    path = save_checkpoint(tmp_path / "vit", build_model(config), config)
+    (row,) = bench_teacher(None, runs=1, warmup=0, threads=1, checkpoints={"teacher-vit-s": str(path)},
+                           teachers=("teacher-vit-s",), rows=("one-pass",))
+    assert row["weights"] == str(path) and row["size"] == 64 and row["model"] == "teacher-vit-s"
+    assert row["params_m"] < 10
 
 
 def test_student_row_is_re_timed_in_a_fresh_process(bundle_dir):

@@ -1,11 +1,14 @@
-"""The baseline-compatible B4 teacher side by side with the student bundle, in the same run.
+"""The teachers side by side with the student bundle, in the same run.
 
-Three ways to run the teacher on one frame for all its tasks (random weights: latency does not depend on them):
-``as shipped`` (torch fp32, one forward per task, as the official baseline code runs it), ``torch one pass``
-(usedge's multi-task forward) and ``OpenVINO one pass`` (the same ONNX export path as the student). The
-student's reference row (its fastest batch-1 backend × precision of the bench) is timed again the same way.
+Teachers, each at its own input size (the official 256² for ``baseline-b4``): the challenge's EfficientNet-B4
++ FPN three ways — ``as shipped`` (torch fp32, one forward per task, as the official baseline code runs it),
+``torch one pass`` (usedge's multi-task forward) and ``OpenVINO one pass`` (the same ONNX export path as the
+student) — and the ViT teacher (``teacher-vit-s``) in one pass on torch and OpenVINO. Weights are random
+unless a trained checkpoint is given (``--teacher-checkpoint``): latency does not depend on them, and the
+report says which were used. The student's reference row (its fastest batch-1 backend × precision of the
+bench) is timed again the same way, and so is its fp32 OpenVINO row (the same runtime as the teachers').
 
-Every row runs in its own fresh Python process (``python -m usedge.bench.teacher ROW ...``), so no row is
+Every row runs in its own fresh Python process (``python -m usedge.bench.teacher ...``), so no row is
 timed next to thread pools or sessions that an earlier row left open: in one process, OpenVINO's threads
 left by the student rows made the "as shipped" row 60× slower than in a clean process (101 s against 1.7 s
 per frame at 128²). Ratios are taken between these isolated rows. Needs the ``train`` extra (torch).
@@ -25,18 +28,28 @@ import numpy as np
 from usedge._timing import timed
 from usedge.errors import UsedgeError, require
 
-#: The teacher rows, each timed in its own process.
-TEACHER_ROWS = ("per-task", "one-pass", "cpu-one-pass")
+#: The teacher rows of each teacher preset, each timed in its own process.
+TEACHER_ROWS = {"baseline-b4": ("per-task", "one-pass", "cpu-one-pass"), "teacher-vit-s": ("one-pass", "cpu-one-pass")}
+ROWS = ("per-task", "one-pass", "cpu-one-pass")
 #: Seconds one isolated row may take (B4 build + ONNX export + timing on 2 cores stays well below).
 ROW_TIMEOUT_S = 1800
 
 
-def bench_teacher(size: int, runs: int = 5, warmup: int = 1, threads: int | None = None) -> list[dict]:
-    """Rows {"teacher": how, "p50_ms", "p95_ms", "runs", "pid"} for baseline-b4 at ``size``², all tasks,
-    one fresh process per row (see the module docstring)."""
-    require("torch", "train", "benchmarking the B4 teacher")
-    rows = [_in_child(["teacher", row, "--size", str(size)], runs, warmup, threads) for row in TEACHER_ROWS]
-    return [r for r in rows if r]
+def bench_teacher(size: int | None = None, runs: int = 5, warmup: int = 1, threads: int | None = None,
+                  checkpoints: dict[str, str] | None = None, teachers: tuple[str, ...] = tuple(TEACHER_ROWS),
+                  rows: tuple[str, ...] = ROWS) -> list[dict]:
+    """Rows {"teacher": how, "model", "size", "params_m", "weights", "p50_ms", "p95_ms", "runs", "pid"} for
+    each teacher preset at ``size``² (None: its own input size), all tasks, one fresh process per row (see
+    the module docstring). ``checkpoints``: preset -> trained checkpoint whose weights the rows load; ``rows``:
+    which of each teacher's rows to time."""
+    require("torch", "train", "benchmarking the teachers")
+    out = []
+    for model in teachers:
+        extra = (["--size", str(size)] if size else []) + (["--checkpoint", checkpoints[model]]
+                                                           if checkpoints and model in checkpoints else [])
+        out += [_in_child(["teacher", model, row, *extra], runs, warmup, threads) for row in TEACHER_ROWS[model]
+                if row in rows]
+    return [r for r in out if r]
 
 
 def bench_student(bundle: str | Path, backend: str, precision: str, runs: int = 20, warmup: int = 3,
@@ -64,31 +77,50 @@ def _in_child(args: list[str], runs: int, warmup: int, threads: int | None) -> d
     return json.loads(lines[-1])
 
 
-def time_teacher_row(row: str, size: int, runs: int, warmup: int, threads: int | None) -> dict | None:
-    """One teacher row in THIS process (what each child runs); None when no CPU runtime is installed."""
-    torch = require("torch", "train", "benchmarking the B4 teacher")
+def _teacher_model(model: str, size: int | None, checkpoint: str | None):
+    torch = require("torch", "train", "benchmarking the teachers")
     from usedge.models import build_model
     from usedge.models.presets import resolve_config
 
+    if checkpoint:
+        from usedge.models.checkpoint import load_checkpoint
+
+        net, config, _ = load_checkpoint(checkpoint)
+        return net.eval(), config, str(checkpoint)
+    config = resolve_config(model, "all")
+    config = replace(config, input_size=int(size)) if size else config
+    torch.manual_seed(0)
+    return build_model(config).eval(), config, "random"
+
+
+def time_teacher_row(model: str, row: str, size: int | None, runs: int, warmup: int, threads: int | None,
+                     checkpoint: str | None = None) -> dict | None:
+    """One teacher row in THIS process (what each child runs); None when no CPU runtime is installed."""
+    torch = require("torch", "train", "benchmarking the teachers")
     if threads:
         torch.set_num_threads(int(threads))
-    config = replace(resolve_config("baseline-b4", "all"), input_size=int(size))
-    torch.manual_seed(0)
-    model = build_model(config).eval()
+    net, config, weights = _teacher_model(model, size, checkpoint)
+    size = config.input_size
+    facts = {"model": config.name, "size": size, "weights": weights,
+             "params_m": sum(p.numel() for p in net.parameters()) / 1e6}
     x = torch.randn(1, 3, size, size)
     if row == "per-task":
+        if not hasattr(net, "forward_task"):
+            raise UsedgeError(f"{model} has no per-task forward (only the baseline B4 does).", fix="drop this row")
+
         def per_task():
             with torch.inference_mode():
                 for t in config.tasks:
-                    model.forward_task(x, t)
-        how = f"as shipped: torch fp32, one forward per task ({len(config.tasks)})"
-        return _row(how, timed(per_task, runs, warmup))
+                    net.forward_task(x, t)
+        how = f"{config.name} as shipped: torch fp32, one forward per task ({len(config.tasks)})"
+        return {**_row(how, timed(per_task, runs, warmup)), **facts}
     if row == "one-pass":
         def one_pass():
             with torch.inference_mode():
-                model(x)
-        return _row("torch fp32, one pass", timed(one_pass, runs, warmup))
-    return _cpu_one_pass(model, config, x.numpy(), runs, warmup, threads)
+                net(x)
+        return {**_row(f"{config.name}: torch fp32, one pass", timed(one_pass, runs, warmup)), **facts}
+    out = _cpu_one_pass(net, config, x.numpy(), runs, warmup, threads)
+    return {**out, **facts} if out else None
 
 
 def _cpu_one_pass(model, config, arr: np.ndarray, runs: int, warmup: int, threads: int | None) -> dict | None:
@@ -99,10 +131,10 @@ def _cpu_one_pass(model, config, arr: np.ndarray, runs: int, warmup: int, thread
     if not cpu:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, config, Path(tmp) / "b4.onnx", dynamic_batch=False, simplify_graph=False).path
+        path = export_onnx(model, config, Path(tmp) / "teacher.onnx", dynamic_batch=False, simplify_graph=False).path
         backend = open_backend(cpu[0], path, threads=threads)
         try:
-            return _row(f"{cpu[0]} fp32, one pass", timed(lambda: backend.infer(arr), max(runs, 10), 3))
+            return _row(f"{config.name}: {cpu[0]} fp32, one pass", timed(lambda: backend.infer(arr), max(runs, 10), 3))
         finally:
             backend.close()
 
@@ -123,20 +155,33 @@ def _row(how: str, t: np.ndarray) -> dict:
             "pid": os.getpid()}
 
 
-def side_by_side(teacher: list[dict], rows, size: int, student: dict | None = None) -> str:
+def side_by_side(teacher: list[dict], rows, size: int, student: dict | None = None,
+                 same_runtime: dict | None = None) -> str:
     """Markdown: the teacher rows, and each one's ratio to the student's fastest batch-1 row (``student``:
-    that row re-timed in its own process, used as the reference when given)."""
+    that row re-timed in its own process, used as the reference when given) and, when ``same_runtime`` is
+    given (the student's fp32 row on the teachers' CPU runtime, re-timed), to that row too."""
     ok = [r for r in rows if r.status == "ok" and r.batch == 1 and r.p50_ms]
-    lines = [f"## Side by side with the B4 teacher ({size}², batch 1, all tasks)", ""]
+    lines = ["## Side by side with the teachers (batch 1, all tasks, each model at its own input size)", ""]
     if not ok:
         return "\n".join(lines + ["No student row ran; no ratios.", ""])
     best = min(ok, key=lambda r: r.p50_ms)
     ref = student["p50_ms"] if student else best.p50_ms
-    how = (f"Student reference: {best.backend} {best.precision}, p50 {ref:.2f} ms"
+    how = (f"Student ({size}²) reference: {best.backend} {best.precision}, p50 {ref:.2f} ms"
            + (" (re-timed in its own process, as each teacher row)." if student else "."))
-    lines += [how, "", "| teacher | p50 ms | p95 ms | teacher / student |", "|---|---|---|---|"]
-    lines += [f"| {t['teacher']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | {t['p50_ms'] / ref:.1f}× |"
-              for t in teacher]
+    if same_runtime:
+        how += f" Same runtime as the teachers: {same_runtime['teacher'].removeprefix('student: ')}, p50 " \
+               f"{same_runtime['p50_ms']:.2f} ms."
+    head = "| teacher | input | params (M) | weights | p50 ms | p95 ms | teacher / student |"
+    cols = "|---|---|---|---|---|---|---|"
+    if same_runtime:
+        head, cols = head + " teacher / student fp32 |", cols + "---|"
+    lines += [how, "", head, cols]
+    for t in teacher:
+        line = (f"| {t['teacher']} | {t.get('size', size)}² | {t.get('params_m', float('nan')):.1f} | "
+                f"{t.get('weights', 'random')} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | {t['p50_ms'] / ref:.1f}× |")
+        if same_runtime:
+            line += f" {t['p50_ms'] / same_runtime['p50_ms']:.1f}× |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -148,8 +193,10 @@ def _main(argv: list[str] | None = None) -> None:
                                             "prints one JSON line.")
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("teacher")
-    t.add_argument("row", choices=TEACHER_ROWS)
-    t.add_argument("--size", type=int, required=True)
+    t.add_argument("model", help="a teacher preset (baseline-b4, teacher-vit-s)")
+    t.add_argument("row", choices=ROWS)
+    t.add_argument("--size", type=int, default=None, help="input side (default: the model's own)")
+    t.add_argument("--checkpoint", default=None, help="trained weights (default: random)")
     s = sub.add_parser("student")
     s.add_argument("bundle")
     s.add_argument("--backend", required=True)
@@ -160,7 +207,7 @@ def _main(argv: list[str] | None = None) -> None:
         q.add_argument("--threads", type=int, default=None)
     a = p.parse_args(argv)
     if a.what == "teacher":
-        row = time_teacher_row(a.row, a.size, a.runs, a.warmup, a.threads)
+        row = time_teacher_row(a.model, a.row, a.size, a.runs, a.warmup, a.threads, a.checkpoint)
     else:
         row = time_student_row(a.bundle, a.backend, a.precision, a.runs, a.warmup, a.threads)
     print(json.dumps(row or {"skipped": "no CPU runtime installed (usedge[cpu])"}), flush=True)

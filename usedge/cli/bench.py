@@ -48,9 +48,12 @@ def _command(ctx: click.Context, bundle: Path) -> str:
               help="Labelled folder: its val/ split scores each backend × precision.")
 @click.option("--max-eval-per-task", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--teacher/--no-teacher", default=False, show_default=True,
-              help="Also time the B4 teacher (as shipped: one torch forward per task; and one pass) at the bundle's "
-                   "input size, and print the ratios (needs the train extra).")
+              help="Also time the teachers at their own input sizes (B4 as shipped: one torch forward per task, and "
+                   "in one pass; the ViT in one pass), and print the ratios (needs the train extra).")
 @click.option("--teacher-runs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--teacher-checkpoint", "teacher_checkpoints", multiple=True, type=click.Path(exists=True),
+              help="A trained teacher checkpoint (its config names the preset: baseline-b4, teacher-vit-s); its rows "
+                   "time these weights instead of random ones. Repeatable.")
 @click.option("--profile/--no-profile", default=False, show_default=True,
               help="Split the Predictor's time into preprocess / infer / postprocess per backend × precision "
                    "(batch 1; a model-sized frame and a 640×480 grab): profile.md / .json.")
@@ -76,7 +79,7 @@ def _command(ctx: click.Context, bundle: Path) -> str:
 @click.option("--out", type=click.Path(file_okay=False), default="runs/bench", show_default=True)
 @click.pass_context
 def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, teacher,
-          teacher_runs, profile, scaling, scaling_sizes, scaling_batches, scaling_tasks, scaling_size, scaling_model,
+          teacher_runs, teacher_checkpoints, profile, scaling, scaling_sizes, scaling_batches, scaling_tasks, scaling_size, scaling_model,
           scaling_rounds, stream, stream_fps, stream_seconds, out) -> None:
     """Benchmark a bundle on every backend × precision × batch (rows that cannot run say why)."""
     from usedge.bench import run_bench, to_markdown, write_reports
@@ -88,7 +91,7 @@ def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data,
     paths = write_reports(result, out)
     click.echo(to_markdown(result))
     if teacher:
-        paths["teacher"] = _teacher(result, threads, teacher_runs, out)
+        paths["teacher"] = _teacher(result, threads, teacher_runs, out, teacher_checkpoints)
     if profile:
         paths.update(_profile(bundle, backends, precisions, threads, runs, warmup, command, out))
     if scaling:
@@ -99,18 +102,23 @@ def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data,
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-def _teacher(result, threads, runs: int, out: Path) -> Path:
-    """Time the B4 teacher at the bundle's input size and the student's fastest batch-1 row again, one fresh process
-    per row; print and write teacher.md next to the bench report."""
+def _teacher(result, threads, runs: int, out: Path, checkpoints: tuple[str, ...] = ()) -> Path:
+    """Time the teachers and the student's fastest batch-1 row (and its fp32 row on the teachers' runtime) again,
+    one fresh process per row; print and write teacher.md next to the bench report."""
     from usedge._io import atomic_write_text
     from usedge.bench.teacher import bench_student, bench_teacher, side_by_side
     from usedge.bundle import load_bundle
+    from usedge.models.checkpoint import read_config
 
     size = load_bundle(result.bundle, verify=False).preprocess.size
     ok = [r for r in result.rows if r.status == "ok" and r.batch == 1 and r.p50_ms]
     best = min(ok, key=lambda r: r.p50_ms) if ok else None
     student = bench_student(result.bundle, best.backend, best.precision, threads=threads) if best else None
-    text = side_by_side(bench_teacher(size, runs=runs, threads=threads), result.rows, size, student)
+    fp32 = [r for r in ok if r.backend == "openvino" and r.precision == "fp32"]
+    same = bench_student(result.bundle, "openvino", "fp32", threads=threads) if fp32 else None
+    trained = {read_config(c)[0].name: str(c) for c in checkpoints}
+    text = side_by_side(bench_teacher(None, runs=runs, threads=threads, checkpoints=trained), result.rows, size,
+                        student, same)
     click.echo(text)
     atomic_write_text(out / "teacher.md", text)
     return out / "teacher.md"
