@@ -147,3 +147,24 @@ def test_online_phantom_training_improves_every_family_and_resumes(tmp_path):
     assert resumed.start_epoch == 3
     resumed.fit(progress=False)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+
+
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(trained, phantom_set, tmp_path):
+    """--init: the weights of a finished run with a fresh optimizer (what a GPU run's parts hand back)."""
+    from dataclasses import replace
+
+    from usedge.errors import ConfigError
+    from usedge.models.presets import resolve_config
+
+    out, _ = trained
+    model_config = replace(resolve_config("student-s", TASKS), input_size=96)
+    cfg = TrainConfig(data=str(phantom_set), out=str(tmp_path / "ft"), model="student-s", tasks=TASKS, epochs=1,
+                      steps_per_epoch=1, batch_size=8, init=str(out / "best"))
+    trainer = Trainer(cfg, model_config=model_config)
+    source, _, _ = load_checkpoint(out / "best")
+    for k, v in source.state_dict().items():
+        torch.testing.assert_close(trainer.model.state_dict()[k], v)
+    assert trainer.start_epoch == 0 and not trainer.history and trainer.sched.last_epoch == 0
+    with pytest.raises(ConfigError, match="same --model"):
+        Trainer(replace(cfg, tasks="fetal_head,organ_cls"),
+                model_config=replace(resolve_config("student-s", "fetal_head,organ_cls"), input_size=96))

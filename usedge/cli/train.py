@@ -57,6 +57,10 @@ def recipe_options(f):
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--resume", is_flag=True, help="Continue from OUT/last."),
+        click.option("--init", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Start from this checkpoint's weights (same architecture and tasks) with a fresh optimizer "
+                          "and schedule: fine-tuning, or continuing a run whose optimizer state was not kept (the "
+                          "weights a GPU run hands back, scripts/gpu_teachers.sh)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -74,7 +78,7 @@ def recipe_config(kw: dict) -> dict:
                 val_data=kw.pop("val_data") or "", val_per_task=kw.pop("val_per_task"),
                 phantom_size=kw.pop("phantom_size"), workers=kw.pop("workers"), threads=kw.pop("threads"),
                 freeze_norm=kw.pop("freeze_norm"), augment=not kw.pop("no_augment"), device=kw.pop("device"),
-                seed=kw.pop("seed"), resume=kw.pop("resume"))
+                seed=kw.pop("seed"), resume=kw.pop("resume"), init=kw.pop("init") or "")
 
 
 @click.command()

@@ -83,6 +83,7 @@ class TrainConfig:
     phantom_size: int = 256
     workers: int = 1
     threads: int = 0
+    init: str = ""                    # checkpoint whose weights the model starts from (fresh optimizer)
     extra: dict = field(default_factory=dict)
 
 
@@ -186,6 +187,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model_config = model_config or self._resolve_model_config()
         self.model = (model or build_model(self.model_config)).to(self.device)
+        if cfg.init:                     # (a resumed run then loads OUT/last over it)
+            self._init_weights(cfg.init)
         self.net = self.dist.wrap(self.model)  # what training steps call (DDP under torchrun)
         tasks = list(self.model_config.tasks)
         dataset, self.val = self._data(tasks)
@@ -206,6 +209,21 @@ class Trainer:
         self.best = -math.inf
         if cfg.resume:
             self._resume()
+
+    def _init_weights(self, path: str) -> None:
+        from usedge.models.checkpoint import load_checkpoint
+
+        source, config, _ = load_checkpoint(path)
+        mine = self.model_config
+        if (config.arch, config.backbone, tuple(config.tasks)) != (mine.arch, mine.backbone, tuple(mine.tasks)):
+            raise ConfigError(f"--init {path} holds {config.arch} {config.backbone} with {len(config.tasks)} tasks; "
+                              f"this run trains {mine.arch} {mine.backbone} with {len(mine.tasks)}.",
+                              fix="pass a checkpoint of the same --model and --tasks.")
+        try:
+            self.model.load_state_dict(source.state_dict(), strict=True)
+        except RuntimeError as exc:
+            raise ConfigError(f"--init {path} does not fit this model: {str(exc)[:300]}",
+                              fix="use the same --model, --tasks, --input-size and --dense-stride.") from None
 
     def _resolve_model_config(self) -> ModelConfig:
         cfg = self.cfg
