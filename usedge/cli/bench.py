@@ -79,8 +79,8 @@ def _command(ctx: click.Context, bundle: Path) -> str:
 @click.option("--out", type=click.Path(file_okay=False), default="runs/bench", show_default=True)
 @click.pass_context
 def bench(ctx, bundle, backends, precisions, batch, threads, runs, warmup, data, max_eval_per_task, teacher,
-          teacher_runs, teacher_checkpoints, profile, scaling, scaling_sizes, scaling_batches, scaling_tasks, scaling_size, scaling_model,
-          scaling_rounds, stream, stream_fps, stream_seconds, out) -> None:
+          teacher_runs, teacher_checkpoints, profile, scaling, scaling_sizes, scaling_batches, scaling_tasks, scaling_size,
+          scaling_model, scaling_rounds, stream, stream_fps, stream_seconds, out) -> None:
     """Benchmark a bundle on every backend × precision × batch (rows that cannot run say why)."""
     from usedge.bench import run_bench, to_markdown, write_reports
 
