@@ -204,3 +204,41 @@ def test_normalize_lookup_matches_the_formula():
     out = normalize(rgb, mean, std)
     assert out.shape == (3, 37, 53) and out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def _sector_image(seed=0):
+    """A phantom-like frame: speckle inside a sector, exact zeros outside it."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(40, 200, (S, S, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[:S, :S]
+    outside = np.abs(xx - S / 2) > (yy * 0.6 + 4)
+    image[outside] = 0
+    return image, outside
+
+
+def test_ultrasound_artifacts_change_the_scan_area_only():
+    from usedge.data.transforms import ultrasound_artifacts
+
+    image, outside = _sector_image()
+    changed = [ultrasound_artifacts(np.random.default_rng(s), image) for s in range(12)]
+    assert all(c.dtype == np.uint8 and c.shape == image.shape for c in changed)
+    assert all((c[outside] == 0).all() for c in changed)           # nothing drawn outside the sector
+    assert sum(not np.array_equal(c, image) for c in changed) >= 10  # almost every draw alters the image
+    np.testing.assert_array_equal(ultrasound_artifacts(np.random.default_rng(3), image), changed[3])
+
+
+def test_ultrasound_augmentation_keeps_every_label():
+    """An intensity-only stage: with geometry off, the label that comes out is the label that went in."""
+    from dataclasses import replace
+
+    image, _ = _sector_image(1)
+    cfg = replace(AugmentConfig(p=0.0), ultrasound=1.0)
+    mask = (image[..., 0] > 100).astype(np.uint8)
+    for task in ("fetal_head", "organ_cls", "thyroid_nodule_det", "fetal_femur"):
+        spec = get_task(task)
+        label = {TaskKind.SEGMENTATION: mask, TaskKind.CLASSIFICATION: 2, TaskKind.DETECTION: (10.0, 12.0, 30.0, 40.0),
+                 TaskKind.REGRESSION: ((10.0, 20.0), (40.0, 30.0))}[spec.kind]
+        out, got = augment(np.random.default_rng(0), image, label, spec, S, cfg)
+        assert got is label and not np.array_equal(out, image)
+    off, _ = augment(np.random.default_rng(0), image, 1, get_task("organ_cls"), S, AugmentConfig(p=0.0))
+    np.testing.assert_array_equal(off, image)                      # ultrasound=0 (the default): untouched

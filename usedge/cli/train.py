@@ -54,6 +54,12 @@ def recipe_options(f):
                      help="torch intra-op threads (0: torch's default)."),
         click.option("--freeze-norm", is_flag=True, help="Keep BatchNorm statistics frozen (tiny per-process batches)."),
         click.option("--no-augment", is_flag=True, help="Disable augmentation."),
+        click.option("--acquisition", type=click.Choice(["default", "wide"]), default="default", show_default=True,
+                     help="Scanner-setting ranges of the training phantom (--data phantom): wide widens gain, TGC, "
+                          "dynamic range, noise floor and PSF beyond the default phantom's (docs/phantom.md)."),
+        click.option("--us-augment", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Probability of the ultrasound artefact augmentation per image (depth attenuation, "
+                          "noise at depth, acoustic shadows, haze, coarser speckle)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--resume", is_flag=True, help="Continue from OUT/last."),
@@ -78,7 +84,8 @@ def recipe_config(kw: dict) -> dict:
                 val_data=kw.pop("val_data") or "", val_per_task=kw.pop("val_per_task"),
                 phantom_size=kw.pop("phantom_size"), workers=kw.pop("workers"), threads=kw.pop("threads"),
                 freeze_norm=kw.pop("freeze_norm"), augment=not kw.pop("no_augment"), device=kw.pop("device"),
-                seed=kw.pop("seed"), resume=kw.pop("resume"), init=kw.pop("init") or "")
+                seed=kw.pop("seed"), resume=kw.pop("resume"), init=kw.pop("init") or "",
+                acquisition=kw.pop("acquisition"), us_augment=kw.pop("us_augment"))
 
 
 @click.command()

@@ -124,6 +124,7 @@ class AugmentConfig:
     brightness: float = 0.15
     contrast: float = 0.2
     gamma: tuple[float, float] = (0.8, 1.25)
+    ultrasound: float = 0.0     # probability of the ultrasound artefact stage (:func:`ultrasound_artifacts`)
 
 
 def random_affine(rng: np.random.Generator, size: int, cfg: AugmentConfig, geometric: bool,
@@ -197,7 +198,10 @@ def augment(rng: np.random.Generator, image: np.ndarray, label: object, spec: Ta
     m = random_affine(rng, size, cfg, geometric=True, policy=task_policy(spec))
     if stays_inside(m, label, spec, size):
         image, label = apply_affine(m, image, label, spec, size)
-    return photometric(rng, image, cfg), label
+    image = photometric(rng, image, cfg)
+    if cfg.ultrasound > 0 and rng.random() < cfg.ultrasound:
+        image = ultrasound_artifacts(rng, image)
+    return image, label
 
 
 def _move(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -212,6 +216,54 @@ def photometric(rng: np.random.Generator, image: np.ndarray, cfg: AugmentConfig)
     x = (x - 0.5) * (1 + rng.uniform(-cfg.contrast, cfg.contrast)) + 0.5 + rng.uniform(-cfg.brightness, cfg.brightness)
     x = np.clip(x, 0, 1) ** rng.uniform(*cfg.gamma)
     return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+def ultrasound_artifacts(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """What real scanners add that a clean B-mode image lacks, each with probability 1/2 (at least one), inside
+    the scan area only (label-true: intensities change, geometry does not):
+
+    - depth attenuation (weak TGC): brightness × exp(-a · depth), a ∈ [0, 1.2];
+    - electronic noise rising with depth: Gaussian, σ up to 22 grey levels at the bottom;
+    - acoustic shadows: one or two darkened bands (× 0.15-0.6) below a random depth, soft-edged;
+    - haze (near-field reverberation / clutter): a veil of up to 55 grey levels fading with depth;
+    - coarser speckle (a lower frequency, a broader PSF): Gaussian blur, σ 0.3-1.0 px.
+    """
+    x = image.astype(np.float32)
+    h, w = x.shape[:2]
+    lit = (image if image.ndim == 2 else image.max(axis=2)) > 0
+    inside = lit | (cv2.blur(lit.astype(np.float32), (3, 3)) > 0.99)  # a black speckle grain inside counts
+    depth = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
+    gain = np.ones((h, w), np.float32)
+    add = np.zeros((h, w), np.float32)
+    on = rng.random(5) < 0.5
+    if not on.any():
+        on[rng.integers(5)] = True
+    if on[0]:
+        gain *= np.exp(-rng.uniform(0.0, 1.2) * depth)
+    if on[1]:
+        gain *= _shadows(rng, h, w)
+    if on[2]:
+        add += rng.uniform(10.0, 55.0) * np.exp(-depth / rng.uniform(0.08, 0.35))
+    if on[3]:
+        add += rng.normal(0.0, 1.0, (h, w)).astype(np.float32) * rng.uniform(4.0, 22.0) * depth
+    x = x * (gain if x.ndim == 2 else gain[..., None]) + (add if x.ndim == 2 else add[..., None])
+    if on[4]:
+        x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.0)))
+    x = np.where(inside if x.ndim == 2 else inside[..., None], x, image.astype(np.float32))
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def _shadows(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """One or two soft acoustic shadows: a multiplicative map, 1 outside them."""
+    out = np.ones((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 3))):
+        band = np.zeros((h, w), np.float32)
+        cx, half = rng.uniform(0.1, 0.9) * w, rng.uniform(0.03, 0.1) * w
+        top = int(rng.uniform(0.15, 0.7) * h)
+        band[top:, max(0, int(cx - half)):min(w, int(cx + half) + 1)] = 1.0
+        band = cv2.GaussianBlur(band, (0, 0), max(1.0, 0.02 * w))
+        out *= 1.0 - band * rng.uniform(0.4, 0.85)
+    return out
 
 
 #: How an image is resized to the square network input (a model's declared ``resize``):

@@ -34,7 +34,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usedge.data.transforms import AugmentConfig, apply_affine, normalize, photometric, resize_sample, task_policy
+from usedge.data.transforms import (
+    AugmentConfig,
+    apply_affine,
+    normalize,
+    photometric,
+    resize_sample,
+    task_policy,
+    ultrasound_artifacts,
+)
 from usedge.errors import ConfigError, DataError
 from usedge.models.presets import ModelConfig
 from usedge.tasks import TaskSpec, get_task
@@ -56,6 +64,7 @@ class CacheSpec:
     variants: tuple[str, ...] = VARIANTS
     phantom_size: int = 256
     feature_size: int = 32
+    acquisition: str = "default"
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -85,9 +94,10 @@ Source = Iterable[tuple[str, np.ndarray, object]]  # (task id, RGB uint8 image a
 def phantom_source(tasks: Sequence[str], spec: CacheSpec) -> Iterator[tuple[str, np.ndarray, object]]:
     """``spec.per_task`` fixed phantom images per task (a stream no training or held-out set uses)."""
     from usedge.data.phantom.generator import PhantomConfig, generate_sample
+    from usedge.data.phantom.physics import ACQUISITIONS
     from usedge.data.transforms import to_rgb
 
-    phantom = PhantomConfig(size=spec.phantom_size)
+    phantom = PhantomConfig(size=spec.phantom_size, acquisition=ACQUISITIONS[spec.acquisition])
     for task in tasks:
         for i in range(spec.per_task):
             sample = generate_sample(task, key_rng(spec.seed, (task, i, i), stream=3), phantom)
@@ -97,7 +107,8 @@ def phantom_source(tasks: Sequence[str], spec: CacheSpec) -> Iterator[tuple[str,
 def phantom_digest(tasks: Sequence[str], spec: CacheSpec) -> str:
     from usedge import __version__
 
-    return f"phantom:{spec.phantom_size}:{spec.seed}:{spec.per_task}:{','.join(tasks)}:usedge-{__version__}"
+    return (f"phantom:{spec.phantom_size}:{spec.seed}:{spec.per_task}:{spec.acquisition}:{','.join(tasks)}:"
+            f"usedge-{__version__}")
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -283,7 +294,10 @@ class CachedDataset(torch.utils.data.Dataset):
         task, index, _ = key
         image, target, outputs, feats = self.cache.entry(task, index)
         if self.aug is not None:
-            image = photometric(key_rng(self.seed, key, 13), image, self.aug)
+            rng = key_rng(self.seed, key, 13)
+            image = photometric(rng, image, self.aug)
+            if self.aug.ultrasound > 0 and rng.random() < self.aug.ultrasound:
+                image = ultrasound_artifacts(rng, image)
         x = torch.from_numpy(normalize(image, self.config.mean, self.config.std))
         teacher = {k: torch.from_numpy(np.array(v)) for k, v in outputs.items()}
         teacher.update({f"feature/{k}": torch.from_numpy(np.array(v)).float() for k, v in feats.items()})

@@ -87,14 +87,15 @@ class Distiller(Trainer):
                               fix="use --data phantom with --teacher-cache, or distil a stored set live.")
         teachers = self._load_teachers()
         spec = CacheSpec(per_task=cfg.cache_per_task, seed=cfg.seed + 3000, variants=tuple(cfg.cache_variants),
-                         phantom_size=cfg.phantom_size, feature_size=32 if self.kd.feature > 0 else 0)
+                         phantom_size=cfg.phantom_size, feature_size=32 if self.kd.feature > 0 else 0,
+                         acquisition=cfg.acquisition)
         val = heldout_phantom(cfg, tasks) if self.dist.is_main else []
         digest = phantom_digest(tasks, spec)
         if self.dist.is_main:
             build_cache(teachers, phantom_source(tasks, spec), digest, self.model_config, spec, cfg.teacher_cache)
         self.dist.barrier()
         cache = TeacherCache(cache_path(teachers, self.model_config, spec, digest, cfg.teacher_cache))
-        aug = AugmentConfig() if cfg.augment else None
+        aug = AugmentConfig(ultrasound=cfg.us_augment) if cfg.augment else None
         return CachedDataset(cache, self.model_config, aug, cfg.seed + 1000 * self.dist.rank), val
 
     def extra_parameters(self) -> list[torch.nn.Parameter]:
@@ -133,7 +134,7 @@ class Distiller(Trainer):
         images, self.unlabelled_ids = read_unlabelled(cfg.unlabelled, self.model_config.input_size,
                                                       every=cfg.unlabelled_stride)
         d = self.dist
-        ds = UnlabelledDataset(images, self.model_config, AugmentConfig() if cfg.augment else None,
+        ds = UnlabelledDataset(images, self.model_config, AugmentConfig(ultrasound=cfg.us_augment) if cfg.augment else None,
                                cfg.seed + 1000 * d.rank)
         return torch.utils.data.DataLoader(
             ds, batch_sampler=ShardedBatchSampler(len(ds), cfg.batch_size, d.rank, d.world, cfg.seed + 7919),

@@ -210,12 +210,15 @@ class PhantomStream(torch.utils.data.Dataset):
     STREAM = 2  # generator.SPLIT_NUMBERS uses 0 (train) and 1 (val)
 
     def __init__(self, tasks: Sequence[str], config: ModelConfig, aug: AugmentConfig | None, seed: int = 0,
-                 phantom_size: int = 256) -> None:
+                 phantom_size: int = 256, acquisition: str = "default") -> None:
         from usedge.data.phantom.generator import PhantomConfig
+        from usedge.data.phantom.physics import ACQUISITIONS
 
+        if acquisition not in ACQUISITIONS:
+            raise ConfigError(f"Unknown acquisition ranges '{acquisition}'.", fix=f"use one of: {', '.join(ACQUISITIONS)}")
         self.tasks = [get_task(t).id for t in tasks]
         self.config, self.aug, self.seed = config, aug, seed
-        self.phantom = PhantomConfig(size=phantom_size)
+        self.phantom = PhantomConfig(size=phantom_size, acquisition=ACQUISITIONS[acquisition])
 
     def sizes(self) -> dict[str, None]:
         return {t: None for t in self.tasks}

@@ -84,6 +84,8 @@ class TrainConfig:
     workers: int = 1
     threads: int = 0
     init: str = ""                    # checkpoint whose weights the model starts from (fresh optimizer)
+    acquisition: str = "default"      # phantom scanner-setting ranges: default | wide (physics.ACQUISITIONS)
+    us_augment: float = 0.0           # probability of the ultrasound artefact augmentation (0: off)
     extra: dict = field(default_factory=dict)
 
 
@@ -239,12 +241,12 @@ class Trainer:
 
     def _data(self, tasks: list[str]) -> tuple[ItemDataset | PhantomStream, list[Sample]]:
         """The training dataset (stored or online phantom) and the held-out samples used for selection."""
-        cfg, aug = self.cfg, AugmentConfig() if self.cfg.augment else None
+        cfg, aug = self.cfg, AugmentConfig(ultrasound=self.cfg.us_augment) if self.cfg.augment else None
         seed = cfg.seed + 1000 * self.dist.rank
         if cfg.data == PHANTOM:
             val = heldout_phantom(cfg, tasks) if self.dist.is_main else []
             self.dist.barrier()
-            return PhantomStream(tasks, self.model_config, aug, seed, cfg.phantom_size), val
+            return PhantomStream(tasks, self.model_config, aug, seed, cfg.phantom_size, cfg.acquisition), val
         train, val = split_samples(cfg, tasks)
         if not train:
             raise UsedgeError(f"No training samples for the selected tasks in {cfg.data}.",

@@ -88,3 +88,42 @@ def test_a_phantom_set_records_each_images_physical_scale(tmp_path):
     zoomed = {**meta, "motion": [[1.1, 0.0, 0.0], [0.0, 1.1, 0.0]]}        # a cine frame zoomed out by 10 %
     assert mm_per_pixel(zoomed) == pytest.approx(mm_per_pixel(meta) * 1.1)
     assert phantom_scales(tmp_path) is None
+
+
+def test_a_shifted_acquisition_is_paired_with_the_clean_set(tmp_path):
+    """Same seed, one setting's range replaced: the same anatomy (labels) under other scanner settings, and the
+    set records the ranges it was drawn from."""
+    import json
+    from dataclasses import replace
+
+    from usedge.data.fmcuia import load_split
+    from usedge.data.phantom import AcquisitionRanges, generate_dataset
+
+    tasks = ["fetal_head", "organ_cls"]
+    generate_dataset(tmp_path / "clean", per_task=1, val_per_task=3, seed=9, size=96, tasks=tasks, progress=False)
+    shifted = replace(AcquisitionRanges(), gain_db=(9.0, 11.0))
+    generate_dataset(tmp_path / "gain", per_task=1, val_per_task=3, seed=9, size=96, tasks=tasks, progress=False,
+                     acquisition=shifted)
+    a, b = load_split(tmp_path / "clean", "val"), load_split(tmp_path / "gain", "val")
+    assert [s.target() if s.label is not None else None for s in a] == [s.target() if s.label is not None else None
+                                                                         for s in b]
+    masks = [(x.target(), y.target()) for x, y in zip(a, b) if x.mask_path is not None]
+    assert masks and all(np.array_equal(m, n) for m, n in masks)
+    brighter = [y.load_image().mean() > x.load_image().mean() for x, y in zip(a, b)]
+    assert all(brighter)
+    marker = json.loads((tmp_path / "gain" / "phantom.json").read_text())
+    assert marker["acquisition"]["gain_db"] == [9.0, 11.0] and "acquisition" not in json.loads(
+        (tmp_path / "clean" / "phantom.json").read_text())
+
+
+def test_training_streams_draw_from_the_named_acquisition_ranges():
+    pytest.importorskip("torch")
+    from usedge.data.phantom.physics import WIDE_ACQUISITION
+    from usedge.errors import ConfigError
+    from usedge.models.presets import resolve_config
+    from usedge.train.batches import PhantomStream
+
+    config = resolve_config("student-s", "fetal_head")
+    assert PhantomStream(["fetal_head"], config, None, acquisition="wide").phantom.acquisition == WIDE_ACQUISITION
+    with pytest.raises(ConfigError, match="Unknown acquisition"):
+        PhantomStream(["fetal_head"], config, None, acquisition="extreme")

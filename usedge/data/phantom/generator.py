@@ -167,7 +167,8 @@ def generator_sha256() -> str:
 
 def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, size: int = 256,
                      tasks: Sequence[TaskSpec] | None = None, val_fraction: float = 0.2,
-                     progress: bool = True, val_per_task: int | None = None) -> dict:
+                     progress: bool = True, val_per_task: int | None = None,
+                     acquisition: AcquisitionRanges | None = None) -> dict:
     """Write a phantom data set in the FMC-UIA layout: ``out/train`` and ``out/val``.
 
     The set is built in a hidden sibling folder ``.<name>.partial-<pid>`` and renamed to ``out`` at the end,
@@ -178,7 +179,7 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
         {"root", "splits": {"train": {task_id: n}, "val": {...}}, "seconds", "frames_per_s"}.
     """
     out = Path(out)
-    config = PhantomConfig(size=check_size(size))
+    config = PhantomConfig(size=check_size(size), acquisition=acquisition or AcquisitionRanges())
     specs = tuple(ALL_TASKS if tasks is None else tasks)
     if not specs:
         raise ConfigError("No tasks to generate.", fix="pass tasks=None for all 27 tasks.")
@@ -203,7 +204,9 @@ def generate_dataset(out: str | os.PathLike, per_task: int = 4, seed: int = 0, s
                                               "generator_sha256": generator_sha256(), "seed": seed, "size": size,
                                               "per_task": per_task, "val_fraction": val_fraction,
                                               "val_per_task": counts["val"],
-                                              "tasks": [s.id for s in specs], "splits": written}, indent=2) + "\n")
+                                              "tasks": [s.id for s in specs], "splits": written,
+                                              **({"acquisition": asdict(acquisition)} if acquisition else {})},
+                                             indent=2) + "\n")
         swap_in_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

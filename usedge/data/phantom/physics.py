@@ -302,6 +302,18 @@ class AcquisitionRanges:
     speckle_scale: float = 1.0
 
 
+#: Wider scanner settings for a recipe robust to real scanners (``usedge train --acquisition wide``): every
+#: range of the default widened (gain ±10 dB, dynamic range 40-72 dB, TGC compensation down to 0.45, an
+#: electronic noise floor up to -12 dB, broader and narrower PSFs, ...). The default phantom (test and
+#: held-out sets) keeps :class:`AcquisitionRanges`; benchmarks/shift_suite.py measures the difference.
+WIDE_ACQUISITION = AcquisitionRanges(
+    gain_db=(-10.0, 10.0), dynamic_range_db=(40.0, 72.0), tgc_compensation=(0.45, 1.0), tgc_slider_db=5.0,
+    noise_db=(-36.0, -12.0), clutter_db=(-32.0, -16.0), sigma_axial_px=(0.65, 1.6), sigma_lateral_lines=(0.75, 1.8),
+    tissue_gray=(0.40, 0.62), gamma=(0.75, 1.4), smoothing=(0.0, 1.2))
+#: Named acquisition ranges (``--acquisition``).
+ACQUISITIONS = {"default": AcquisitionRanges(), "wide": WIDE_ACQUISITION}
+
+
 def sample_acquisition(rng: np.random.Generator, geom: Geometry, r: AcquisitionRanges) -> Acquisition:
     """Draw one image's scanner settings."""
     p = PRESETS[geom.preset]
