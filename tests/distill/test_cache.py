@@ -118,3 +118,15 @@ def test_distillation_from_the_cache_never_calls_the_teacher(teacher_set, studen
     monkeypatch.setattr("usedge.distill.cache.teacher_answers", boom)   # a second run reuses the cache as is
     Distiller(replace(cfg, out=str(tmp_path / "run2")), teachers=teacher_set.teachers)
     assert list((tmp_path / "cache").iterdir()) == built
+
+
+def test_the_labels_only_ablation_of_a_cached_run_trains_on_the_same_cached_images():
+    from usedge.distill.run import labels_only_config
+    from usedge.train.loop import TrainConfig
+
+    cfg = DistillConfig(data="phantom", out="runs/x", tasks=",".join(TASKS), teachers=("t",), teacher_cache="cache")
+    ablation = labels_only_config(cfg)
+    assert isinstance(ablation, DistillConfig) and ablation.teacher_cache == "cache"
+    assert set(ablation.no_kd) == set(TASKS) and ablation.weights.feature == 0.0 and ablation.out.endswith("labels-only")
+    live = labels_only_config(replace(cfg, teacher_cache=""))
+    assert type(live) is TrainConfig
