@@ -127,6 +127,7 @@ def test_the_labels_only_ablation_of_a_cached_run_trains_on_the_same_cached_imag
     cfg = DistillConfig(data="phantom", out="runs/x", tasks=",".join(TASKS), teachers=("t",), teacher_cache="cache")
     ablation = labels_only_config(cfg)
     assert isinstance(ablation, DistillConfig) and ablation.teacher_cache == "cache"
-    assert set(ablation.no_kd) == set(TASKS) and ablation.weights.feature == 0.0 and ablation.out.endswith("labels-only")
+    assert set(ablation.no_kd) == set(TASKS) and ablation.out.endswith("labels-only")
+    assert ablation.weights == cfg.weights      # the same cache key: the cache is reused, not rebuilt
     live = labels_only_config(replace(cfg, teacher_cache=""))
     assert type(live) is TrainConfig

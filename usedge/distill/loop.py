@@ -180,10 +180,10 @@ class Distiller(Trainer):
         """Per task: ``gt`` × label loss (labelled samples) + ``kd`` × distillation loss (KD tasks), on the
         task's own samples; the step's loss is their mean, plus the feature term over the whole batch.
         Unlabelled batches report their total as ``unlabelled``."""
-        want_features = self.kd.feature > 0
+        kd_groups = {t: sl for t, sl in batch.groups.items() if self._kd_on(t)}
+        want_features = self.kd.feature > 0 and bool(kd_groups)   # (no task distilled: labels only)
         with FeatureTap(self.model, enabled=want_features) as tap:
             student = self.net(batch.images, groups=batch.groups)
-        kd_groups = {t: sl for t, sl in batch.groups.items() if self._kd_on(t)}
         if batch.teacher is not None:       # a teacher cache: the answers were computed once
             teacher = {k: v for k, v in batch.teacher.items() if not k.startswith("feature/")}
             t_feats = {k.removeprefix("feature/"): v for k, v in batch.teacher.items()

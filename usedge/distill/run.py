@@ -18,7 +18,7 @@ def labels_only_config(cfg: DistillConfig):
         from usedge.models.presets import resolve_config
 
         every = resolve_config(cfg.model, cfg.tasks).tasks
-        return replace(cfg, out=out, no_kd=tuple(every), unlabelled=(), weights=replace(cfg.weights, feature=0.0))
+        return replace(cfg, out=out, no_kd=tuple(every), unlabelled=())   # same weights: the same cache key
     base = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)}
     return TrainConfig(**{**base, "out": out})
 
