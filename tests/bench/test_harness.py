@@ -181,9 +181,7 @@ def test_teacher_side_by_side_reports_every_way_and_ratios():
     import os
     from types import SimpleNamespace
 
-    from usedge.bench.teacher import bench_teacher, side_by_side
-
-    from usedge.bench.teacher import TEACHER_ROWS
+    from usedge.bench.teacher import TEACHER_ROWS, bench_teacher, side_by_side
 
     assert TEACHER_ROWS == {"baseline-b4": ("per-task", "one-pass", "cpu-one-pass"),
                             "teacher-vit-s": ("one-pass", "cpu-one-pass")}
