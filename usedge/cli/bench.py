@@ -26,7 +26,10 @@ def _command(ctx: click.Context, bundle: Path) -> str:
     args = ["usedge", "bench"]
     for param in ctx.command.params:
         value = bundle if param.name == "bundle" else ctx.params[param.name]
-        if value is None or value is False or (param.name not in ALWAYS and value == param.default):
+        if value is None or value is False or value == () or (param.name not in ALWAYS and value == param.default):
+            continue
+        if isinstance(value, tuple):                 # a repeatable option: once per value
+            args += [a for v in value for a in (param.opts[0], str(v))]
             continue
         args += [param.opts[0]] if value is True else [param.opts[0], str(value)]
     return shlex.join(args)
