@@ -131,3 +131,29 @@ def test_the_labels_only_ablation_of_a_cached_run_trains_on_the_same_cached_imag
     assert ablation.weights == cfg.weights      # the same cache key: the cache is reused, not rebuilt
     live = labels_only_config(replace(cfg, teacher_cache=""))
     assert type(live) is TrainConfig
+
+
+def test_a_paired_cache_gives_the_student_its_own_render_of_the_teachers_anatomy(teacher_set, student):
+    paired = replace(SPEC, student_acquisition="wide")
+    assert phantom_digest(TASKS, paired) != phantom_digest(TASKS, SPEC)
+    plain = list(entries(phantom_source(TASKS, SPEC), student, teacher_set.teachers, SPEC))
+    both = list(entries(phantom_source(TASKS, paired), student, teacher_set.teachers, paired))
+    assert len(both) == len(plain)
+    differ = 0
+    for (task, rgb, y, inputs), (task2, rgb2, y2, inputs2) in zip(plain, both, strict=True):
+        assert task == task2
+        np.testing.assert_array_equal(np.asarray(y), np.asarray(y2))          # the same anatomy and label
+        torch.testing.assert_close(inputs["tm"], inputs2["tm"])               # the teacher answers the same image
+        differ += int(np.abs(rgb.astype(int) - rgb2.astype(int)).mean() > 1)  # the student sees another render
+    assert differ > 0.8 * len(plain)
+    with pytest.raises(ConfigError, match="acquisition"):
+        next(phantom_source(TASKS, replace(SPEC, student_acquisition="nope")))
+
+
+def test_a_teacher_acquisition_needs_a_cache():
+    with pytest.raises(ConfigError, match="teacher cache"):
+        DistillConfig(data="phantom", tasks=",".join(TASKS), teachers=("t",), acquisition="wide",
+                      teacher_acquisition="default")
+    cfg = DistillConfig(data="phantom", tasks=",".join(TASKS), teachers=("t",), acquisition="wide",
+                        teacher_acquisition="default", teacher_cache="c")
+    assert cfg.teacher_acquisition == "default"

@@ -27,6 +27,10 @@ from usedge.cli.train import recipe_config, recipe_options
                    "steps then read the answers instead of running the teachers. Default: teachers run every step.")
 @click.option("--cache-per-task", type=click.IntRange(min=1), default=200, show_default=True,
               help="Phantom images per task in the cached set.")
+@click.option("--teacher-acquisition", type=click.Choice(["", "default", "wide"]), default="", show_default=True,
+              help="With --teacher-cache: the teachers answer the phantom rendered with these scanner ranges and the "
+                   "student learns that answer on the same anatomy rendered with --acquisition (robustness "
+                   "distillation: e.g. --teacher-acquisition default --acquisition wide). Empty: the same images.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
               help="Distillation temperature (classification and segmentation KL).")
@@ -44,7 +48,7 @@ from usedge.cli.train import recipe_config, recipe_options
               help="Score the report on this set's val/ split (e.g. a test seed) instead of the selection split.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/distill", show_default=True)
 def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every, unlabelled_stride, teacher_cache,
-            cache_per_task, lr, temperature,
+            cache_per_task, teacher_acquisition, lr, temperature,
             gt_weight, kd_weight, feature_weight, ablation, labels_only, report, report_only, report_data, out,
             **kw) -> None:
     """Distil one or more teachers into a compact student (labelled mixed-task batches + unlabelled frames).
@@ -62,6 +66,7 @@ def distill(teachers, task_teacher, no_kd, student, unlabelled, unlabelled_every
                         task_teacher=parse_task_teachers(task_teacher), unlabelled=tuple(unlabelled),
                         unlabelled_every=unlabelled_every, unlabelled_stride=unlabelled_stride,
                         teacher_cache=teacher_cache, cache_per_task=cache_per_task,
+                        teacher_acquisition=teacher_acquisition,
                         no_kd=tuple(t.id for t in parse_tasks(no_kd)) if no_kd else (),
                         weights=KDWeights(gt=gt_weight, kd=kd_weight, temperature=temperature, feature=feature_weight))
     payload = run_distillation(cfg, ablation=ablation, report=report, labels_only=labels_only, train=not report_only,

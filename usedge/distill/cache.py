@@ -65,6 +65,7 @@ class CacheSpec:
     phantom_size: int = 256
     feature_size: int = 32
     acquisition: str = "default"
+    student_acquisition: str = ""   # "": the student sees the teacher's render; else a paired render (same anatomy)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -88,26 +89,39 @@ def task_variants(spec: TaskSpec, variants: Sequence[str]) -> list[str]:
     return [v for v in variants if v != "hflip" or task_policy(spec).flip]
 
 
-Source = Iterable[tuple[str, np.ndarray, object]]  # (task id, RGB uint8 image at any size, label in its pixels)
+#: (task id, RGB uint8 image at any size, label in its pixels[, the student's own render of the same anatomy])
+Source = Iterable[tuple]
 
 
-def phantom_source(tasks: Sequence[str], spec: CacheSpec) -> Iterator[tuple[str, np.ndarray, object]]:
-    """``spec.per_task`` fixed phantom images per task (a stream no training or held-out set uses)."""
+def phantom_source(tasks: Sequence[str], spec: CacheSpec) -> Iterator[tuple]:
+    """``spec.per_task`` fixed phantom images per task (a stream no training or held-out set uses). With
+    ``spec.student_acquisition`` each item also carries the student's render: the same seed, hence the same
+    anatomy and label, under the student's scanner ranges (the teacher answers the image it was trained on)."""
     from usedge.data.phantom.generator import PhantomConfig, generate_sample
     from usedge.data.phantom.physics import ACQUISITIONS
     from usedge.data.transforms import to_rgb
 
+    for name in (spec.acquisition, spec.student_acquisition):
+        if name and name not in ACQUISITIONS:
+            raise ConfigError(f"Unknown acquisition ranges '{name}'.", fix=f"use one of: {', '.join(ACQUISITIONS)}")
     phantom = PhantomConfig(size=spec.phantom_size, acquisition=ACQUISITIONS[spec.acquisition])
+    paired = (PhantomConfig(size=spec.phantom_size, acquisition=ACQUISITIONS[spec.student_acquisition])
+              if spec.student_acquisition else None)
     for task in tasks:
         for i in range(spec.per_task):
             sample = generate_sample(task, key_rng(spec.seed, (task, i, i), stream=3), phantom)
-            yield task, to_rgb(sample.image), sample.label
+            if paired is None:
+                yield task, to_rgb(sample.image), sample.label
+                continue
+            own = generate_sample(task, key_rng(spec.seed, (task, i, i), stream=3), paired)
+            yield task, to_rgb(sample.image), sample.label, to_rgb(own.image)
 
 
 def phantom_digest(tasks: Sequence[str], spec: CacheSpec) -> str:
     from usedge import __version__
 
-    return (f"phantom:{spec.phantom_size}:{spec.seed}:{spec.per_task}:{spec.acquisition}:{','.join(tasks)}:"
+    student = f">{spec.student_acquisition}" if spec.student_acquisition else ""
+    return (f"phantom:{spec.phantom_size}:{spec.seed}:{spec.per_task}:{spec.acquisition}{student}:{','.join(tasks)}:"
             f"usedge-{__version__}")
 
 
@@ -140,14 +154,21 @@ def teacher_input(image: np.ndarray, label: object, spec: TaskSpec, config: Mode
 
 def entries(source: Source, student: ModelConfig, teachers: Sequence, spec: CacheSpec
             ) -> Iterator[tuple[str, np.ndarray, object, dict[str, torch.Tensor]]]:
-    """Each source image under each allowed variant: (task, student RGB, student label, {teacher: input})."""
+    """Each source image under each allowed variant: (task, student RGB, student label, {teacher: input}).
+    A source item with a fourth element (the student's paired render) gives the student that image, under the
+    same variant; the teachers still answer the first."""
     side = max([student.input_size, *(t.config.input_size for t in teachers)])
-    for task, image, label in source:
+    for task, image, label, *own in source:
         task_spec = get_task(task)
         square, square_label = resize_sample(image, label, task_spec, side, student.resize)
+        own_square = resize_sample(own[0], label, task_spec, side, student.resize)[0] if own else None
         for variant in task_variants(task_spec, spec.variants):
-            img, lab = apply_affine(variant_affine(variant, side), square, square_label, task_spec, side)
+            affine = variant_affine(variant, side)
+            img, lab = apply_affine(affine, square, square_label, task_spec, side)
             rgb, y = resize_sample(img, lab, task_spec, student.input_size, student.resize)
+            if own_square is not None:
+                rgb = resize_sample(apply_affine(affine, own_square, square_label, task_spec, side)[0], lab, task_spec,
+                                    student.input_size, student.resize)[0]
             yield task, rgb, y, {t.name: teacher_input(img, lab, task_spec, t.config) for t in teachers}
 
 

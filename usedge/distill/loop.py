@@ -55,6 +55,14 @@ class DistillConfig(TrainConfig):
     teacher_cache: str = ""            # folder of teacher caches ("": the teachers run at every step)
     cache_per_task: int = 200          # phantom images per task in the cached set
     cache_variants: tuple[str, ...] = VARIANTS
+    teacher_acquisition: str = ""      # cached set: the teachers answer this render, the student sees its paired
+                                       # ``acquisition`` render of the same anatomy ("": the same images)
+
+    def __post_init__(self) -> None:
+        if self.teacher_acquisition and self.teacher_acquisition != self.acquisition and not self.teacher_cache:
+            raise ConfigError("A teacher acquisition other than the student's needs a teacher cache (the paired "
+                              "renders are made when the cache is built).",
+                              fix="add --teacher-cache DIR, or drop --teacher-acquisition.")
 
 
 class Distiller(Trainer):
@@ -88,7 +96,8 @@ class Distiller(Trainer):
         teachers = self._load_teachers()
         spec = CacheSpec(per_task=cfg.cache_per_task, seed=cfg.seed + 3000, variants=tuple(cfg.cache_variants),
                          phantom_size=cfg.phantom_size, feature_size=32 if self.kd.feature > 0 else 0,
-                         acquisition=cfg.acquisition)
+                         acquisition=cfg.teacher_acquisition or cfg.acquisition,
+                         student_acquisition=("" if cfg.teacher_acquisition in ("", cfg.acquisition) else cfg.acquisition))
         val = heldout_phantom(cfg, tasks) if self.dist.is_main else []
         digest = phantom_digest(tasks, spec)
         if self.dist.is_main:
