@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from usedge.data.decode import segmentation_map
-from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, preprocess
+from usedge.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Framing, PreprocessSpec, preprocess
 from usedge.errors import ConfigError
 
 BASELINE = PreprocessSpec(size=256, resize="bilinear", seg_decode="argmax-nearest")
@@ -119,3 +119,26 @@ def test_resize_square_gives_opencvs_uint8_pixels_exactly():
     view = rng.integers(0, 256, (480, 640, 3), np.uint8)[40:440, 64:576]       # a scan-region crop (a view)
     assert np.array_equal(resize_square(view, 128, cv2.INTER_AREA),
                           cv2.resize(view, (128, 128), interpolation=cv2.INTER_AREA))
+
+
+def test_framing_fits_the_training_images_common_shape_or_none():
+    assert Framing.fit([(256, 256)] * 50).aspect == 1.0
+    assert Framing.fit([(480, 640)] * 19 + [(300, 300)]).aspect == pytest.approx(4 / 3, abs=1e-4)
+    assert Framing.fit([(256, 256), (200, 300), (300, 200), (100, 400)]).aspect is None   # no common shape
+    assert Framing.fit([]).aspect is None
+    with pytest.raises(ConfigError, match="framing"):
+        Framing(float("nan"))
+    assert Framing.from_dict(None) == Framing() and Framing.from_dict(Framing(0.75).to_dict()) == Framing(0.75)
+
+
+def test_framing_pads_narrow_crops_on_both_sides_and_wide_ones_below():
+    crop = np.full((100, 40, 3), 200, np.uint8)
+    canvas, (px, py) = Framing(1.0).pad(crop)
+    assert canvas.shape == (100, 100, 3) and (px, py) == (30, 0)
+    np.testing.assert_array_equal(canvas[:, 30:70], crop)
+    assert canvas[:, :30].max() == 0 and canvas[:, 70:].max() == 0
+    wide, (px, py) = Framing(1.0).pad(np.full((40, 100), 9, np.uint8))
+    assert wide.shape == (100, 100) and (px, py) == (0, 0) and wide[:40].min() == 9 and wide[40:].max() == 0
+    same, offset = Framing(1.0).pad(np.ones((100, 101), np.uint8))
+    assert same.shape == (100, 101) and offset == (0, 0)                     # within a pixel: left as it is
+    assert Framing(None).pad(crop)[0] is crop                                   # no framing: stretched as before

@@ -1,5 +1,6 @@
 """The Predictor: frames of any kind -> typed results in original pixels; scan-region crops; batches; the same
 answers on every backend; clear errors for bad frames; usedge.load's choices."""
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -329,3 +330,28 @@ def test_decode_all_decodes_every_deferred_mask_once():
     assert not r["a"].decoded and r.decode_all() is r and r["a"].decoded and len(calls) == 1
     r.decode_all()
     assert len(calls) == 1 and r["a"].areas == {"x": 16}
+
+
+def test_a_crop_is_padded_to_the_training_images_shape_and_maps_back(bundle_dir, phantom_frames):
+    image = phantom_frames[0][0]
+    h, w = image.shape[:2]
+    tall = image[:, w // 4: w // 4 + w // 2]               # a linear probe's tall rectangle
+    ch, cw = tall.shape[:2]
+    big = np.zeros((h + 40, w + 60) + image.shape[2:], image.dtype)
+    big[30:30 + ch, 50:50 + cw] = tall
+    box = (50, 30, 50 + cw, 30 + ch)
+    with usedge.load(bundle_dir) as p:
+        assert p.framing.aspect == 1.0                      # fitted at export on the phantom's square images
+        canvas, (px, py) = p.framing.pad(tall)
+        assert canvas.shape[:2] == (ch, ch) and (px, py) == ((ch - cw) // 2, 0)
+        r, alone = p(big, region=box), p(canvas)
+        stretched = dataclasses.replace(p.framing, aspect=None)
+        p.framing = stretched
+        plain = p(big, region=box)
+    mask = r["fetal_head"].mask
+    assert mask.shape == big.shape[:2] and mask[:30].sum() == 0 and mask[:, :50].sum() == 0 and mask[:, 50 + cw:].sum() == 0
+    np.testing.assert_array_equal(mask[30:30 + ch, 50:50 + cw], alone["fetal_head"].mask[:, px:px + cw])
+    np.testing.assert_allclose(r["FUGC"].points, alone["FUGC"].points + [50 - px, 30], atol=1e-6)
+    np.testing.assert_allclose(r["thyroid_nodule_det"].box, alone["thyroid_nodule_det"].box + [50 - px, 30] * 2, atol=1e-6)
+    np.testing.assert_allclose(r["organ_cls"].probs, alone["organ_cls"].probs, atol=1e-6)
+    assert not np.allclose(plain["organ_cls"].probs, r["organ_cls"].probs, atol=1e-4)   # stretched: another input

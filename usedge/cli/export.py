@@ -85,12 +85,15 @@ def export(int8, model, data, calib, per_task, allow_small_calibration, target, 
 @click.option("--frr", type=click.FloatRange(0.001, 0.2), default=0.01, show_default=True,
               help="In-distribution false-rejection rate the thresholds are fitted at.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write here (default: in place).")
-def gate_fit(bundle, data, frr, out) -> None:
-    """Add (or refit) a bundle's frame gate: the embedding output, the statistics and the thresholds."""
+@click.option("--framing-only", is_flag=True,
+              help="Refit only the framing (the training images' shape a scan-region crop is padded to); the graphs "
+                   "and the gate stay as they are.")
+def gate_fit(bundle, data, frr, out, framing_only) -> None:
+    """Add (or refit) a bundle's frame gate (the embedding output, the statistics, the thresholds) and framing."""
     from usedge.export.frame_gate import refit_bundle
 
-    path = refit_bundle(bundle, data, out, frr, log=lambda m: click.echo(m, err=True))
-    click.echo(f"frame gate fitted: {path}")
+    path = refit_bundle(bundle, data, out, frr, log=lambda m: click.echo(m, err=True), gate=not framing_only)
+    click.echo(f"{'framing' if framing_only else 'frame gate'} fitted: {path}")
 
 
 @click.command()

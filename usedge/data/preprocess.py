@@ -82,6 +82,62 @@ class PreprocessSpec:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Framing:
+    """How the model's training images framed the scan: their width / height (``aspect``). A crop to a scan
+    region (DICOM, given or found) is padded with black to that shape before the square resize, so that the model
+    sees the anatomy at the proportions it learned: stretching a linear probe's tall rectangle to a square widens
+    every structure by a third. Narrower crops are padded on both sides (centred), wider ones below (the probe
+    face stays at the top, as in every B-mode image). ``aspect`` None: the crop is stretched (training images
+    of varied shapes, where stretching is what the model saw; bundles written before framing existed).
+    Fitted at export from the training images' shapes (:meth:`fit`); bundle ``metadata.json`` ``framing``."""
+
+    aspect: float | None = None
+
+    #: share of the training images whose aspect must lie within ``TOLERANCE`` of the median for one to be fitted
+    AGREE = 0.9
+    TOLERANCE = 0.02
+
+    def __post_init__(self) -> None:
+        import math
+
+        if self.aspect is not None and not (math.isfinite(self.aspect) and 0.05 <= self.aspect <= 20):
+            raise ConfigError(f"framing aspect {self.aspect!r} is not a width / height between 0.05 and 20.",
+                              fix="re-export the model (or `usedge gate-fit BUNDLE`); its recorded framing is damaged.")
+
+    @classmethod
+    def fit(cls, shapes: list[tuple[int, int]]) -> Framing:
+        """From the training images' (height, width): their common aspect, or None when they do not share one."""
+        if not shapes:
+            return cls()
+        aspects = np.array([w / h for h, w in shapes], np.float64)
+        median = float(np.median(aspects))
+        agree = np.mean(np.abs(aspects / median - 1) <= cls.TOLERANCE)
+        return cls(round(median, 4) if agree >= cls.AGREE else None)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Framing:
+        aspect = (d or {}).get("aspect")
+        return cls(None if aspect is None else float(aspect))
+
+    def to_dict(self) -> dict:
+        return {"aspect": self.aspect}
+
+    def pad(self, crop: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """(the crop inside a black canvas of the training aspect, the crop's top-left in it); unchanged (and
+        (0, 0)) without an aspect or when the crop already has it (within a pixel)."""
+        h, w = crop.shape[:2]
+        if self.aspect is None or h == 0 or w == 0:
+            return crop, (0, 0)
+        width, height = max(w, round(h * self.aspect)), max(h, round(w / self.aspect))
+        if width - w <= 1 and height - h <= 1:
+            return crop, (0, 0)
+        canvas = np.zeros((height, width) + crop.shape[2:], crop.dtype)
+        px = (width - w) // 2
+        canvas[:h, px:px + w] = crop
+        return canvas, (px, 0)
+
+
 def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """One stored frame (grey / BGR / BGRA, uint8 or uint16) -> float32 3×S×S."""
     return normalize_input(model_input(image, spec), spec)

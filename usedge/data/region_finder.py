@@ -129,6 +129,7 @@ def _faint(image: np.ndarray) -> np.ndarray:
     g = grey.astype(np.float32)
     mean = cv2.boxFilter(g, -1, (5, 5))
     flat_panel = (cv2.boxFilter(g * g, -1, (5, 5)) - mean * mean < 1.0) & (grey > 3 * FAINT + 30)
+    flat_panel |= _ruled(g) & (grey > 3 * FAINT + 30)
     black = float(np.percentile(grey, 2))                # the surround's black level (video capture: up to 16)
     dark = grey[grey <= black + 3]
     noise = float(dark.std()) if dark.size else 0.0
@@ -136,6 +137,13 @@ def _faint(image: np.ndarray) -> np.ndarray:
     if chroma is not None:
         lit &= chroma <= MAX_CHROMA
     return cv2.morphologyEx(lit.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+
+
+def _ruled(g: np.ndarray, run: int = 9) -> np.ndarray:
+    """bool: pixels on a run of ``run`` equal grey levels along a row or a column: the grey-scale bar and other
+    drawn gradients (constant across, ramping along). Speckle varies in both directions."""
+    flat = lambda k: (cv2.boxFilter(g * g, -1, k) - cv2.boxFilter(g, -1, k) ** 2) < 0.25  # noqa: E731
+    return flat((run, 1)) | flat((1, run))
 
 
 def _pick(stats: np.ndarray, speckle: np.ndarray, h: int, w: int, min_fraction: float) -> int | None:

@@ -188,6 +188,27 @@ def fit_files(models: dict[str, Path], spec: PreprocessSpec, tasks: Sequence[str
     return buf.getvalue(), meta
 
 
+def fit_framing(data: Path, tasks: Sequence[str], per_task: int = BANK_PER_TASK) -> dict:
+    """``metadata.json`` ``framing``: the training images' common width / height (usedge.data.preprocess.Framing),
+    from up to ``per_task`` train images of each task (the val split when there is no train split)."""
+    from usedge.data.fmcuia import load_split
+    from usedge.data.preprocess import Framing
+
+    split = "train" if (Path(data) / "train" / "csv_files").is_dir() else "val"
+    if not (Path(data) / split / "csv_files").is_dir():
+        return {**Framing().to_dict(), "images": 0, "note": "no images to fit on: crops are stretched"}
+    chosen: dict[str, int] = {}
+    shapes = []
+    for s in load_split(data, split, list(tasks)):
+        if chosen.get(s.task_id, 0) < per_task:
+            chosen[s.task_id] = chosen.get(s.task_id, 0) + 1
+            shapes.append(s.load_image().shape[:2])
+    framing = Framing.fit(shapes)
+    note = ("a crop to a scan region is padded with black to this width / height before the resize"
+            if framing.aspect is not None else "the images do not share one shape: crops are stretched")
+    return {**framing.to_dict(), "images": len(shapes), "note": note}
+
+
 def _smalls(data: Path, split: str, tasks: Sequence[str], spec: PreprocessSpec,
             per_task: int | None) -> tuple[np.ndarray, list]:
     """(N×S×S×3 uint8 model inputs, their samples) of a split, up to ``per_task`` of each task."""
@@ -208,10 +229,12 @@ def _smalls(data: Path, split: str, tasks: Sequence[str], spec: PreprocessSpec,
 
 
 def refit_bundle(bundle: str | Path, data: str | Path | None = None, out: str | Path | None = None,
-                 frr: float = DEFAULT_FRR, k: int = DEFAULT_K, log: Callable[[str], None] = lambda m: None) -> Path:
+                 frr: float = DEFAULT_FRR, k: int = DEFAULT_K, log: Callable[[str], None] = lambda m: None,
+                 gate: bool = True) -> Path:
     """Add (or refit) the frame gate of an existing bundle: its graphs gain the embedding output, it gains
-    ``frame_gate.npz`` and ``metadata.json`` ``frame_gate``; written atomically to ``out`` (default: in place).
-    ``data``: an FMC-UIA layout (default: the phantom the export uses for the model's tasks)."""
+    ``frame_gate.npz`` and ``metadata.json`` ``frame_gate`` and ``framing``; written atomically to ``out``
+    (default: in place). ``data``: an FMC-UIA layout (default: the phantom the export uses for the model's
+    tasks). ``gate=False``: only the framing (graphs and gate as they were)."""
     from usedge.bundle import load_bundle, write_bundle
 
     b = load_bundle(bundle)
@@ -226,13 +249,14 @@ def refit_bundle(bundle: str | Path, data: str | Path | None = None, out: str | 
             files[name] = Path(tmp) / name
             files[name].parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(b.path / name, files[name])
-        models = {p: files[MODEL_FILES[p]] for p in b.precisions}
-        fitted = fit_files(models, b.preprocess, b.tasks, Path(data), frr, k, log)
-        files[FRAME_GATE_FILE] = fitted[0]
         meta = {k_: v for k_, v in b.metadata.items() if k_ not in ("files", "schema_version")}
-        meta["frame_gate"] = fitted[1]
+        if gate:
+            models = {p: files[MODEL_FILES[p]] for p in b.precisions}
+            files[FRAME_GATE_FILE], meta["frame_gate"] = fit_files(models, b.preprocess, b.tasks, Path(data), frr, k, log)
+        meta["framing"] = fit_framing(Path(data), b.tasks)
+        log(f"framing: aspect {meta['framing']['aspect']} ({meta['framing']['images']} images)")
         return write_bundle(out or b.path, files, meta)
 
 
 __all__ = ["BANK_PER_TASK", "DEFAULT_FRR", "DEFAULT_K", "GateUnavailable", "add_embedding", "embeddings", "fit_files",
-           "fit_quality", "fit_temperatures", "refit_bundle", "run_outputs"]
+           "fit_framing", "fit_quality", "fit_temperatures", "refit_bundle", "run_outputs"]

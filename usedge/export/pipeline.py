@@ -159,11 +159,13 @@ class ExportRun:
         self.meta["parity"]["fp16"] = _parity(path, self.ref_x, self.ref_out, self.config, "fp16")
 
     def frame_gate(self) -> None:
-        """The frame gate (usedge.export.frame_gate): each graph gains the ``frame.embedding`` output; the
-        in-distribution embeddings and the thresholds fitted on the held-out images go in the bundle."""
+        """The framing (the training images' shape a scan-region crop is padded to) and the frame gate
+        (usedge.export.frame_gate): each graph gains the ``frame.embedding`` output; the in-distribution embeddings
+        and the thresholds fitted on the held-out images go in the bundle."""
         from usedge.bundle import FRAME_GATE_FILE
-        from usedge.export.frame_gate import GateUnavailable, add_embedding, fit_files
+        from usedge.export.frame_gate import GateUnavailable, add_embedding, fit_files, fit_framing
 
+        self.meta["framing"] = fit_framing(self.data, list(self.config.tasks))
         if self.cfg.gate_frr is None:
             self.meta["frame_gate"] = {"unavailable": "not requested (--no-frame-gate)"}
             return

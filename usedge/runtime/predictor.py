@@ -24,7 +24,7 @@ import numpy as np
 
 from usedge.backends import Backend, backend_class
 from usedge.data.decode import decode, segmentation_confidence
-from usedge.data.preprocess import PreprocessSpec, model_input, normalize_input
+from usedge.data.preprocess import Framing, PreprocessSpec, model_input, normalize_input
 from usedge.data.region_finder import RegionCache
 from usedge.errors import ConfigError, DataError
 from usedge.runtime.gate import FrameGate
@@ -153,6 +153,8 @@ class Predictor:
         self.tasks = self.model_tasks
         self.choice = choice or Choice(backend.name, "unknown", "given")
         self.metadata = metadata or {}
+        #: how a crop to a scan region is padded to the training images' shape before the resize
+        self.framing = Framing.from_dict(self.metadata.get("framing"))
 
     @property
     def precision(self) -> str:
@@ -197,7 +199,7 @@ class Predictor:
     def _run(self, frames: Sequence, regions: Sequence, tasks: tuple[str, ...]) -> list[FrameResult]:
         t0 = time.perf_counter()
         items = [self._prepare(f, r) for f, r in zip(frames, regions)]
-        smalls = [model_input(crop, self.spec) for _, crop, _, _, _ in items]
+        smalls = [model_input(seen, self.spec) for _, seen, _, _, _, _ in items]
         x = np.stack([normalize_input(s, self.spec) for s in smalls])
         t1 = time.perf_counter()
         outputs = self._calibrated(self.backend.infer(x), tasks)
@@ -205,11 +207,9 @@ class Predictor:
         verdicts = self._judge(smalls, outputs)
         tg = time.perf_counter()
         results = []
-        for n, (image, crop, box, source, frame) in enumerate(items):
+        for n, (image, seen, box, source, frame, inner) in enumerate(items):
             h, w = image.shape[:2]
-            ch, cw = crop.shape[:2]
-            offset = (box[0], box[1]) if box else (0, 0)
-            decoded = {t: self._result(t, outputs, n, cw, ch, offset, (w, h)) for t in tasks}
+            decoded = {t: self._result(t, outputs, n, seen.shape[1], seen.shape[0], box, inner, (w, h)) for t in tasks}
             for t in self.temperatures.keys() & decoded.keys():
                 decoded[t] = dataclasses.replace(decoded[t], temperature=self.temperatures[t])
             results.append(FrameResult(w, h, decoded, region=box, index=getattr(frame, "index", None),
@@ -222,19 +222,27 @@ class Predictor:
             r.timings_ms = dict(timings)
         return results
 
-    def _result(self, task: str, outputs: dict, n: int, width: int, height: int, offset, full):
-        """Item ``n``'s typed result. Segmentation keeps a private copy of its logits (a backend may reuse its
-        output buffers on the next call), from which the mask (with ``lazy_masks``, on first read) and its
-        confidence are computed."""
+    def _result(self, task: str, outputs: dict, n: int, width: int, height: int, box, inner, full):
+        """Item ``n``'s typed result. The model saw a ``width``×``height`` image: the crop to ``box`` (None: the
+        frame) at ``inner`` = (x, y, w, h) inside the framing's padding. Segmentation keeps a private copy of its
+        logits (a backend may reuse its output buffers on the next call), from which the mask (with
+        ``lazy_masks``, on first read; the crop's part of it) and its confidence are computed."""
         spec = get_task(task)
         mode = self.spec.seg_decode
+        px, py, cw, ch = inner
+        x0, y0 = (box[0], box[1]) if box else (0, 0)
         if spec.kind is not TaskKind.SEGMENTATION:
-            return make_result(task, decode(spec, outputs, n, width, height, mode), width, height, offset, full)
+            return make_result(task, decode(spec, outputs, n, width, height, mode), width, height,
+                               (x0 - px, y0 - py), full)
         name = spec.output_names[0]
         logits = {name: np.array(outputs[name][n:n + 1])}
-        mask = (lambda: decode(spec, logits, 0, width, height, mode)) if self.lazy_masks else \
-            decode(spec, logits, 0, width, height, mode)
-        result = make_result(task, mask, width, height, offset, full)
+        padded = (width, height) != (cw, ch)
+
+        def crop_mask() -> np.ndarray:
+            m = decode(spec, logits, 0, width, height, mode)
+            return np.ascontiguousarray(m[py:py + ch, px:px + cw]) if padded else m
+
+        result = make_result(task, crop_mask if self.lazy_masks else crop_mask(), cw, ch, (x0, y0), full)
         result.set_confidence(lambda: segmentation_confidence(logits[name][0]))
         return result
 
@@ -260,8 +268,9 @@ class Predictor:
         return [self.gate.judge(s, distance=float(d[n])) for n, s in enumerate(smalls)]
 
     def _prepare(self, frame, region):
-        """(image, crop, box, where the box came from, frame): ``region`` given for this call, else the
-        Predictor's mode: a box, the frame's own region ("dicom"), one found when the frame has none ("auto")."""
+        """(image, what the model sees, box, where the box came from, frame, the crop's (x, y, w, h) in what the
+        model sees): the box is ``region`` given for this call, else the Predictor's mode: a box, the frame's
+        own region ("dicom"), one found when the frame has none ("auto"); a crop is padded to the framing."""
         image = check_frame(getattr(frame, "image", frame))
         h, w = image.shape[:2]
         mode = self.region if region is None else check_region_mode(region)
@@ -277,7 +286,8 @@ class Predictor:
                 source = "found"
             box = _region_of(found, h, w)
         crop = image[box[1]:box[3], box[0]:box[2]] if box else image
-        return image, crop, box, source, frame
+        seen, (px, py) = self.framing.pad(crop) if box else (crop, (0, 0))
+        return image, seen, box, source, frame, (px, py, crop.shape[1], crop.shape[0])
 
     def close(self) -> None:
         self.backend.close()
