@@ -3,6 +3,7 @@ grabs (menus, text, a grey bar, a black surround) at known places, a frame that 
 against its own region, and frames with no image at all."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -60,3 +61,49 @@ def test_the_layout_signature_notices_a_moved_image():
     a, b = grab(image, 170, 100), grab(image, 60, 140)
     sig = layout_signature(a)
     assert not layout_changed(sig, a) and layout_changed(sig, b) and layout_changed(None, a)
+
+
+def _true_box(image, x0, y0):
+    ys, xs = np.nonzero(image)
+    return xs.min() + x0, ys.min() + y0, xs.max() + 1 + x0, ys.max() + 1 + y0
+
+
+@pytest.mark.parametrize("task,index", [("fetal_plane_cls", 1), ("fetal_plane_cls", 3), ("uterine_fibroid_det", 1),
+                                        ("fetal_femur", 3), ("fetal_abdomen_multi", 0)])
+def test_an_image_split_by_black_bands_is_found_whole(task, index):
+    """Fluid from edge to edge and the gap below the probe face leave exact black inside the image: its parts (near
+    field, body, far arcs, the dim specks of dark depths) are one region. (These five were found in part or not at all before.)"""
+    image = generate_sample(task, sample_rng(5, "val", task, index)).image
+    found = find_scan_region(grab(image, 200, 60))
+    assert found is not None
+    assert iou(found, _true_box(image, 200, 60)) >= 0.95
+
+
+@pytest.mark.parametrize("task", ["lung", "liver_lesion_2cls", "thyroid_nodule_det"])
+def test_depth_text_and_the_grey_scale_bar_against_the_image_stay_out(task):
+    """Pasted at the left, the image cuts the lines of depth text and lies 8 px from the grey-scale bar: neither is
+    part of the region."""
+    image = generate_sample(task, sample_rng(5, "val", task, 0)).image
+    x0, y0 = 40, 480 - image.shape[0] - 60                 # over the depth text's upper lines
+    true = _true_box(image, x0, y0)
+    found = find_scan_region(grab(image, x0, y0))
+    assert found is not None and found.x0 >= true[0] - 2 and found.y1 <= true[3] + 2, (found, true)
+    assert iou(found, true) >= 0.95
+
+
+def test_a_sector_against_the_frame_edge_is_found():
+    image = generate_sample("lung_disease_3cls", sample_rng(5, "val", "lung_disease_3cls", 0)).image
+    x0, y0 = 250, 480 - image.shape[0]
+    found = find_scan_region(grab(image, x0, y0))
+    assert found is not None and iou(found, _true_box(image, x0, y0)) >= 0.95
+
+
+def test_strokes_mark_dense_text_and_not_speckle():
+    from usedge.data.region_finder import strokes
+
+    image = generate_sample("liver_lesion_2cls", sample_rng(5, "val", "liver_lesion_2cls", 0)).image
+    screen = cv2.cvtColor(grab(image, 200, 60), cv2.COLOR_BGR2GRAY)
+    marked = strokes(screen)
+    assert marked[385:462, 10:100].mean() > 0.8                 # the five lines of depth text
+    inside = marked[60:60 + image.shape[0], 200:200 + image.shape[1]][image > 0]
+    assert inside.mean() < 0.005
