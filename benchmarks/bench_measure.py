@@ -3,7 +3,9 @@
 Side by side in one process, rows interleaved over rounds: the packaged default on 640x480 frames (phantom
 images of each measured task, upscaled) with every task decoded, (a) the Predictor alone with its masks decoded
 (what the stream does for every frame), (b) the same plus ``usedge.measure.measure`` of every measurement the
-tasks allow. Median per-frame milliseconds over rounds.
+tasks allow, and (c) ``measure`` alone: its first call on the result (what a stream pays: it also decodes what
+the masks cache) and two more calls in random order, with the default robust and with the plain ellipse fit (HC,
+AC), which differ only in the fit. Median per-frame milliseconds over rounds.
 
     python benchmarks/bench_measure.py --rounds 5 --frames 40
 """
@@ -48,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     predictor = usedge.load(tasks=args.tasks)
     for im in images[:5]:
         measure(predictor(im).decode_all(), 0.3)
-    rows: dict[str, list[float]] = {"predictor": [], "predictor + measure": [], "measure alone": []}
+    rows: dict[str, list[float]] = {"predictor": [], "predictor + measure": [], "measure alone": [],
+                                    "measure again (robust fit)": [], "measure again (plain fit)": []}
     for _ in range(args.rounds):
-        t = [0.0, 0.0, 0.0]
+        t = [0.0, 0.0, 0.0, 0.0, 0.0]
         for im in images:
             t0 = time.perf_counter()
             predictor(im).decode_all()
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             t[0] += t1 - t0
             t[1] += t3 - t1
             t[2] += t3 - t2
+            for n, fit in sorted(enumerate(("robust", "plain")), key=lambda _: np.random.rand()):   # random order
+                t4 = time.perf_counter()
+                measure(r, 0.3, ellipse_fit=fit)
+                t[3 + n] += time.perf_counter() - t4
         for k, v in zip(rows, t):
             rows[k].append(v / len(images) * 1e3)
     med = {k: float(np.median(v)) for k, v in rows.items()}

@@ -10,7 +10,7 @@ import pytest
 from usedge.data.frames import ScanRegion
 from usedge.errors import ConfigError
 from usedge.measure import MEASUREMENTS, Scale, measure
-from usedge.measure.ellipse import ramanujan_perimeter
+from usedge.measure.ellipse import MIN_COVERAGE, fit_ellipse, fit_ellipse_robust, ramanujan_perimeter
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
 W, H = 400, 300
@@ -72,6 +72,46 @@ def test_implausible_inputs_are_withheld_with_the_reason():
     assert "nothing segmented" in by_name(measure(empty, (0.2, 0.2)))["HC"].withheld
     inner = by_name(measure(head(80, 60), (0.2, 0.2), bpd="outer-inner"))["BPD"]
     assert inner.value is None and "inner edge" in inner.withheld
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+
+
+def test_a_shadow_bite_or_a_leak_does_not_move_the_robust_ellipse():
+    """A shadow biting into the mask and a structure leaking out of it: the plain least-squares fit follows them,
+    the robust fit stays on the rest of the outline and says how much of it it used."""
+    centres, truth = ramanujan_perimeter(80, 60), ramanujan_perimeter(80.5, 60.5)   # the outline's pixel centres
+    for bite, leak in ((((200, 210), 25), None), (None, ((250, 140), (300, 170)))):
+        mask = head(80, 60)["fetal_head"].mask
+        if bite:
+            cv2.circle(mask, *bite, 0, -1)
+        if leak:
+            cv2.rectangle(mask, *leak, 1, -1)
+        plain, robust = fit_ellipse(_outline(mask)), fit_ellipse_robust(_outline(mask))
+        assert abs(plain.perimeter - centres) > 0.01 * centres         # the plain fit is pulled off
+        assert robust.perimeter == pytest.approx(centres, rel=0.005)
+        assert 0.7 < robust.inliers < 0.95 and robust.coverage >= MIN_COVERAGE
+        got = by_name(measure(FrameResult(W, H, {"fetal_head": SegmentationResult(
+            "fetal_head", mask)}), (0.2, 0.2)))["HC"]
+        assert got.value == pytest.approx(truth * 0.2, rel=0.01) and 0.7 < got.detail["inliers"] < 0.95
+        frame = FrameResult(W, H, {"fetal_head": SegmentationResult("fetal_head", mask)})
+        plain_hc = by_name(measure(frame, (0.2, 0.2), ellipse_fit="plain"))["HC"]     # HC18's plain fit, on request
+        assert plain_hc.value is None or abs(plain_hc.value - truth * 0.2) > 0.01 * truth * 0.2
+    unknown = by_name(measure(head(80, 60), (0.2, 0.2), ellipse_fit="ransac"))["HC"]
+    assert unknown.value is None and "unknown ellipse fit 'ransac'" in unknown.withheld
+
+
+def test_an_arc_too_short_to_trust_is_withheld():
+    """A shadow eating a third of the outline: the robust fit still finds the ellipse, but its inliers cover too
+    little of the circumference to trust it, and the measurement is withheld with that reason."""
+    r = head(80, 60)
+    cv2.circle(r["fetal_head"].mask, (200, 230), 100, 0, -1)
+    fit = fit_ellipse_robust(_outline(r["fetal_head"].mask))
+    assert fit.a == pytest.approx(80, rel=0.02) and fit.residual < 0.01 and fit.coverage < MIN_COVERAGE
+    hc = by_name(measure(r, (0.2, 0.2)))["HC"]
+    assert hc.value is None and "of the circumference" in hc.withheld
 
 
 def test_abdominal_circumference_uses_the_whole_abdomen_outline():

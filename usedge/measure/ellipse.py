@@ -4,11 +4,16 @@ The outline is the outer contour of a mask's foreground (:meth:`usedge.measure.g
 are scaled to millimetres *before* the fit, so non-square pixels give the right ellipse. The fit is OpenCV's direct
 least-squares fit (Fitzgibbon, Pilu and Fisher 1999: ``cv2.fitEllipseDirect``). Its quality is the mean relative
 radial residual of the outline points (0 for a perfect ellipse); a fit is trusted only when the outline is whole
-(the mask does not touch the frame edge) and the residual is small."""
+(the mask does not touch the frame edge) and the residual is small.
+
+A predicted mask is rarely an ellipse all round: an acoustic shadow or the spine bites into the abdomen, a
+neighbouring structure leaks out of it. :func:`fit_ellipse_robust` fits the points that agree with an ellipse, as a
+sonographer places the ellipse on the visible skin line and ignores the shadow, and says how much of the
+circumference they cover (``coverage``): the measurement is withheld when too little of it is seen."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -17,12 +22,23 @@ import numpy as np
 MAX_RESIDUAL = 0.04
 #: the fewest outline points a fit is made from
 MIN_POINTS = 20
+#: robust fit: points farther than this relative radial distance from the ellipse (or 2.5 robust standard
+#: deviations of the inliers' distances, whichever is larger) are outliers; at most TRIM_ROUNDS refits
+INLIER_TOLERANCE = 0.03
+TRIM_ROUNDS = 6
+#: robust fit: the ellipse's circumference is cut into this many equal sectors of its parametric angle;
+#: ``coverage`` is the share of them holding an inlier
+SECTORS = 36
+#: the least ``coverage`` a trusted robust fit has: an ellipse through a smaller arc of the outline is a guess
+MIN_COVERAGE = 0.7
 
 
 @dataclass(frozen=True)
 class EllipseFit:
     """Centre (x, y), semi-axes ``a >= b`` and the angle of ``a`` (degrees, from +x towards +y), in the units of
-    the points (mm when scaled); ``residual``: mean |r - 1| of the points in the ellipse's own frame."""
+    the points (mm when scaled); ``residual``: mean |r - 1| of the points (a robust fit: of its inliers) in the
+    ellipse's own frame; ``inliers``: the share of the points fitted; ``coverage``: the share of the circumference
+    they cover (1 for a plain fit)."""
 
     cx: float
     cy: float
@@ -31,6 +47,8 @@ class EllipseFit:
     angle_deg: float
     residual: float
     points: int
+    inliers: float = 1.0
+    coverage: float = 1.0
 
     @property
     def perimeter(self) -> float:
@@ -45,16 +63,62 @@ def ramanujan_perimeter(a: float, b: float) -> float:
 
 def fit_ellipse(points: np.ndarray) -> EllipseFit | None:
     """The least-squares ellipse of N×2 points (None for fewer than MIN_POINTS or a degenerate fit)."""
+    fit = _direct(points.astype(np.float32))
+    if fit is None:
+        return None
+    r, _ = _polar(fit, points)
+    return replace(fit, residual=float(np.mean(np.abs(r - 1.0))))
+
+
+def _direct(points: np.ndarray) -> EllipseFit | None:
+    """:func:`fit_ellipse` of float32 points without its residual (0)."""
     if len(points) < MIN_POINTS:
         return None
-    (cx, cy), (w, h), angle = cv2.fitEllipseDirect(points.astype(np.float32))
+    (cx, cy), (w, h), angle = cv2.fitEllipseDirect(points)
     if not (w > 0 and h > 0 and math.isfinite(w) and math.isfinite(h)):
         return None
     a, b = w / 2.0, h / 2.0
     if b > a:                                   # report the major axis as a, its angle with it
         a, b, angle = b, a, angle + 90.0
-    t = math.radians(angle)
-    dx, dy = points[:, 0] - cx, points[:, 1] - cy
-    u, v = dx * math.cos(t) + dy * math.sin(t), -dx * math.sin(t) + dy * math.cos(t)
-    residual = float(np.mean(np.abs(np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1.0)))
-    return EllipseFit(float(cx), float(cy), float(a), float(b), float(angle % 180.0), residual, len(points))
+    return EllipseFit(float(cx), float(cy), float(a), float(b), float(angle % 180.0), 0.0, len(points))
+
+
+def fit_ellipse_robust(points: np.ndarray) -> EllipseFit | None:
+    """The least-squares ellipse of the N×2 points that agree with one: fit all, keep the points within
+    max(INLIER_TOLERANCE, 2.5 robust standard deviations) of the ellipse (relative radial distance), refit on them,
+    until the kept set or the ellipse stops changing (at most TRIM_ROUNDS times). None as :func:`fit_ellipse`.
+    The result's ``residual`` is the inliers', ``inliers`` their share of the points, ``coverage`` the share of
+    SECTORS equal sectors of the ellipse's parametric angle they reach."""
+    pts = points.astype(np.float32)
+    fit = _direct(pts)
+    if fit is None:
+        return None
+    keep = np.ones(len(pts), bool)
+    for _ in range(TRIM_ROUNDS):
+        dist = np.abs(_polar(fit, pts, angles=False)[0] - 1.0)
+        kept = dist[keep]
+        median = float(np.partition(kept, len(kept) // 2)[len(kept) // 2])   # the (upper) median, without np.median's overhead
+        new = dist < max(INLIER_TOLERANCE, 2.5 * 1.4826 * median)
+        if new.sum() < MIN_POINTS or np.array_equal(new, keep):
+            break
+        refit = _direct(pts[new])
+        if refit is None:
+            break
+        moved = abs(refit.a - fit.a) + abs(refit.b - fit.b) + math.hypot(refit.cx - fit.cx, refit.cy - fit.cy)
+        fit, keep = refit, new
+        if moved < 1e-3 * fit.b:          # settled: another round would move it by less than a thousandth
+            break
+    r, phase = _polar(fit, points[keep])
+    sectors = np.unique(((phase + math.pi) / (2 * math.pi) * SECTORS).astype(int) % SECTORS)
+    return replace(fit, residual=float(np.mean(np.abs(r - 1.0))), points=len(points),
+                   inliers=float(keep.mean()), coverage=len(sectors) / SECTORS)
+
+
+def _polar(fit: EllipseFit, points: np.ndarray, angles: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each point's relative radius (1 on the ellipse) and parametric angle (``angles``), in the ellipse's frame."""
+    t = math.radians(fit.angle_deg)
+    c, s = math.cos(t), math.sin(t)
+    dx, dy = points[:, 0] - fit.cx, points[:, 1] - fit.cy
+    u = (dx * c + dy * s) * (1.0 / fit.a)
+    v = (dy * c - dx * s) * (1.0 / fit.b)
+    return np.sqrt(u * u + v * v), (np.arctan2(v, u) if angles else None)

@@ -9,22 +9,28 @@ from dataclasses import replace
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.ellipse import MAX_RESIDUAL, EllipseFit, fit_ellipse
+from usedge.measure.ellipse import MAX_RESIDUAL, MIN_COVERAGE, EllipseFit, fit_ellipse, fit_ellipse_robust
 from usedge.measure.geometry import memo, part_of, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
 HC18 = "van den Heuvel et al., HC18 challenge (PLoS ONE 2018): ellipse fitted to the outer skull outline"
 BPD_CONVENTIONS = ("outer-outer", "outer-inner")
+#: ``ellipse_fit=``: "robust" (default: refitted on the outline points that agree with an ellipse,
+#: usedge.measure.ellipse.fit_ellipse_robust) or "plain" (least squares on every outline point, as HC18 scores)
+ELLIPSE_FITS = ("robust", "plain")
 
 
 def _ellipse(result: FrameResult, task: str, scale: Scale, options: dict) -> tuple[EllipseFit | None, str | None]:
     """The ellipse of ``task``'s foreground in mm (px without calibration), or (None, why it is withheld); fitted
     once per frame however many measurements read it."""
-    return memo(options, ("ellipse", task, scale), lambda: _fit(result, task, scale))
+    how = options.get("ellipse_fit", "robust")
+    return memo(options, ("ellipse", task, scale, how), lambda: _fit(result, task, scale, how))
 
 
-def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | None, str | None]:
+def _fit(result: FrameResult, task: str, scale: Scale, how: str) -> tuple[EllipseFit | None, str | None]:
+    if how not in ELLIPSE_FITS:
+        return None, f"unknown ellipse fit {how!r} (use {' or '.join(ELLIPSE_FITS)})"
     r = result.tasks.get(task)
     if not isinstance(r, SegmentationResult):
         return None, f"no {task} segmentation in this result"
@@ -33,7 +39,7 @@ def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | Non
         return None, f"{task}: nothing segmented"
     if part.touches_edge:
         return None, f"{task}: the outline touches the image edge (cut off: its ellipse would be a guess)"
-    fit = fit_ellipse(to_mm(part.outline(), scale))
+    fit = (fit_ellipse_robust if how == "robust" else fit_ellipse)(to_mm(part.outline(), scale))
     if fit is not None and part.inset:     # on a coarse grid the boundary cells' centres lie inside the edge
         grow = part.inset * 0.5 * (scale.sx + scale.sy)
         fit = replace(fit, a=fit.a + grow, b=fit.b + grow)
@@ -42,12 +48,16 @@ def _fit(result: FrameResult, task: str, scale: Scale) -> tuple[EllipseFit | Non
     if fit.residual > MAX_RESIDUAL:
         return None, (f"{task}: the outline is not an ellipse (mean radial residual {fit.residual:.3f} > "
                       f"{MAX_RESIDUAL}); the segmentation is not trustworthy here")
+    if fit.coverage < MIN_COVERAGE:
+        return None, (f"{task}: the outline is not an ellipse (it follows one on {fit.coverage:.0%} of the "
+                      f"circumference, < {MIN_COVERAGE:.0%}); the segmentation is not trustworthy here")
     return fit, None
 
 
 def _fit_detail(fit: EllipseFit) -> dict:
     return {"semi_axes": [round(fit.a, 3), round(fit.b, 3)], "angle_deg": round(fit.angle_deg, 2),
-            "residual": round(fit.residual, 4), "centre": [round(fit.cx, 2), round(fit.cy, 2)]}
+            "residual": round(fit.residual, 4), "centre": [round(fit.cx, 2), round(fit.cy, 2)],
+            "inliers": round(fit.inliers, 3), "coverage": round(fit.coverage, 3)}
 
 
 @measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the least-squares ellipse of the head outline",
