@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         measure(predictor(im).decode_all(), 0.3)
     rows: dict[str, list[float]] = {"predictor": [], "predictor + measure": [], "measure alone": [],
                                     "measure again (robust fit)": [], "measure again (plain fit)": []}
+    rng = np.random.default_rng(0)
     for _ in range(args.rounds):
         t = [0.0, 0.0, 0.0, 0.0, 0.0]
         for im in images:
@@ -65,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             t[0] += t1 - t0
             t[1] += t3 - t1
             t[2] += t3 - t2
-            for n, fit in sorted(enumerate(("robust", "plain")), key=lambda _: np.random.rand()):   # random order
+            for n in rng.permutation(2):                  # the two fits in random order
                 t4 = time.perf_counter()
-                measure(r, 0.3, ellipse_fit=fit)
+                measure(r, 0.3, ellipse_fit=("robust", "plain")[n])
                 t[3 + n] += time.perf_counter() - t4
         for k, v in zip(rows, t):
             rows[k].append(v / len(images) * 1e3)

@@ -60,7 +60,7 @@ def _fit_detail(fit: EllipseFit) -> dict:
             "inliers": round(fit.inliers, 3), "coverage": round(fit.coverage, 3)}
 
 
-@measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the least-squares ellipse of the head outline",
+@measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the robust least-squares ellipse of the head outline",
              HC18, best="largest")
 def head_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("HC").spec
@@ -96,7 +96,7 @@ def cephalic_index(result: FrameResult, scale: Scale, **options) -> Measurement:
 
 
 @measurement("AC", ("fetal_abdomen_multi",), "mm",
-             "Ramanujan perimeter of the least-squares ellipse of the abdomen outline (all its classes)", HC18,
+             "Ramanujan perimeter of the robust least-squares ellipse of the abdomen outline (all its classes)", HC18,
              best="largest")
 def abdominal_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AC").spec
