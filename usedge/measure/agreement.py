@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
-from usedge.measure.compute import measure
+from usedge.measure.compute import measure, with_views
 from usedge.runtime.results import DetectionResult, FrameResult, LandmarkResult, SegmentationResult
 from usedge.tasks import TaskKind
 
@@ -220,7 +220,7 @@ def agreement_on(predictor: Any, samples: Iterable[Any], calibration: Any = None
             mm = scales.get(split, {}).get(Path(s.image_path).stem)
             scale = Scale(mm, mm, "phantom") if mm else None
         values = (exact or {}).get(split, {}).get(Path(s.image_path).stem) if calibration is None else None
-        got = answer(s) if answer is not None else predictor(s.load_image(), tasks=[s.task_id])
+        got = answer(s) if answer is not None else predictor(s.load_image(), tasks=with_views([s.task_id], predictor.tasks))
         collector.add(truth_result(s), got, scale, values)
     return collector.results()
 

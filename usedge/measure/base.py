@@ -24,6 +24,20 @@ class MeasurementSpec:
     length: bool = True          # a length: mm with a calibration, px without; False: unitless (a ratio)
     #: which frame of a cine is its best: "largest" (the widest section: head and abdomen sizes) or "median"
     best: str = "median"
+    #: the view the measured structure is seen in, checked when the result holds its classifier (:class:`View`)
+    view: View | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    """What a measurement's frame must show: ``label`` must win ``task``'s classification among ``rivals`` (all its
+    classes when empty). A task head answers on every frame, whatever it shows: the abdomen head outlines a fetal
+    skull as an abdomen and the femur head places two points on a head section, so without this check a head frame
+    reports an AC (usedge.measure.views; benchmarks/measure_views.py counts them)."""
+
+    task: str
+    label: str
+    rivals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,10 +119,14 @@ class Scale:
         return Scale(self.mm_per_px_x / kx, self.mm_per_px_y / ky, self.source, self.unit)
 
     def describe(self) -> dict[str, Any]:
-        """What every reported measurement carries about its calibration."""
-        if not self.calibrated:
-            return {"source": "none", "mm_per_px": None}
-        return {"source": self.source, "mm_per_px": [round(self.mm_per_px_x, 6), round(self.mm_per_px_y, 6)]}
+        """What every reported measurement carries about its calibration (made once per Scale: every measurement
+        of a frame carries the same dict; treat it as read-only)."""
+        described = self.__dict__.get("_described")
+        if described is None:
+            described = ({"source": "none", "mm_per_px": None} if not self.calibrated else
+                         {"source": self.source, "mm_per_px": [round(self.mm_per_px_x, 6), round(self.mm_per_px_y, 6)]})
+            object.__setattr__(self, "_described", described)     # a cache, not a field: equality and hash ignore it
+        return described
 
     @classmethod
     def of(cls, calibration: ScanRegion | Scale | tuple[float, float] | float | None) -> Scale:

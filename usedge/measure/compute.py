@@ -25,7 +25,8 @@ def measure(result: Any, calibration: Any = None, names: Sequence[str] | None = 
     shared = {**options, "_cache": {}}        # what several measurements read (an ellipse fit) is computed once
     for entry in chosen:
         got = entry.fn(result, scale, **shared)
-        out.extend(replace(m, calibration=calibration) for m in (got if isinstance(got, list) else [got]))
+        for m in got if isinstance(got, list) else (got,):      # value() / withheld() stamp it already
+            out.append(m if m.calibration is calibration else replace(m, calibration=calibration))
     return out
 
 
@@ -36,3 +37,16 @@ def _chosen(tasks: tuple[str, ...], names: tuple[str, ...] | None) -> tuple[Regi
         return tuple(MEASUREMENTS.get(n) for n in names)
     have = set(tasks)
     return tuple(MEASUREMENTS.get(n) for n in MEASUREMENTS.names() if set(MEASUREMENTS.get(n).spec.tasks) <= have)
+
+
+def with_views(tasks: Sequence[str], available: Sequence[str]) -> list[str]:
+    """``tasks`` plus the view classifiers (of ``available``) that their measurements check the frame with
+    (usedge.measure.views): a stream or an evaluation that measures runs them too, or the check cannot run."""
+    out = list(tasks)
+    have, can = set(tasks), set(available)
+    for entry in _chosen(tuple(tasks), None):
+        v = entry.spec.view
+        if v is not None and v.task in can and v.task not in have:
+            out.append(v.task)
+            have.add(v.task)
+    return out

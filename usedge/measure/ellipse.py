@@ -72,6 +72,52 @@ def fit_ellipse(points: np.ndarray) -> EllipseFit | None:
 
 def _direct(points: np.ndarray) -> EllipseFit | None:
     """:func:`fit_ellipse` of float32 points without its residual (0)."""
+    raw = _raw(points)
+    return None if raw is None else EllipseFit(*raw, 0.0, len(points))
+
+
+def fit_ellipse_robust(points: np.ndarray) -> EllipseFit | None:
+    """The least-squares ellipse of the N×2 points that agree with one: fit all, keep the points within
+    max(INLIER_TOLERANCE, 2.5 robust standard deviations) of the ellipse (relative radial distance), refit on them,
+    until the kept set or the ellipse stops changing (at most TRIM_ROUNDS times). None as :func:`fit_ellipse`.
+    The result's ``residual`` is the inliers', ``inliers`` their share of the points, ``coverage`` the share of
+    SECTORS equal sectors of the ellipse's parametric angle they reach.
+
+    Written for a stream's per-frame budget (benchmarks/bench_measure.py): the rounds work on float32 coordinate
+    columns and raw (centre, axes, angle) tuples; only the answer becomes an EllipseFit."""
+    pts = np.ascontiguousarray(points, np.float32)
+    fit = _raw(pts)
+    if fit is None:
+        return None
+    x, y = pts[:, 0].copy(), pts[:, 1].copy()
+    keep = None                                 # None: every point
+    for _ in range(TRIM_ROUNDS):
+        dist = np.abs(_radius(fit, x, y) - 1.0)
+        kept = dist if keep is None else dist[keep]
+        half = len(kept) // 2
+        median = float(np.partition(kept, half)[half])   # the (upper) median, without np.median's overhead
+        new = dist < max(INLIER_TOLERANCE, 2.5 * 1.4826 * median)
+        count = int(np.count_nonzero(new))
+        if count < MIN_POINTS or (count == len(pts) if keep is None else not np.any(new ^ keep)):
+            break
+        refit = _raw(pts[new])
+        if refit is None:
+            break
+        moved = abs(refit[2] - fit[2]) + abs(refit[3] - fit[3]) + math.hypot(refit[0] - fit[0], refit[1] - fit[1])
+        fit, keep = refit, new
+        if moved < 1e-3 * fit[3]:         # settled: another round would move it by less than a thousandth
+            break
+    sel = np.asarray(points) if keep is None else np.asarray(points)[keep]
+    result = EllipseFit(*fit, 0.0, len(sel))
+    r, phase = _polar(result, sel)
+    sectors = np.zeros(SECTORS, bool)
+    sectors[((phase + math.pi) * (SECTORS / (2 * math.pi))).astype(np.int64) % SECTORS] = True
+    return replace(result, residual=float(np.mean(np.abs(r - 1.0))), points=len(points),
+                   inliers=len(sel) / len(pts), coverage=int(sectors.sum()) / SECTORS)
+
+
+def _raw(points: np.ndarray) -> tuple[float, float, float, float, float] | None:
+    """(cx, cy, a, b, angle_deg) of float32 points' direct least-squares ellipse, a >= b; None as :func:`_direct`."""
     if len(points) < MIN_POINTS:
         return None
     (cx, cy), (w, h), angle = cv2.fitEllipseDirect(points)
@@ -80,38 +126,18 @@ def _direct(points: np.ndarray) -> EllipseFit | None:
     a, b = w / 2.0, h / 2.0
     if b > a:                                   # report the major axis as a, its angle with it
         a, b, angle = b, a, angle + 90.0
-    return EllipseFit(float(cx), float(cy), float(a), float(b), float(angle % 180.0), 0.0, len(points))
+    return float(cx), float(cy), float(a), float(b), float(angle % 180.0)
 
 
-def fit_ellipse_robust(points: np.ndarray) -> EllipseFit | None:
-    """The least-squares ellipse of the N×2 points that agree with one: fit all, keep the points within
-    max(INLIER_TOLERANCE, 2.5 robust standard deviations) of the ellipse (relative radial distance), refit on them,
-    until the kept set or the ellipse stops changing (at most TRIM_ROUNDS times). None as :func:`fit_ellipse`.
-    The result's ``residual`` is the inliers', ``inliers`` their share of the points, ``coverage`` the share of
-    SECTORS equal sectors of the ellipse's parametric angle they reach."""
-    pts = points.astype(np.float32)
-    fit = _direct(pts)
-    if fit is None:
-        return None
-    keep = np.ones(len(pts), bool)
-    for _ in range(TRIM_ROUNDS):
-        dist = np.abs(_polar(fit, pts, angles=False)[0] - 1.0)
-        kept = dist[keep]
-        median = float(np.partition(kept, len(kept) // 2)[len(kept) // 2])   # the (upper) median, without np.median's overhead
-        new = dist < max(INLIER_TOLERANCE, 2.5 * 1.4826 * median)
-        if new.sum() < MIN_POINTS or np.array_equal(new, keep):
-            break
-        refit = _direct(pts[new])
-        if refit is None:
-            break
-        moved = abs(refit.a - fit.a) + abs(refit.b - fit.b) + math.hypot(refit.cx - fit.cx, refit.cy - fit.cy)
-        fit, keep = refit, new
-        if moved < 1e-3 * fit.b:          # settled: another round would move it by less than a thousandth
-            break
-    r, phase = _polar(fit, points[keep])
-    sectors = np.unique(((phase + math.pi) / (2 * math.pi) * SECTORS).astype(int) % SECTORS)
-    return replace(fit, residual=float(np.mean(np.abs(r - 1.0))), points=len(points),
-                   inliers=float(keep.mean()), coverage=len(sectors) / SECTORS)
+def _radius(fit: tuple[float, float, float, float, float], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each point's relative radius (1 on the ellipse ``fit``, a :func:`_raw` tuple)."""
+    cx, cy, a, b, angle = fit
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    dx, dy = x - np.float32(cx), y - np.float32(cy)
+    u = dx * np.float32(c / a) + dy * np.float32(s / a)
+    v = dy * np.float32(c / b) - dx * np.float32(s / b)
+    return np.hypot(u, v)
 
 
 def _polar(fit: EllipseFit, points: np.ndarray, angles: bool = True) -> tuple[np.ndarray, np.ndarray | None]:

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from usedge.measure.base import Measurement, Scale
+from usedge.measure.base import Measurement, Scale, View
 from usedge.measure.ellipse import MAX_RESIDUAL, MIN_COVERAGE, EllipseFit, fit_ellipse, fit_ellipse_robust
 from usedge.measure.geometry import memo, part_of, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
+from usedge.measure.views import FETAL_PLANES
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
 
 HC18 = "van den Heuvel et al., HC18 challenge (PLoS ONE 2018): ellipse fitted to the outer skull outline"
@@ -19,6 +20,10 @@ BPD_CONVENTIONS = ("outer-outer", "outer-inner")
 #: ``ellipse_fit=``: "robust" (default: refitted on the outline points that agree with an ellipse,
 #: usedge.measure.ellipse.fit_ellipse_robust) or "plain" (least squares on every outline point, as HC18 scores)
 ELLIPSE_FITS = ("robust", "plain")
+#: the plane each biometry measurement is taken on, checked by ``fetal_plane_cls`` when the result holds it
+HEAD_VIEW = View("fetal_plane_cls", "brain", FETAL_PLANES)
+ABDOMEN_VIEW = View("fetal_plane_cls", "abdomen", FETAL_PLANES)
+FEMUR_VIEW = View("fetal_plane_cls", "femur", FETAL_PLANES)
 
 
 def _ellipse(result: FrameResult, task: str, scale: Scale, options: dict) -> tuple[EllipseFit | None, str | None]:
@@ -61,14 +66,15 @@ def _fit_detail(fit: EllipseFit) -> dict:
 
 
 @measurement("HC", ("fetal_head",), "mm", "Ramanujan perimeter of the robust least-squares ellipse of the head outline",
-             HC18, best="largest")
+             HC18, best="largest", view=HEAD_VIEW)
 def head_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("HC").spec
     fit, why = _ellipse(result, "fetal_head", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
 
 
-@measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18, best="largest")
+@measurement("BPD", ("fetal_head",), "mm", "minor axis of the head ellipse (outer-to-outer)", HC18, best="largest",
+             view=HEAD_VIEW)
 def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-outer", **options) -> Measurement:
     spec = MEASUREMENTS.get("BPD").spec
     if bpd not in BPD_CONVENTIONS:
@@ -80,7 +86,8 @@ def biparietal_diameter(result: FrameResult, scale: Scale, bpd: str = "outer-out
     return withheld(spec, scale, why) if fit is None else value(spec, scale, 2 * fit.b, convention=bpd)
 
 
-@measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18, best="largest")
+@measurement("OFD", ("fetal_head",), "mm", "major axis of the head ellipse (outer-to-outer)", HC18, best="largest",
+             view=HEAD_VIEW)
 def occipitofrontal_diameter(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("OFD").spec
     fit, why = _ellipse(result, "fetal_head", scale, options)
@@ -88,7 +95,7 @@ def occipitofrontal_diameter(result: FrameResult, scale: Scale, **options) -> Me
 
 
 @measurement("CI", ("fetal_head",), "%", "cephalic index: BPD / OFD x 100 (outer-to-outer)",
-             "Hadlock et al., AJR 1981;137:83-85", length=False)
+             "Hadlock et al., AJR 1981;137:83-85", length=False, view=HEAD_VIEW)
 def cephalic_index(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("CI").spec
     fit, why = _ellipse(result, "fetal_head", scale, options)
@@ -97,14 +104,15 @@ def cephalic_index(result: FrameResult, scale: Scale, **options) -> Measurement:
 
 @measurement("AC", ("fetal_abdomen_multi",), "mm",
              "Ramanujan perimeter of the robust least-squares ellipse of the abdomen outline (all its classes)", HC18,
-             best="largest")
+             best="largest", view=ABDOMEN_VIEW)
 def abdominal_circumference(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("AC").spec
     fit, why = _ellipse(result, "fetal_abdomen_multi", scale, options)
     return withheld(spec, scale, why) if fit is None else value(spec, scale, fit.perimeter, **_fit_detail(fit))
 
 
-@measurement("FL", ("fetal_femur",), "mm", "distance between the two femur end points", "fetal_femur landmarks")
+@measurement("FL", ("fetal_femur",), "mm", "distance between the two femur end points", "fetal_femur landmarks",
+             view=FEMUR_VIEW)
 def femur_length(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("FL").spec
     r = result.tasks.get("fetal_femur")

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from usedge.measure.base import Measurement, Scale
+from usedge.measure.fetal import FEMUR_VIEW, HEAD_VIEW
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 
 TABLE_WEEKS = np.arange(12.0, 40.01, 0.5)
@@ -79,13 +80,13 @@ def _dating(name: str, source_name: str, table: np.ndarray, result, scale: Scale
 
 
 @measurement("GA_HC", ("fetal_head",), "weeks", "menstrual age whose Hadlock mean HC equals the measured HC",
-             HADLOCK_TABLES, length=False)
+             HADLOCK_TABLES, length=False, view=HEAD_VIEW)
 def ga_from_hc(result, scale: Scale, **options) -> Measurement:
     return _dating("GA_HC", "HC", HC_FOR_AGE_CM, result, scale, **options)
 
 
 @measurement("GA_FL", ("fetal_femur",), "weeks", "menstrual age whose Hadlock mean FL equals the measured FL",
-             HADLOCK_TABLES, length=False)
+             HADLOCK_TABLES, length=False, view=FEMUR_VIEW)
 def ga_from_fl(result, scale: Scale, **options) -> Measurement:
     return _dating("GA_FL", "FL", FL_FOR_AGE_CM, result, scale, **options)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from usedge.measure.base import Measurement, Scale
+from usedge.measure.base import Measurement, Scale, View
 from usedge.measure.geometry import components, extent_mm, feret_axes, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, withheld
 from usedge.runtime.results import DetectionResult, FrameResult, SegmentationResult
@@ -28,16 +28,20 @@ MIN_FRACTION = 0.001
 MIN_PIXELS = 25
 #: the lowest detection score whose box is measured
 MIN_SCORE = 0.5
+#: the organ a lesion task's frame must show, checked by ``organ_cls`` when the result holds it (ovary and uterus
+#: are not among its classes)
+ORGAN_VIEWS = {"thyroid_nodule": View("organ_cls", "thyroid"), "thyroid_nodule_det": View("organ_cls", "thyroid"),
+               "breast_lesion": View("organ_cls", "breast")}
 
 
 def _parts(name: str, scale: Scale, lesion: int, long: float, short: float, area: float, ttw: bool,
            **detail) -> list[Measurement]:
     unit_area = "mm2" if scale.calibrated else "px2"
     d = {"lesion": lesion, **detail}
-    return [Measurement(f"{name}.long_axis", long, scale.length_unit, None, d),
-            Measurement(f"{name}.short_axis", short, scale.length_unit, None, d),
-            Measurement(f"{name}.area", area, unit_area, None, d),
-            Measurement(f"{name}.taller_than_wide", float(ttw), "bool", None, d)]
+    return [Measurement(f"{name}.long_axis", long, scale.length_unit, None, d, scale.describe()),
+            Measurement(f"{name}.short_axis", short, scale.length_unit, None, d, scale.describe()),
+            Measurement(f"{name}.area", area, unit_area, None, d, scale.describe()),
+            Measurement(f"{name}.taller_than_wide", float(ttw), "bool", None, d, scale.describe())]
 
 
 def _segmented(task: str) -> Callable[..., list[Measurement]]:
@@ -95,10 +99,10 @@ def _register() -> None:
     for task in SEGMENTED:
         measurement(f"{task}.size", (task,), "mm", "per connected lesion: maximum Feret diameter, widest extent "
                     "across it, area (pixel count), taller than wide (extent in y > extent in x)",
-                    LESION_SOURCE)(_segmented(task))
+                    LESION_SOURCE, view=ORGAN_VIEWS.get(task))(_segmented(task))
     for task in DETECTED:
         measurement(f"{task}.size", (task,), "mm", "per box of score >= 0.5: its larger and smaller side, its area, "
-                    "taller than wide (height > width)", LESION_SOURCE)(_detected(task))
+                    "taller than wide (height > width)", LESION_SOURCE, view=ORGAN_VIEWS.get(task))(_detected(task))
 
 
 _register()

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from usedge.errors import ConfigError, SourceError
+from usedge.measure.compute import with_views
 from usedge.measure.tracker import Measurer
 from usedge.runtime.results import FrameResult
 from usedge.stream.events import MODES, TERMINAL, Captured, FrameBuffer, ReconnectPolicy, StopStream, StreamEvent
@@ -110,6 +111,8 @@ class Stream:
             raise ConfigError(f"measure must be True, False, None or a Measurer, got {type(measure).__name__}.",
                               fix="e.g. measure=Measurer(mm_per_pixel=0.2).")
         self.measurer = Measurer() if measure is True else (measure or None)
+        if self.measurer is not None and self.tasks is not None:    # the view classifiers the measurements check
+            self.tasks = with_views(self.tasks, getattr(self.predictor, "tasks", None) or ())
         self.sinks = [as_sink(s) for s in sinks]
         self.reconnect = reconnect or ReconnectPolicy()
         self.max_frames = max_frames

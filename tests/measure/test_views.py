@@ -1,0 +1,111 @@
+"""The view check: a task head answers on every frame, so a measurement is withheld when the frame's own
+classifier says it shows another view (usedge.measure.views)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from usedge.measure import measure
+from usedge.measure.compute import with_views
+from usedge.runtime.results import ClassificationResult, FrameResult, LandmarkResult, SegmentationResult
+from usedge.tasks import TASKS
+
+W, H = 400, 300
+
+
+def plane(label: str, p: float = 0.9) -> ClassificationResult:
+    names = TASKS.get("fetal_plane_cls").class_names
+    probs = np.full(len(names), (1 - p) / (len(names) - 1))
+    probs[names.index(label)] = p
+    return ClassificationResult("fetal_plane_cls", probs, names)
+
+
+def fetal(view: str | None) -> FrameResult:
+    """A head mask, an abdomen mask (the same ellipse: what the abdomen head draws on a head section) and two
+    femur points, all valid on their own, and (``view``) the plane classifier's answer."""
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (200, 150), (120, 90), 0, 0, 360, 1, -1)
+    tasks = {"fetal_head": SegmentationResult("fetal_head", mask, ("background", "head")),
+             "fetal_abdomen_multi": SegmentationResult("fetal_abdomen_multi", mask.copy(),
+                                                       ("background", "abdomen", "stomach", "umbilical_vein", "spine")),
+             "fetal_femur": LandmarkResult("fetal_femur", np.array([[100.0, 100.0], [220.0, 140.0]]),
+                                           ("femur_end_a", "femur_end_b"), W, H)}
+    if view is not None:
+        tasks["fetal_plane_cls"] = plane(view)
+    return FrameResult(W, H, tasks)
+
+
+def by_name(ms):
+    return {m.name: m for m in ms}
+
+
+@pytest.mark.parametrize("view, shown", [("brain", {"HC", "BPD", "OFD", "CI", "GA_HC"}), ("abdomen", {"AC"}),
+                                         ("femur", {"FL", "GA_FL"})])
+def test_only_the_measurements_of_the_plane_the_classifier_sees_are_reported(view, shown):
+    got = by_name(measure(fetal(view), 0.3))
+    biometry = {"HC", "BPD", "OFD", "CI", "GA_HC", "AC", "FL", "GA_FL"}
+    assert {n for n in biometry if got[n].ok} == shown
+    for n in biometry - shown:
+        assert f"shows {view!r}" in got[n].withheld and got[n].detail["view"]["label"] == view
+
+
+def test_the_plane_is_chosen_among_the_biometry_planes_only():
+    """A frame the classifier calls 'other' at 0.6 and brain at 0.3: among brain / abdomen / femur it is the brain
+    plane, so HC is measured and AC is not."""
+    names = TASKS.get("fetal_plane_cls").class_names
+    probs = np.zeros(len(names))
+    probs[names.index("other")], probs[names.index("brain")], probs[names.index("abdomen")] = 0.6, 0.3, 0.1
+    r = fetal(None)
+    r.tasks["fetal_plane_cls"] = ClassificationResult("fetal_plane_cls", probs, names)
+    got = by_name(measure(r, 0.3))
+    assert got["HC"].ok and not got["AC"].ok and "shows 'brain'" in got["AC"].withheld
+
+
+def test_without_the_classifier_the_measurement_says_its_view_was_not_checked():
+    got = by_name(measure(fetal(None), 0.3))
+    assert got["HC"].ok and got["AC"].ok           # nothing to check with: both answer, and say so
+    assert got["AC"].detail["view"] == {"checked": False, "why": "no fetal_plane_cls in the result"}
+
+
+def test_a_lesion_is_measured_only_in_the_organ_the_organ_classifier_sees():
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (200, 150), (40, 25), 0, 0, 360, 1, -1)
+    names = TASKS.get("organ_cls").class_names
+    for organ, ok in (("breast", True), ("thyroid", False)):
+        probs = np.full(len(names), 0.02)
+        probs[names.index(organ)] = 0.9
+        r = FrameResult(W, H, {"breast_lesion": SegmentationResult("breast_lesion", mask, ("background", "lesion")),
+                               "organ_cls": ClassificationResult("organ_cls", probs, names)})
+        got = [m for m in measure(r, 0.2) if m.name.startswith("breast_lesion")]
+        assert all(m.ok for m in got) is ok and len(got) >= 1
+        if not ok:
+            assert "shows 'thyroid', not 'breast'" in got[0].withheld
+
+
+def test_with_views_adds_the_classifiers_a_stream_needs_when_the_model_has_them():
+    assert with_views(["fetal_head"], ["fetal_head", "fetal_plane_cls"]) == ["fetal_head", "fetal_plane_cls"]
+    assert with_views(["fetal_head"], ["fetal_head"]) == ["fetal_head"]          # the model has none: unchecked
+    assert with_views(["cardiac_multi"], TASKS.names()) == ["cardiac_multi"]       # no view declared
+    assert with_views(["thyroid_nodule", "breast_lesion"], TASKS.names()) == ["thyroid_nodule", "breast_lesion",
+                                                                           "organ_cls"]
+
+
+def test_the_packaged_default_withholds_ac_and_fl_on_phantom_head_frames():
+    """Ten phantom head sections: unchecked, the femur head reports an FL on every one; with the plane classifier
+    the AC and FL are withheld on (nearly) all of them and the HC kept."""
+    import usedge
+    from usedge.data.phantom import generate_sample, sample_rng
+
+    checked = usedge.load(tasks="fetal_head,fetal_abdomen_multi,fetal_femur,fetal_plane_cls")
+    unchecked = usedge.load(tasks="fetal_head,fetal_abdomen_multi,fetal_femur")
+    counts = {"HC": 0, "AC": 0, "FL": 0, "FL unchecked": 0}
+    for i in range(10):
+        image = generate_sample("fetal_head", sample_rng(7, "val", "fetal_head", i)).image
+        got = by_name(measure(checked(image), 0.2))
+        for n in ("HC", "AC", "FL"):
+            counts[n] += got[n].ok
+        counts["FL unchecked"] += by_name(measure(unchecked(image), 0.2))["FL"].ok
+        if not got["AC"].ok and got["HC"].ok:
+            assert "shows 'brain'" in got["AC"].withheld
+    assert counts["FL unchecked"] == 10 and counts["HC"] >= 8 and counts["AC"] <= 2 and counts["FL"] <= 2, counts

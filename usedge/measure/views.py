@@ -1,0 +1,35 @@
+"""Is the measured structure in this frame at all? A task head answers on every frame: the ``fetal_abdomen_multi``
+head outlines a fetal skull as an abdomen, the ``fetal_femur`` head places its two points on a head section, the
+``breast_lesion`` head finds "lesions" in a thyroid. Measured on held-out phantom frames (docs/measure.md,
+benchmarks/measure_views.py), without this check a fetal head frame reports an AC on nearly every frame. A
+measurement that declares a :class:`~usedge.measure.base.View` is withheld when the result holds that view's
+classifier and the classifier says the frame shows a rival view; without the classifier the check cannot run,
+and the measurement says so in its ``detail["view"]``."""
+from __future__ import annotations
+
+import numpy as np
+
+from usedge.measure.base import View
+from usedge.runtime.results import ClassificationResult, FrameResult
+
+#: the fetal biometry planes a ``fetal_plane_cls`` answer is compared among (HC on the brain plane, AC on the
+#: abdomen, FL on the femur): the others (thorax, maternal cervix, other) are not what these heads confuse
+FETAL_PLANES = ("brain", "abdomen", "femur")
+
+
+def view_check(view: View, result: FrameResult) -> tuple[str | None, dict]:
+    """(why the frame fails ``view`` or None, what was checked: the winning label and its probability, or that
+    the result has no such classifier)."""
+    r = result.tasks.get(view.task)
+    if not isinstance(r, ClassificationResult):
+        return None, {"checked": False, "why": f"no {view.task} in the result"}
+    names = view.rivals or r.class_names
+    idx = [r.class_names.index(n) for n in names if n in r.class_names]
+    probs = np.asarray(r.probs, np.float64)[idx]
+    won = names[int(np.argmax(probs))] if idx else view.label
+    detail = {"checked": True, "task": view.task, "label": won, "p": round(float(probs.max()) if idx else 1.0, 3)}
+    if won == view.label:
+        return None, detail
+    want = float(probs[list(names).index(view.label)]) if view.label in names else 0.0
+    return (f"the frame shows {won!r}, not {view.label!r} ({view.task}: {won} {float(probs.max()):.2f} vs "
+            f"{view.label} {want:.2f}); this head answers on any frame"), detail
