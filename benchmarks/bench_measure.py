@@ -7,7 +7,12 @@ tasks allow, and (c) ``measure`` alone: its first call on the result (what a str
 the masks cache) and two more calls in random order, with the default robust and with the plain ellipse fit (HC,
 AC), which differ only in the fit. Median per-frame milliseconds over rounds.
 
+The frames cycle over every measured task's images, so most of them are of another anatomy than the chosen
+tasks' (what a stream of all tasks sees); with the tasks' view classifier among ``--tasks`` their measurements
+are withheld there early (usedge.measure.views). ``--own-frames``: only the chosen tasks' own images (an exam).
+
     python benchmarks/bench_measure.py --rounds 5 --frames 40
+    python benchmarks/bench_measure.py --tasks fetal_head,fetal_abdomen_multi,fetal_femur,fetal_plane_cls --own-frames
 """
 from __future__ import annotations
 
@@ -24,11 +29,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def frames(n: int) -> list[np.ndarray]:
+def frames(n: int, of: list[str] | None = None) -> list[np.ndarray]:
+    """n 640x480 frames cycling over the images of every measured task (or of the measured tasks among ``of``)."""
     from usedge.data.phantom import generate_sample, sample_rng
     from usedge.measure.agreement import measured_tasks
 
-    tasks = sorted(measured_tasks())
+    tasks = sorted(measured_tasks() if of is None else measured_tasks() & set(of))
     out = []
     for i in range(n):
         s = generate_sample(tasks[i % len(tasks)], sample_rng(9000, "val", tasks[i % len(tasks)], i))
@@ -45,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--tasks", default="all")
+    ap.add_argument("--own-frames", action="store_true",
+                    help="frames of the chosen tasks' own images only (an exam), not of every measured task")
     args = ap.parse_args(argv)
-    images = frames(args.frames)
+    images = frames(args.frames, args.tasks.split(",") if args.own_frames and args.tasks != "all" else None)
     predictor = usedge.load(tasks=args.tasks)
     for im in images[:5]:
         measure(predictor(im).decode_all(), 0.3)
@@ -74,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[k].append(v / len(images) * 1e3)
     med = {k: float(np.median(v)) for k, v in rows.items()}
     print(f"packaged default ({predictor.choice.backend} {predictor.choice.precision}), tasks {args.tasks}, "
-          f"640x480, {args.frames} frames x {args.rounds} rounds; CPU: {native_isa().label}\n")
+          f"640x480, {args.frames} frames ({'own tasks' if args.own_frames else 'every measured task'}) x "
+          f"{args.rounds} rounds; CPU: {native_isa().label}\n")
     print("| row | per-frame ms (median of rounds) | per round |")
     print("|---|---|---|")
     for k, v in rows.items():
