@@ -101,7 +101,8 @@ def test_video_gives_webm_and_one_json_line_per_frame(engine, demo_examples, tmp
     lines = v.jsonl.read_text().splitlines()
     assert v.frames == len(lines) == seen[-1][0] > 10
     first = json.loads(lines[0])
-    assert list(first["tasks"]) == ["fetal_head"] and first["frame_index"] == 0
+    # the measuring stream runs the plane classifier HC is checked with (usedge.measure.views)
+    assert list(first["tasks"]) == ["fetal_head", "fetal_plane_cls"] and first["frame_index"] == 0
     cap = cv2.VideoCapture(str(v.video))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) in (0, v.frames)  # WebM may not report a count
     ok, frame = cap.read()

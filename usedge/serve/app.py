@@ -265,6 +265,11 @@ class _Connection:
             self.measurer = Measurer()          # a new calibration or a new start: a new track
         elif not options.measure:
             self.measurer = None
+        if options.measure and options.tasks is not None:      # the view classifiers the measurements check
+            from usedge.measure.compute import with_views
+
+            have = getattr(self.server.predictor, "tasks", None) or ()
+            options = replace(options, tasks=tuple(with_views(options.tasks, have)))
         self.options = options
         await self.send_text(p.encode_options(options))
 
