@@ -212,6 +212,7 @@ def agreement_on(predictor: Any, samples: Iterable[Any], calibration: Any = None
     on the exact masks)."""
     collector = AgreementCollector(calibration)
     wanted = measured_tasks()
+    model_tasks = getattr(predictor, "tasks", None) or ()     # each image also runs the view classifiers its checks need
     for s in samples:
         if s.task_id not in wanted:
             continue
@@ -220,7 +221,7 @@ def agreement_on(predictor: Any, samples: Iterable[Any], calibration: Any = None
             mm = scales.get(split, {}).get(Path(s.image_path).stem)
             scale = Scale(mm, mm, "phantom") if mm else None
         values = (exact or {}).get(split, {}).get(Path(s.image_path).stem) if calibration is None else None
-        got = answer(s) if answer is not None else predictor(s.load_image(), tasks=with_views([s.task_id], predictor.tasks))
+        got = answer(s) if answer is not None else predictor(s.load_image(), tasks=with_views([s.task_id], model_tasks))
         collector.add(truth_result(s), got, scale, values)
     return collector.results()
 
