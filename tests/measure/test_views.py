@@ -109,3 +109,12 @@ def test_the_packaged_default_withholds_ac_and_fl_on_phantom_head_frames():
         if not got["AC"].ok and got["HC"].ok:
             assert "shows 'brain'" in got["AC"].withheld
     assert counts["FL unchecked"] == 10 and counts["HC"] >= 8 and counts["AC"] <= 2 and counts["FL"] <= 2, counts
+
+
+def test_cervical_length_needs_the_maternal_cervix_among_all_planes():
+    r = FrameResult(W, H, {"FUGC": LandmarkResult("FUGC", np.array([[100.0, 100.0], [180.0, 130.0]]),
+                                                  ("internal_os", "external_os"), W, H)})
+    for label, ok in (("maternal_cervix", True), ("other", False), ("abdomen", False)):
+        r.tasks["fetal_plane_cls"] = plane(label)
+        cl = by_name(measure(r, 0.2))["CL"]
+        assert cl.ok is ok and (ok or f"shows {label!r}, not 'maternal_cervix'" in cl.withheld)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from usedge.measure.base import Measurement, Scale
+from usedge.measure.base import Measurement, Scale, View
 from usedge.measure.geometry import edge_inset, grid_step, inside, subsample, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
 from usedge.runtime.results import FrameResult, LandmarkResult, SegmentationResult
@@ -15,9 +15,12 @@ CL_SOURCE = ("Kagan & Sonek, How to measure cervical length (UOG 2015): straight
              "external os; traced where the canal is curved")
 #: the fewest canal pixels (lip-on-lip boundary) a traced length is computed from
 MIN_CANAL = 10
+#: the cervix is measured on a frame ``fetal_plane_cls`` calls the maternal cervix (among all its classes)
+CERVIX_VIEW = View("fetal_plane_cls", "maternal_cervix")
 
 
-@measurement("CL", ("FUGC",), "mm", "straight distance internal os - external os (FUGC landmarks)", CL_SOURCE)
+@measurement("CL", ("FUGC",), "mm", "straight distance internal os - external os (FUGC landmarks)", CL_SOURCE,
+             view=CERVIX_VIEW)
 def cervical_length(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("CL").spec
     r = result.tasks.get("FUGC")
@@ -59,7 +62,7 @@ def _traced(points_mm: np.ndarray, step: int) -> float:
 
 @measurement("CL_mask", ("cervix_multi",), "mm",
              "the canal where the anterior and posterior lips meet, end to end (cervix_multi masks); the traced "
-             "length along it in detail", CL_SOURCE)
+             "length along it in detail", CL_SOURCE, view=CERVIX_VIEW)
 def cervical_length_masks(result: FrameResult, scale: Scale, **_) -> Measurement:
     spec = MEASUREMENTS.get("CL_mask").spec
     r = result.tasks.get("cervix_multi")
