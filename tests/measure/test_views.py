@@ -50,16 +50,17 @@ def test_only_the_measurements_of_the_plane_the_classifier_sees_are_reported(vie
         assert f"shows {view!r}" in got[n].withheld and got[n].detail["view"]["label"] == view
 
 
-def test_the_plane_is_chosen_among_the_biometry_planes_only():
-    """A frame the classifier calls 'other' at 0.6 and brain at 0.3: among brain / abdomen / femur it is the brain
-    plane, so HC is measured and AC is not."""
+def test_the_abdomen_wins_among_the_biometry_planes_the_head_and_femur_among_all():
+    """A frame the classifier calls thorax at 0.6, abdomen at 0.3: among brain / abdomen / femur it is the abdomen
+    plane, so AC is measured; HC and FL must win among every class, and are not."""
     names = TASKS.get("fetal_plane_cls").class_names
     probs = np.zeros(len(names))
-    probs[names.index("other")], probs[names.index("brain")], probs[names.index("abdomen")] = 0.6, 0.3, 0.1
+    probs[names.index("thorax")], probs[names.index("abdomen")], probs[names.index("brain")] = 0.6, 0.3, 0.1
     r = fetal(None)
     r.tasks["fetal_plane_cls"] = ClassificationResult("fetal_plane_cls", probs, names)
     got = by_name(measure(r, 0.3))
-    assert got["HC"].ok and not got["AC"].ok and "shows 'brain'" in got["AC"].withheld
+    assert got["AC"].ok and not got["HC"].ok and not got["FL"].ok
+    assert "shows 'thorax', not 'brain'" in got["HC"].withheld and "shows 'thorax', not 'femur'" in got["FL"].withheld
 
 
 def test_without_the_classifier_the_measurement_says_its_view_was_not_checked():

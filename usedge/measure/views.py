@@ -12,8 +12,7 @@ import numpy as np
 from usedge.measure.base import View
 from usedge.runtime.results import ClassificationResult, FrameResult
 
-#: the fetal biometry planes a ``fetal_plane_cls`` answer is compared among (HC on the brain plane, AC on the
-#: abdomen, FL on the femur): the others (thorax, maternal cervix, other) are not what these heads confuse
+#: the fetal biometry planes the abdomen's ``fetal_plane_cls`` answer is compared among (usedge.measure.fetal)
 FETAL_PLANES = ("brain", "abdomen", "femur")
 
 
