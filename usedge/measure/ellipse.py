@@ -117,7 +117,8 @@ def fit_ellipse_robust(points: np.ndarray) -> EllipseFit | None:
 
 
 def _raw(points: np.ndarray) -> tuple[float, float, float, float, float] | None:
-    """(cx, cy, a, b, angle_deg) of float32 points' direct least-squares ellipse, a >= b; None as :func:`_direct`."""
+    """(cx, cy, a, b, angle_deg) of float32 points' direct least-squares ellipse, a >= b; None for fewer than
+    MIN_POINTS points or a degenerate fit."""
     if len(points) < MIN_POINTS:
         return None
     (cx, cy), (w, h), angle = cv2.fitEllipseDirect(points)
@@ -140,11 +141,11 @@ def _radius(fit: tuple[float, float, float, float, float], x: np.ndarray, y: np.
     return np.hypot(u, v)
 
 
-def _polar(fit: EllipseFit, points: np.ndarray, angles: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Each point's relative radius (1 on the ellipse) and parametric angle (``angles``), in the ellipse's frame."""
+def _polar(fit: EllipseFit, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's relative radius (1 on the ellipse) and parametric angle, in the ellipse's frame."""
     t = math.radians(fit.angle_deg)
     c, s = math.cos(t), math.sin(t)
     dx, dy = points[:, 0] - fit.cx, points[:, 1] - fit.cy
     u = (dx * c + dy * s) * (1.0 / fit.a)
     v = (dy * c - dx * s) * (1.0 / fit.b)
-    return np.sqrt(u * u + v * v), (np.arctan2(v, u) if angles else None)
+    return np.sqrt(u * u + v * v), np.arctan2(v, u)
