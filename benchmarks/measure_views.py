@@ -3,9 +3,12 @@ held-out phantom frames of its own task and of every other measured task, with t
 the view classifier: fetal_plane_cls, organ_cls) and without it (the same result with the classifier removed).
 
 A task head answers on every frame; a value on another task's frame is a wrong answer nobody asked for (an AC on a
-head section). The packaged default, all tasks in one pass per image.
+head section). Frames of another task that show the measurement's view (usedge.data.phantom.views: a cervix_multi
+frame for the FUGC points' CL, a thyroid_nodule_det frame for the nodule mask's size) are left out of both counts.
+The packaged default, all tasks in one pass per image.
 
     python benchmarks/measure_views.py --data data/phantom-test-4001 data/phantom-test-4002 data/phantom-test-4003
+    python benchmarks/measure_views.py --bundle out/bundle --data data/phantom-tune-5001    # another bundle
 """
 from __future__ import annotations
 
@@ -43,12 +46,23 @@ def count_seed(predictor, data: Path) -> dict[str, dict[str, list[int]]]:
     tasks = with_views(sorted(measured_tasks()), predictor.tasks)
     views = set(tasks) - measured_tasks()
     out: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"own": [0, 0, 0], "other": [0, 0, 0]})
+    from usedge.data.phantom.views import view_label
+    from usedge.measure.registry import MEASUREMENTS
+
+    def same_view(name: str, task: str) -> bool:
+        """A frame of another task that shows the measurement's view (a cervix_multi frame for the FUGC points'
+        CL, a thyroid_nodule_det frame for the nodule mask's size): its value is not a wrong answer."""
+        view = MEASUREMENTS.get(name.replace(".long_axis", ".size")).spec.view
+        return view is not None and view_label(view.task, task) == view.label
+
     for s in load_split(data, "val", sorted(measured_tasks())):
         r = predictor(s.load_image(), tasks=tasks)
         bare = FrameResult(r.width, r.height, {k: v for k, v in r.tasks.items() if k not in views})
         mm = (scales or {}).get("val", {}).get(Path(s.image_path).stem)
         checked, unchecked = measure(r, mm), measure(bare, mm)
         for name, task in COUNTED.items():
+            if s.task_id != task and same_view(name, s.task_id):
+                continue
             row = out[name]["own" if s.task_id == task else "other"]
             row[0] += 1
             row[1] += reported(unchecked, name)
@@ -62,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, nargs="+", required=True)
+    ap.add_argument("--bundle", default=None, help="bundle (default: the packaged default)")
     args = ap.parse_args(argv)
-    predictor = usedge.load()
+    predictor = usedge.load(args.bundle)
     seeds = [count_seed(predictor, d) for d in args.data]
-    print(f"packaged default ({predictor.choice.backend} {predictor.choice.precision}); seeds "
+    print(f"{args.bundle or 'packaged default'} ({predictor.choice.backend} {predictor.choice.precision}); seeds "
           f"{', '.join(d.name for d in args.data)}; CPU {native_isa().label}\n")
     print("| measurement | own frames per seed | own reported, unchecked | own reported, checked | other frames per seed "
           "| other reported, unchecked | other reported, checked |")

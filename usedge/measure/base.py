@@ -31,13 +31,18 @@ class MeasurementSpec:
 @dataclass(frozen=True)
 class View:
     """What a measurement's frame must show: ``label`` must win ``task``'s classification among ``rivals`` (all its
-    classes when empty). A task head answers on every frame, whatever it shows: the abdomen head outlines a fetal
-    skull as an abdomen and the femur head places two points on a head section, so without this check a head frame
-    reports an AC (usedge.measure.views; benchmarks/measure_views.py counts them)."""
+    classes when empty), with a probability of at least ``min_p``. A task head answers on every frame, whatever it
+    shows: the abdomen head outlines a fetal skull as an abdomen and the femur head places two points on a head
+    section, so without this check a head frame reports an AC (usedge.measure.views; benchmarks/measure_views.py
+    counts them)."""
 
     task: str
     label: str
     rivals: tuple[str, ...] = ()
+    #: and ``label``'s probability must reach this: for a classifier taught to be unsure on frames that show none
+    #: of its classes (``organ_cls`` on a lung, usedge.train.views), where the winner of a near-uniform answer means
+    #: nothing
+    min_p: float = 0.0
 
 
 @dataclass(frozen=True)

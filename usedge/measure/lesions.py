@@ -29,9 +29,12 @@ MIN_PIXELS = 25
 #: the lowest detection score whose box is measured
 MIN_SCORE = 0.5
 #: the organ a lesion task's frame must show, checked by ``organ_cls`` when the result holds it (ovary and uterus
-#: are not among its classes)
-ORGAN_VIEWS = {"thyroid_nodule": View("organ_cls", "thyroid"), "thyroid_nodule_det": View("organ_cls", "thyroid"),
-               "breast_lesion": View("organ_cls", "breast")}
+#: are not among its classes), at a probability of at least ORGAN_MIN_P: organ_cls is taught to be unsure on frames
+#: of none of its organs (usedge.train.views), where its argmax alone is a coin toss
+ORGAN_MIN_P = 0.5
+ORGAN_VIEWS = {"thyroid_nodule": View("organ_cls", "thyroid", min_p=ORGAN_MIN_P),
+               "thyroid_nodule_det": View("organ_cls", "thyroid", min_p=ORGAN_MIN_P),
+               "breast_lesion": View("organ_cls", "breast", min_p=ORGAN_MIN_P)}
 
 
 def _parts(name: str, scale: Scale, lesion: int, long: float, short: float, area: float, ttw: bool,

@@ -12,9 +12,6 @@ import numpy as np
 from usedge.measure.base import View
 from usedge.runtime.results import ClassificationResult, FrameResult
 
-#: the fetal biometry planes the abdomen's ``fetal_plane_cls`` answer is compared among (usedge.measure.fetal)
-FETAL_PLANES = ("brain", "abdomen", "femur")
-
 
 def view_check(view: View, result: FrameResult) -> tuple[str | None, dict]:
     """(why the frame fails ``view`` or None, what was checked: the winning label and its probability, or that
@@ -27,8 +24,11 @@ def view_check(view: View, result: FrameResult) -> tuple[str | None, dict]:
     probs = np.asarray(r.probs, np.float64)[idx]
     won = names[int(np.argmax(probs))] if idx else view.label
     detail = {"checked": True, "task": view.task, "label": won, "p": round(float(probs.max()) if idx else 1.0, 3)}
-    if won == view.label:
-        return None, detail
     want = float(probs[list(names).index(view.label)]) if view.label in names else 0.0
+    if won == view.label and want >= view.min_p:
+        return None, detail
+    if won == view.label:
+        return (f"{view.task} is unsure the frame shows {view.label!r} ({want:.2f} < {view.min_p:.2f}): it may show "
+                "none of its classes, and this head answers on any frame"), detail
     return (f"the frame shows {won!r}, not {view.label!r} ({view.task}: {won} {float(probs.max()):.2f} vs "
             f"{view.label} {want:.2f}); this head answers on any frame"), detail
