@@ -33,6 +33,19 @@ def _untimed(payload: dict) -> dict:
     return {k: v for k, v in payload.items() if k != "timings_ms"}
 
 
+def _same(a, b) -> bool:
+    """Equal JSON answers, floats to one step of their 4th decimal: a batch of frames runs other kernels than one frame, and the
+    gate's distance can differ in its fourth decimal (9.9528 vs 9.9529, 2026-12-04); every label, mask and count
+    must be identical."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-5, abs=1.5e-4)      # the JSON rounds to 4 decimals: one flip of the last
+    return a == b
+
+
 @pytest.fixture(scope="module")
 def predictor():
     import usedge
@@ -54,7 +67,7 @@ def test_handler_answers_what_the_predictor_answers(predictor):
     bgr, grey = rng.integers(0, 255, (2, 120, 160, 3), np.uint8), rng.integers(0, 255, (90, 70, 1), np.uint8)
     handler = FrameHandler(predictor)
     texts = handler.answer(bgr)
-    assert [_untimed(json.loads(t)) for t in texts] == [_json(predictor(f)) for f in bgr]
+    assert _same([_untimed(json.loads(t)) for t in texts], [_json(predictor(f)) for f in bgr])
     one = _untimed(json.loads(handler.answer(grey[None], np.array([[b"organ_cls, fetal_head"]], dtype=object))[0]))
     assert sorted(one["tasks"]) == ["fetal_head", "organ_cls"] and one["width"] == 70 and one["height"] == 90
     assert one == _json(predictor(grey[..., 0], tasks=["fetal_head", "organ_cls"]))
