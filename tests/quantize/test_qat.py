@@ -233,29 +233,3 @@ def test_qat_is_reproducible_from_its_seed(tmp_path):
 
     a, b = weights(0, "a.onnx"), weights(0, "b.onnx")
     assert len(a) > 20 and a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def test_qat_distils_the_view_classifiers_on_every_image_and_other_heads_on_their_own():
-    """A batch of a fetal_head, an organ_cls and a lung image: a student whose organ_cls differs from the float model's
-    only on the lung image pays for it (the view check reads organ_cls on any frame); one whose lung head differs
-    only outside its own image pays nothing."""
-    from usedge.quantize.qat import QATConfig, qat_loss
-    from usedge.tasks import TASKS
-    from usedge.train.batches import MixedBatch
-
-    specs = {t: TASKS.get(t) for t in ("fetal_head", "organ_cls", "lung")}
-    images = torch.zeros(3, 3, 8, 8)
-    batch = MixedBatch(images, {"fetal_head": slice(0, 1), "organ_cls": slice(1, 2), "lung": slice(2, 3)},
-                       {"fetal_head": torch.zeros(1, 8, 8, dtype=torch.long), "organ_cls": torch.tensor([1]),
-                        "lung": torch.zeros(1, 8, 8, dtype=torch.long)})
-    g = torch.Generator().manual_seed(0)
-    ref = {"fetal_head.logits": torch.randn(3, 2, 8, 8, generator=g), "organ_cls.logits": torch.randn(3, 6, generator=g),
-           "lung.logits": torch.randn(3, 2, 8, 8, generator=g)}
-    cfg = QATConfig(gt=0.0)
-    same, _ = qat_loss(specs, ref, ref, batch, cfg)
-    organ = {**ref, "organ_cls.logits": ref["organ_cls.logits"].clone()}
-    organ["organ_cls.logits"][2] += torch.tensor([5.0, -5, 0, 0, 0, 0])          # only on the lung image
-    lung = {**ref, "lung.logits": ref["lung.logits"].clone()}
-    lung["lung.logits"][0] += 5.0                                                   # only on the fetal head image
-    assert float(qat_loss(specs, organ, ref, batch, cfg)[0]) > float(same) + 0.1
-    assert float(qat_loss(specs, lung, ref, batch, cfg)[0]) == pytest.approx(float(same), abs=1e-6)

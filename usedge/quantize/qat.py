@@ -208,11 +208,7 @@ def _slice_outputs(out: dict[str, torch.Tensor], names: Sequence[str], sl: slice
 def qat_loss(specs: dict, student: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], batch,
              cfg: QATConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per task of the batch, on its own samples: ``gt`` × label loss + ``kd`` × distillation towards the
-    float model; the view classifiers (``fetal_plane_cls``, ``organ_cls``) are also distilled on every image, so
-    the INT8 model keeps the float model's answer to "what does this frame show" on frames of other tasks, which
-    the measurements' view check reads (usedge.measure.views). All heads run on the whole batch (one graph for
-    every step, as NNCF's hooks expect)."""
-    from usedge.data.phantom.views import VIEW_TASKS
+    float model. All heads run on the whole batch (one graph for every step, as NNCF's hooks expect)."""
     from usedge.distill.losses import KDWeights, task_kd
     from usedge.train.losses import task_loss
 
@@ -225,12 +221,7 @@ def qat_loss(specs: dict, student: dict[str, torch.Tensor], reference: dict[str,
         if task in batch.targets and cfg.gt > 0:
             terms.append(cfg.gt * task_loss(spec, s, batch.targets[task]))
         per_task[task] = torch.stack(terms).sum()
-    total = torch.stack(list(per_task.values())).mean()
-    views = [t for t in VIEW_TASKS if t in specs and cfg.kd > 0]
-    if views:
-        every = [task_kd(specs[t], student, reference, weights) for t in views]
-        total = total + cfg.kd * torch.stack(every).mean()
-    return total, per_task
+    return torch.stack(list(per_task.values())).mean(), per_task
 
 
 def finetune(qmodel: nn.Module, reference: nn.Module, batches, cfg: QATConfig,
