@@ -5,9 +5,9 @@ there (usedge.data.phantom.views; uniform where it shows none of their classes).
 
 Why the backbone too: the frozen-feature refit (usedge.train.views) cannot separate the phantom's abdomen and
 thorax sections, whose pooled features overlap (docs/measure.md, "The view check"). The distillation term keeps
-every other head where it was; ``quantize.qat`` then keeps the view heads' answers on every frame as well.
+every other head where it was. Measured on the packaged default it did not pay (docs/measure.md).
 
-    python scripts/tune_view_heads.py runs/default-views --out runs/default-views-ft
+    python scripts/fit_view_heads.py CKPT --out OUT --finetune-steps 1000
 """
 from __future__ import annotations
 
