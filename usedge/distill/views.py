@@ -25,6 +25,7 @@ from usedge.data.transforms import AugmentConfig
 from usedge.distill.losses import KDWeights, task_kd
 from usedge.errors import ConfigError, UsedgeError
 from usedge.models.presets import ModelConfig
+from usedge.tasks import get_task
 from usedge.train.losses import task_loss
 from usedge.train.views import batch_view_targets
 
@@ -45,8 +46,6 @@ class ViewTuneConfig:
 
 def view_loss(out: dict[str, torch.Tensor], batch, tasks: tuple[str, ...]) -> torch.Tensor:
     """Mean over ``tasks`` of the soft-target cross-entropy of each view head on every image of ``batch``."""
-    from usedge.tasks import get_task
-
     terms = []
     for task in tasks:
         logits = out[get_task(task).output_names[0]].float()

@@ -84,29 +84,35 @@ def phantom_frames(model: torch.nn.Module, config: ModelConfig, cfg: ViewFitConf
     return PooledFrames(torch.cat(feats), tuple(names), tuple(labels))
 
 
-def view_targets(view_task: str, frames: PooledFrames) -> torch.Tensor:
-    """Soft targets (N × classes): one-hot on the class each frame shows, uniform where it shows none."""
+def soft_targets(view_task: str, tasks: Sequence[str], labels: Sequence[int]) -> torch.Tensor:
+    """Soft targets (N × classes) of frames by task (and own label): one-hot on the class each shows, uniform
+    where it shows none."""
     names = get_task(view_task).class_names
     k = len(names)
-    out = torch.full((len(frames.tasks), k), 1.0 / k)
-    for i, (task, label) in enumerate(zip(frames.tasks, frames.labels)):
+    out = torch.full((len(tasks), k), 1.0 / k)
+    for i, (task, label) in enumerate(zip(tasks, labels)):
         shown = view_label(view_task, task, label)
         if shown is not None:
             out[i] = F.one_hot(torch.tensor(names.index(shown)), k).float()
     return out
 
 
+def view_targets(view_task: str, frames: PooledFrames) -> torch.Tensor:
+    """:func:`soft_targets` of pooled phantom frames."""
+    return soft_targets(view_task, frames.tasks, frames.labels)
+
+
 def batch_view_targets(view_task: str, groups: dict[str, slice], targets: dict[str, torch.Tensor],
                        n: int) -> torch.Tensor:
-    """Soft view targets (n × classes) of a mixed-task batch (:class:`~usedge.train.batches.MixedBatch`'s
-    ``groups`` and ``targets``): every image by its task, the two view tasks' images by their own label."""
+    """:func:`soft_targets` of a mixed-task batch (:class:`~usedge.train.batches.MixedBatch`'s ``groups`` and
+    ``targets``): every image by its task, the two view tasks' images by their own label."""
     tasks, labels = [""] * n, [-1] * n
     for task, sl in groups.items():
         own = targets.get(task)
         classify = get_task(task).kind is TaskKind.CLASSIFICATION and own is not None
         for j, i in enumerate(range(*sl.indices(n))):
             tasks[i], labels[i] = task, int(own[j]) if classify else -1
-    return view_targets(view_task, PooledFrames(torch.zeros(n, 0), tuple(tasks), tuple(labels)))
+    return soft_targets(view_task, tasks, labels)
 
 
 def _weights(view_task: str, frames: PooledFrames, target: torch.Tensor, own_weight: float) -> torch.Tensor:
@@ -166,4 +172,4 @@ def _placed(linear: torch.nn.Linear, x: torch.Tensor, target: torch.Tensor) -> f
 
 
 __all__ = ["PooledFrames", "ViewFitConfig", "batch_view_targets", "fit_linear", "fit_view_heads", "phantom_frames",
-           "pooled_features", "view_targets"]
+           "pooled_features", "soft_targets", "view_targets"]
