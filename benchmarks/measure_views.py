@@ -1,4 +1,4 @@
-"""Measurements on the wrong view: how often a view-checked measurement (HC, AC, FL, CL, lesion sizes) reports a value on
+"""Measurements on the wrong view: how often a view-checked measurement (HC, AC, FL, CL, lesion sizes, LV size) reports a value on
 held-out phantom frames of its own task and of every other measured task, with the view check (the result holds
 the view classifier: fetal_plane_cls, organ_cls) and without it (the same result with the classifier removed).
 
@@ -26,7 +26,8 @@ if str(ROOT) not in sys.path:
 #: the measurement of each view-checked task that the table counts (one per task: lesions give one per lesion)
 COUNTED = {"HC": "fetal_head", "AC": "fetal_abdomen_multi", "FL": "fetal_femur",
            "breast_lesion.long_axis": "breast_lesion", "thyroid_nodule.long_axis": "thyroid_nodule",
-           "thyroid_nodule_det.long_axis": "thyroid_nodule_det", "CL": "FUGC", "CL_mask": "cervix_multi"}
+           "thyroid_nodule_det.long_axis": "thyroid_nodule_det", "CL": "FUGC", "CL_mask": "cervix_multi",
+           "LV_area": "cardiac_multi"}
 
 
 def reported(ms, name: str) -> bool:

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from usedge.measure.base import Measurement, Scale
+from usedge.measure.base import Measurement, Scale, View
 from usedge.measure.geometry import components, extent_mm, memo, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, value, withheld
+from usedge.measure.views import ORGAN_MIN_P
 from usedge.runtime.results import FrameResult, SegmentationResult
 
 LV_SOURCE = ("Lang et al., Recommendations for cardiac chamber quantification by echocardiography (ASE/EACVI, JASE "
@@ -24,6 +25,9 @@ LV_SOURCE = ("Lang et al., Recommendations for cardiac chamber quantification by
 MIN_PIXELS = 50
 #: how far (px) from the atrium the cavity's outline may be and still count as the mitral plane
 PLANE_BAND = 2.0
+#: the frame must show a heart (``organ_cls``, when the result holds it): the cardiac_multi head outlines a
+#: "ventricle" in any frame, a thyroid's or a lung's included
+HEART_VIEW = View("organ_cls", "heart", min_p=ORGAN_MIN_P)
 
 
 def _lv(result: FrameResult, scale: Scale, options: dict) -> tuple[dict | None, str | None]:
@@ -76,7 +80,8 @@ def _distance_to(part, points: np.ndarray) -> np.ndarray:
     return away[yi, xi] * part.step
 
 
-@measurement("LV_area", ("cardiac_multi",), "mm2", "LV cavity area (pixel count)", LV_SOURCE, length=False)
+@measurement("LV_area", ("cardiac_multi",), "mm2", "LV cavity area (pixel count)", LV_SOURCE, length=False,
+             view=HEART_VIEW)
 def lv_area(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_area").spec
     lv, why = _lv(result, scale, options)
@@ -85,7 +90,8 @@ def lv_area(result: FrameResult, scale: Scale, **options) -> Measurement:
     return value(spec, scale, lv["area"])
 
 
-@measurement("LV_length", ("cardiac_multi",), "mm", "apex to the middle of the mitral plane", LV_SOURCE)
+@measurement("LV_length", ("cardiac_multi",), "mm", "apex to the middle of the mitral plane", LV_SOURCE,
+             view=HEART_VIEW)
 def lv_length(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_length").spec
     lv, why = _lv(result, scale, options)
@@ -93,7 +99,7 @@ def lv_length(result: FrameResult, scale: Scale, **options) -> Measurement:
 
 
 @measurement("LV_volume", ("cardiac_multi",), "ml", "single-plane area-length volume 8 A^2 / (3 pi L)", LV_SOURCE,
-             length=False)
+             length=False, view=HEART_VIEW)
 def lv_volume(result: FrameResult, scale: Scale, **options) -> Measurement:
     spec = MEASUREMENTS.get("LV_volume").spec
     if not scale.calibrated:

@@ -16,6 +16,7 @@ import numpy as np
 from usedge.measure.base import Measurement, Scale, View
 from usedge.measure.geometry import components, extent_mm, feret_axes, to_mm
 from usedge.measure.registry import MEASUREMENTS, measurement, withheld
+from usedge.measure.views import ORGAN_MIN_P
 from usedge.runtime.results import DetectionResult, FrameResult, SegmentationResult
 
 LESION_SOURCE = ("ACR TI-RADS (Tessler et al., JACR 2017): maximum diameter, taller-than-wide; ACR BI-RADS "
@@ -29,9 +30,7 @@ MIN_PIXELS = 25
 #: the lowest detection score whose box is measured
 MIN_SCORE = 0.5
 #: the organ a lesion task's frame must show, checked by ``organ_cls`` when the result holds it (ovary and uterus
-#: are not among its classes), at a probability of at least ORGAN_MIN_P: organ_cls is taught to be unsure on frames
-#: of none of its organs (usedge.train.views), where its argmax alone is a coin toss
-ORGAN_MIN_P = 0.5
+#: are not among its classes), at a probability of at least ORGAN_MIN_P (usedge.measure.views)
 ORGAN_VIEWS = {"thyroid_nodule": View("organ_cls", "thyroid", min_p=ORGAN_MIN_P),
                "thyroid_nodule_det": View("organ_cls", "thyroid", min_p=ORGAN_MIN_P),
                "breast_lesion": View("organ_cls", "breast", min_p=ORGAN_MIN_P)}

@@ -12,6 +12,10 @@ import numpy as np
 from usedge.measure.base import View
 from usedge.runtime.results import ClassificationResult, FrameResult
 
+#: the least probability ``organ_cls`` must give a measurement's organ: it is taught to be unsure on frames of none
+#: of its organs (usedge.train.views), where the winner of a near-uniform answer is a coin toss
+ORGAN_MIN_P = 0.5
+
 
 def view_check(view: View, result: FrameResult) -> tuple[str | None, dict]:
     """(why the frame fails ``view`` or None, what was checked: the winning label and its probability, or that
