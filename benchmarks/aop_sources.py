@@ -48,7 +48,7 @@ def errors_of(predictor, data: Path) -> dict[str, list[float]]:
         got, _ = _from_masks(r, Scale())
         if got is None:
             continue
-        upper, lower, head = got
+        upper, lower, _, head, _ = got
         add("symphysis axis direction, mask", _direction(upper, lower) - _direction(t[0], t[1]))
         for name, (u, lo) in (("masks (AoP_mask, no tangent-gap rule)", (upper, lower)),
                               ("landmark symphysis + mask tangent", (p[0], p[1])),
